@@ -1,0 +1,164 @@
+//! `visage bench`: the pipeline's speed on real images, and the Python reference pipeline
+//! (bench/reference.py: OpenCV + numpy + onnxruntime, same models) on the same images and the same
+//! number of workers, in one command, with the ratio.
+
+use crate::cli::BenchArgs;
+use crate::commands::{analyzer, default_workers};
+use crate::output::{print_json, Progress};
+use anyhow::{bail, Context, Result};
+use rayon::prelude::*;
+use serde_json::{json, Value};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+use visage::{FaceChoice, StageTimings, VisageError};
+
+pub fn run(args: &BenchArgs) -> Result<ExitCode> {
+    let images = collect_images(&args.data, args.limit)?;
+    if images.is_empty() {
+        bail!("no .jpg, .jpeg or .png images under {}", args.data.display());
+    }
+    let workers = args.workers.unwrap_or_else(default_workers);
+    let analyzer = analyzer(&args.pipeline, None)?;
+    // Warm-up: model sessions and plans are built on first use, as in any long-running service.
+    let _ = analyzer.embed_one(&images[0], FaceChoice::Largest);
+
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(workers).build().context("thread pool")?;
+    let progress = Progress::new(images.len() as u64, "visage");
+    let started = Instant::now();
+    let results: Vec<Result<StageTimings, VisageError>> = pool.install(|| {
+        images
+            .par_iter()
+            .map(|p| {
+                let r = analyzer.embed_one(p, FaceChoice::Largest).map(|f| f.timings);
+                progress.inc();
+                r
+            })
+            .collect()
+    });
+    let seconds = started.elapsed().as_secs_f64();
+    progress.finish();
+    let mut totals = StageTimings::default();
+    let (mut ok, mut no_face) = (0usize, 0usize);
+    for r in results {
+        match r {
+            Ok(t) => {
+                totals.add(&t);
+                ok += 1;
+            }
+            Err(VisageError::NoFace { .. }) => no_face += 1,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let n = ok.max(1) as f64;
+    let visage = json!({
+        "images": images.len(),
+        "no_face": no_face,
+        "seconds": seconds,
+        "images_per_second": images.len() as f64 / seconds,
+        "stage_ms": {"decode": totals.decode / n, "detect": totals.detect / n, "align": totals.align / n, "embed": totals.embed / n},
+        "peak_rss_mb": peak_rss_mb(),
+        "backend": analyzer.backend().to_string(),
+        "detector": analyzer.detector_kind().to_string(),
+    });
+
+    let reference = if args.reference == "none" {
+        None
+    } else {
+        Some(run_reference(args, &images, workers, &analyzer.installer().home().models_dir())?)
+    };
+    let ratio = reference
+        .as_ref()
+        .and_then(|r| r["images_per_second"].as_f64())
+        .map(|r| visage["images_per_second"].as_f64().unwrap_or(0.0) / r);
+
+    if args.pipeline.json {
+        print_json(&json!({"data": args.data, "images": images.len(), "workers": workers,
+                           "visage": visage, "reference": reference, "ratio": ratio}));
+    } else {
+        println!("{} images from {}, {} worker(s)", images.len(), args.data.display(), workers);
+        print_side("visage", &visage);
+        if let Some(r) = &reference {
+            print_side("python reference", r);
+        }
+        if let Some(ratio) = ratio {
+            println!("ratio: visage runs {ratio:.2}x the reference's images per second");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_side(name: &str, v: &Value) {
+    let s = &v["stage_ms"];
+    let f = |k: &str| s[k].as_f64().unwrap_or(f64::NAN);
+    println!(
+        "  {name:<17} {:>7.1} images/s   ms/image: decode {:.2}, detect {:.2}, align {:.2}, embed {:.2}   peak RSS {:.0} MB",
+        v["images_per_second"].as_f64().unwrap_or(f64::NAN),
+        f("decode"),
+        f("detect"),
+        f("align"),
+        f("embed"),
+        v["peak_rss_mb"].as_f64().unwrap_or(f64::NAN),
+    );
+}
+
+fn run_reference(args: &BenchArgs, images: &[PathBuf], workers: usize, models: &Path) -> Result<Value> {
+    let mut list = tempfile::NamedTempFile::new().context("temporary file")?;
+    for p in images {
+        writeln!(list, "{}", p.display())?;
+    }
+    list.flush()?;
+    eprintln!("running the Python reference ({}) on the same {} images...", args.reference, images.len());
+    let output = Command::new(&args.python)
+        .arg(&args.reference)
+        .args(["bench", "--json", "--threads", "1"])
+        .arg("--workers")
+        .arg(workers.to_string())
+        .arg("--models")
+        .arg(models)
+        .arg("--images")
+        .arg(list.path())
+        .output()
+        .with_context(|| format!("cannot run {} {}", args.python, args.reference))?;
+    if !output.status.success() {
+        bail!(
+            "the reference failed ({}); install its requirements with `pip install -r bench/requirements.txt`, or pass --reference none:\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let last = stdout.lines().rev().find(|l| l.trim_start().starts_with('{')).unwrap_or_default();
+    serde_json::from_str(last).with_context(|| format!("the reference printed no JSON result:\n{stdout}"))
+}
+
+/// The first `limit` images under `dir`, in path order (so both sides see the same images).
+fn collect_images(dir: &Path, limit: usize) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let entries = std::fs::read_dir(&d).with_context(|| format!("cannot read {}", d.display()))?;
+        for e in entries {
+            let p = e?.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().and_then(|x| x.to_str()).is_some_and(|x| {
+                matches!(x.to_ascii_lowercase().as_str(), "jpg" | "jpeg" | "png")
+            }) {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out.truncate(limit);
+    Ok(out)
+}
+
+/// Peak resident memory of this process, in MB (Linux; `None` elsewhere).
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}

@@ -1,0 +1,286 @@
+//! One function per command.
+
+use crate::cli::{Cli, Command, EvalCommand, ModelsCommand, PipelineArgs};
+use crate::output::{print_json, Progress};
+use anyhow::{bail, Context, Result};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use visage::core::draw::draw_face;
+use visage::core::LoadOptions;
+use visage::detect::DetectorOptions;
+use visage::models::{FileState, Installer, Manifest, ModelHome};
+use visage::recognize::EmbedderOptions;
+use visage::{AnalyzerConfig, FaceAnalyzer, FaceChoice, VisageError};
+
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Models(cmd) => models(cmd),
+        Command::Detect { images, draw, pipeline } => detect(&images, draw.as_deref(), &pipeline),
+        Command::Embed { images, pipeline } => embed(&images, &pipeline),
+        Command::Verify { image1, image2, threshold, require_single, pipeline } => {
+            verify(&image1, &image2, threshold, require_single, &pipeline)
+        }
+        Command::Eval(EvalCommand::Lfw { data, workers, pipeline }) => eval_lfw(&data, workers, &pipeline),
+        Command::Bench(args) => crate::bench::run(&args),
+    }
+}
+
+/// Builds the analyzer for the pipeline options (installing models on first use).
+pub fn analyzer(args: &PipelineArgs, threshold: Option<f32>) -> Result<FaceAnalyzer> {
+    let config = AnalyzerConfig {
+        backend: args.backend,
+        detector: args.detector,
+        detector_options: DetectorOptions {
+            score_threshold: args.score_threshold,
+            min_face_size: args.min_face_size,
+            ..DetectorOptions::default()
+        },
+        embedder_options: EmbedderOptions { flip: args.flip, ..EmbedderOptions::default() },
+        intra_threads: args.intra_threads,
+        load_options: LoadOptions { max_pixels: args.max_pixels, ..LoadOptions::default() },
+        auto_install: !args.no_install,
+        threshold,
+        ..AnalyzerConfig::default()
+    };
+    FaceAnalyzer::new(config).context("cannot start the face pipeline")
+}
+
+fn installer() -> Installer {
+    Installer::new(ModelHome::from_env(), Manifest::default_pack())
+}
+
+fn models(cmd: ModelsCommand) -> Result<ExitCode> {
+    let installer = installer();
+    match cmd {
+        ModelsCommand::Install => {
+            let installed = installer.install_all()?;
+            if installed.is_empty() {
+                println!("All models are installed and verified in {}", installer.home().root().display());
+            } else {
+                println!("Installed {} file(s) into {}", installed.len(), installer.home().root().display());
+            }
+            print_models_table(&installer);
+        }
+        ModelsCommand::List { json } => {
+            if json {
+                let rows: Vec<_> = installer
+                    .status()
+                    .iter()
+                    .map(|s| {
+                        json!({"id": s.id, "task": s.task, "file": s.file, "path": s.path, "licence": s.licence,
+                               "source": s.source, "size": s.size, "status": state_word(&s.state)})
+                    })
+                    .collect();
+                print_json(&json!({"home": installer.home().root(), "models": rows}));
+            } else {
+                print_models_table(&installer);
+            }
+        }
+        ModelsCommand::Import { dir } => {
+            if !dir.is_dir() {
+                bail!("{} is not a folder", dir.display());
+            }
+            let report = installer.import_dir(&dir)?;
+            for f in &report.installed {
+                println!("installed  {f}");
+            }
+            for f in &report.already {
+                println!("present    {f}");
+            }
+            for (path, why) in &report.rejected {
+                println!("rejected   {}: {why}", path.display());
+            }
+            for f in &report.missing {
+                println!("missing    {f}");
+            }
+            if !report.missing.is_empty() {
+                eprintln!("{} file(s) of the pack are still missing; see `visage models list`", report.missing.len());
+                return Ok(ExitCode::from(1));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn state_word(state: &FileState) -> &'static str {
+    match state {
+        FileState::Verified => "verified",
+        FileState::Missing => "missing",
+        FileState::HashMismatch { .. } => "hash-mismatch",
+    }
+}
+
+fn print_models_table(installer: &Installer) {
+    println!("{:<12} {:<11} {:<26} {:>9}  {:<14} {:<8} source", "model", "task", "file", "size", "status", "licence");
+    for s in installer.status() {
+        let size = s.size.map_or("-".to_string(), |b| format!("{:.1} MB", b as f64 / 1e6));
+        println!(
+            "{:<12} {:<11} {:<26} {:>9}  {:<14} {:<8} {}",
+            s.id,
+            s.task,
+            s.file,
+            size,
+            state_word(&s.state),
+            s.licence,
+            s.source
+        );
+    }
+}
+
+fn detect(images: &[PathBuf], draw: Option<&Path>, args: &PipelineArgs) -> Result<ExitCode> {
+    if let Some(out) = draw {
+        if images.len() > 1 {
+            std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+        }
+    }
+    let analyzer = analyzer(args, None)?;
+    let mut failed = false;
+    for path in images {
+        let result = analyzer.analyze(path, false).and_then(|a| {
+            if let Some(out) = draw {
+                draw_faces(&analyzer, path, &a, out, images.len() > 1)?;
+            }
+            Ok(a)
+        });
+        match result {
+            Ok(a) => {
+                if args.json {
+                    print_json(&json!({"image": path, "width": a.width, "height": a.height, "faces": a.faces}));
+                } else {
+                    println!("{}: {}x{}, {} face(s)", path.display(), a.width, a.height, a.faces.len());
+                    for (i, f) in a.faces.iter().enumerate() {
+                        let [x1, y1, x2, y2] = f.bbox;
+                        println!("  face {}: box ({x1:.0}, {y1:.0})-({x2:.0}, {y2:.0}) score {:.3}", i + 1, f.score);
+                    }
+                }
+                if a.faces.is_empty() {
+                    eprintln!("{}: no face found", path.display());
+                }
+            }
+            Err(e) => {
+                failed = true;
+                report_image_error(path, &e, args.json);
+            }
+        }
+    }
+    Ok(if failed { ExitCode::from(2) } else { ExitCode::SUCCESS })
+}
+
+fn draw_faces(analyzer: &FaceAnalyzer, path: &Path, a: &visage::ImageAnalysis, out: &Path, many: bool) -> Result<(), VisageError> {
+    let mut image = analyzer.load(path)?;
+    for f in &a.faces {
+        let bbox = visage::core::BBox::new(f.bbox[0], f.bbox[1], f.bbox[2], f.bbox[3]);
+        let points: Vec<_> = f.landmarks.iter().map(|p| visage::core::Point::new(p[0], p[1])).collect();
+        draw_face(&mut image, &bbox, &points, image::Rgb([0, 230, 64]));
+    }
+    let target = if many {
+        let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "image".into());
+        out.join(format!("{stem}.png"))
+    } else {
+        out.to_path_buf()
+    };
+    image.save(&target).map_err(|e| VisageError::Image {
+        path: target.clone(),
+        source: visage::core::ImageError::Corrupt { format: "output".into(), reason: e.to_string() },
+    })
+}
+
+fn report_image_error(path: &Path, e: &VisageError, json: bool) {
+    if json {
+        print_json(&json!({"image": path, "error": e.to_string()}));
+    }
+    eprintln!("error: {e}");
+}
+
+fn embed(images: &[PathBuf], args: &PipelineArgs) -> Result<ExitCode> {
+    let analyzer = analyzer(args, None)?;
+    let mut failed = false;
+    for path in images {
+        match analyzer.analyze(path, true) {
+            Ok(a) => {
+                if args.json {
+                    print_json(&json!({"image": path, "width": a.width, "height": a.height, "faces": a.faces}));
+                } else {
+                    println!("{}: {} face(s)", path.display(), a.faces.len());
+                    for (i, f) in a.faces.iter().enumerate() {
+                        let e = f.embedding.as_deref().unwrap_or_default();
+                        let head: Vec<String> = e.iter().take(6).map(|v| format!("{v:.4}")).collect();
+                        println!("  face {}: [{}, ...] ({} values; --json prints all)", i + 1, head.join(", "), e.len());
+                    }
+                }
+                if a.faces.is_empty() {
+                    eprintln!("{}: no face found", path.display());
+                }
+            }
+            Err(e) => {
+                failed = true;
+                report_image_error(path, &e, args.json);
+            }
+        }
+    }
+    Ok(if failed { ExitCode::from(2) } else { ExitCode::SUCCESS })
+}
+
+fn verify(a: &Path, b: &Path, threshold: Option<f32>, require_single: bool, args: &PipelineArgs) -> Result<ExitCode> {
+    let analyzer = analyzer(args, threshold)?;
+    let choice = if require_single { FaceChoice::Single } else { FaceChoice::Largest };
+    let fa = analyzer.embed_one(a, choice)?;
+    let fb = analyzer.embed_one(b, choice)?;
+    let v = analyzer.verifier().verify(&fa.embedding, &fb.embedding);
+    let several: Vec<String> = [(a, &fa), (b, &fb)]
+        .iter()
+        .filter(|(_, f)| f.faces_in_image > 1)
+        .map(|(p, f)| format!("{} has {} faces; the largest was used", p.display(), f.faces_in_image))
+        .collect();
+    if args.json {
+        let image = |p: &Path, f: &visage::EmbeddedFace| {
+            json!({"image": p, "faces": f.faces_in_image, "bbox": f.detection.bbox.to_array()})
+        };
+        let mut out = json!({"similarity": v.similarity, "threshold": v.threshold, "match": v.is_match,
+                             "images": [image(a, &fa), image(b, &fb)]});
+        if !several.is_empty() {
+            out["note"] = json!(several.join("; "));
+        }
+        print_json(&out);
+    } else {
+        let verdict = if v.is_match { "same person" } else { "different people" };
+        println!("{verdict}: similarity {:.4} (threshold {:.4})", v.similarity, v.threshold);
+        for note in &several {
+            println!("note: {note}");
+        }
+    }
+    Ok(if v.is_match { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn eval_lfw(data: &Path, workers: Option<usize>, args: &PipelineArgs) -> Result<ExitCode> {
+    if !data.join("pairs.csv").is_file() {
+        bail!("{} does not look like LFW: no pairs.csv (expected pairs.csv and lfw-deepfunneled/)", data.display());
+    }
+    let analyzer = analyzer(args, None)?;
+    let threads = workers.unwrap_or_else(default_workers);
+    let progress = Progress::new(13_233, "embedding LFW images");
+    let options = visage_eval::LfwOptions { data: data.to_path_buf(), threads };
+    let report = visage_eval::run_lfw(&analyzer, &options, &|| progress.inc())?;
+    progress.finish();
+    if args.json {
+        print_json(&report);
+    } else {
+        println!("LFW ({}, {} pairs, {} images, {} backend, {} detector)", report.data, report.pairs, report.images, report.backend, report.detector);
+        println!("  accuracy     {:.2}% ± {:.2} (10-fold)", report.accuracy * 100.0, report.accuracy_std * 100.0);
+        println!("  AUC          {:.4}", report.auc);
+        for (far, tar) in &report.tar_at_far {
+            println!("  TAR@FAR={far} {tar:.4}");
+        }
+        println!("  threshold    {:.4} at FAR=1e-3; {:.4} for best accuracy", report.threshold, report.threshold_best_accuracy);
+        println!("  no face      {} image(s)", report.no_face);
+        println!("  speed        {:.1} images/s on {} worker(s)", report.images_per_second, report.threads);
+        let s = report.stage_ms;
+        println!("  stage ms     decode {:.2}, detect {:.2}, align {:.2}, embed {:.2}", s.decode, s.detect, s.align, s.embed);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}

@@ -1,0 +1,185 @@
+//! Decoding images safely: any format the `image` crate reads, EXIF orientation applied, converted to
+//! 8-bit RGB, with a pixel limit checked before any pixel memory is allocated.
+
+use image::{DynamicImage, ImageDecoder, ImageReader, RgbImage};
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+
+/// Limits and options for decoding.
+#[derive(Debug, Clone, Copy)]
+pub struct LoadOptions {
+    /// Largest accepted image, in pixels (width x height). Larger images are refused before decoding,
+    /// so a hostile 20000x20000 file cannot exhaust memory.
+    pub max_pixels: u64,
+    /// Largest accepted file, in bytes.
+    pub max_file_bytes: u64,
+}
+
+impl LoadOptions {
+    /// 64 megapixels: every phone and most DSLR photos, about 200 MB of RGB once decoded.
+    pub const DEFAULT_MAX_PIXELS: u64 = 64_000_000;
+    pub const DEFAULT_MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        Self { max_pixels: Self::DEFAULT_MAX_PIXELS, max_file_bytes: Self::DEFAULT_MAX_FILE_BYTES }
+    }
+}
+
+/// Why an image could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error("{path}: no such file")]
+    NotFound { path: PathBuf },
+    #[error("{path}: cannot read: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("the file is empty")]
+    Empty,
+    #[error("not an image: the content is not in any supported format (JPEG, PNG, BMP, GIF, TIFF, WebP, PNM)")]
+    UnknownFormat,
+    #[error("the image is {width}x{height}, {pixels} pixels, above the limit of {limit} pixels")]
+    TooLarge { width: u32, height: u32, pixels: u64, limit: u64 },
+    #[error("the file is {bytes} bytes, above the limit of {limit} bytes")]
+    FileTooLarge { bytes: u64, limit: u64 },
+    #[error("the image has no pixels ({width}x{height})")]
+    ZeroSized { width: u32, height: u32 },
+    #[error("corrupt or truncated {format} image: {reason}")]
+    Corrupt { format: String, reason: String },
+}
+
+/// Reads and decodes the image at `path`. See [`decode_image`].
+pub fn load_image(path: &Path, options: &LoadOptions) -> Result<RgbImage, ImageError> {
+    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => ImageError::NotFound { path: path.to_path_buf() },
+        _ => ImageError::Io { path: path.to_path_buf(), source: e },
+    })?;
+    if meta.len() > options.max_file_bytes {
+        return Err(ImageError::FileTooLarge { bytes: meta.len(), limit: options.max_file_bytes });
+    }
+    let bytes = std::fs::read(path).map_err(|e| ImageError::Io { path: path.to_path_buf(), source: e })?;
+    decode_image(&bytes, options)
+}
+
+/// Decodes an encoded image to 8-bit RGB, upright.
+///
+/// The format is recognised from the content, never from a file name. Grey, grey+alpha, RGBA and 16-bit
+/// images are converted (alpha is dropped); EXIF orientation is applied so coordinates refer to the image
+/// as a person sees it.
+pub fn decode_image(bytes: &[u8], options: &LoadOptions) -> Result<RgbImage, ImageError> {
+    if bytes.is_empty() {
+        return Err(ImageError::Empty);
+    }
+    if bytes.len() as u64 > options.max_file_bytes {
+        return Err(ImageError::FileTooLarge { bytes: bytes.len() as u64, limit: options.max_file_bytes });
+    }
+    let format = image::guess_format(bytes).map_err(|_| ImageError::UnknownFormat)?;
+    let format_name = format!("{format:?}").to_uppercase();
+    let corrupt = |e: image::ImageError| ImageError::Corrupt { format: format_name.clone(), reason: e.to_string() };
+
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
+    let mut limits = image::Limits::default();
+    // The decoder's own allocation cap: 4 bytes a pixel (16-bit or RGBA buffers) plus slack.
+    limits.max_alloc = Some(options.max_pixels.saturating_mul(8).max(1 << 20));
+    reader.limits(limits);
+    let mut decoder = reader.into_decoder().map_err(corrupt)?;
+    let (width, height) = decoder.dimensions();
+    let pixels = width as u64 * height as u64;
+    if pixels == 0 {
+        return Err(ImageError::ZeroSized { width, height });
+    }
+    if pixels > options.max_pixels {
+        return Err(ImageError::TooLarge { width, height, pixels, limit: options.max_pixels });
+    }
+    // A missing or unreadable EXIF block is not an error: the image is simply taken as stored.
+    let orientation = decoder.orientation().ok();
+    let mut img = DynamicImage::from_decoder(decoder).map_err(corrupt)?;
+    if let Some(o) = orientation {
+        img.apply_orientation(o);
+    }
+    Ok(match img {
+        DynamicImage::ImageRgb8(rgb) => rgb,
+        other => other.to_rgb8(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::{ImageFormat, Luma, Rgb, Rgba};
+
+    fn encode(img: &DynamicImage, format: ImageFormat) -> Vec<u8> {
+        let mut buf = Cursor::new(Vec::new());
+        img.write_to(&mut buf, format).unwrap();
+        buf.into_inner()
+    }
+
+    fn sample_rgb() -> RgbImage {
+        RgbImage::from_fn(40, 30, |x, y| Rgb([(x * 6) as u8, (y * 8) as u8, 128]))
+    }
+
+    #[test]
+    fn decodes_png_and_jpeg() {
+        let png = encode(&DynamicImage::ImageRgb8(sample_rgb()), ImageFormat::Png);
+        assert_eq!(decode_image(&png, &LoadOptions::default()).unwrap(), sample_rgb());
+        let jpg = encode(&DynamicImage::ImageRgb8(sample_rgb()), ImageFormat::Jpeg);
+        assert_eq!(decode_image(&jpg, &LoadOptions::default()).unwrap().dimensions(), (40, 30));
+    }
+
+    #[test]
+    fn converts_grey_rgba_and_16_bit() {
+        let grey = image::GrayImage::from_pixel(5, 4, Luma([77]));
+        let out = decode_image(&encode(&DynamicImage::ImageLuma8(grey), ImageFormat::Png), &Default::default());
+        assert_eq!(out.unwrap().get_pixel(2, 2), &Rgb([77, 77, 77]));
+
+        let rgba = image::RgbaImage::from_pixel(5, 4, Rgba([10, 20, 30, 0]));
+        let out = decode_image(&encode(&DynamicImage::ImageRgba8(rgba), ImageFormat::Png), &Default::default());
+        assert_eq!(out.unwrap().get_pixel(0, 0), &Rgb([10, 20, 30]));
+
+        let deep = image::ImageBuffer::<Rgb<u16>, _>::from_pixel(5, 4, Rgb([65535u16, 0, 32896]));
+        let out = decode_image(&encode(&DynamicImage::ImageRgb16(deep), ImageFormat::Png), &Default::default());
+        assert_eq!(out.unwrap().get_pixel(4, 3), &Rgb([255, 0, 128]));
+    }
+
+    #[test]
+    fn refuses_empty_text_corrupt_and_truncated() {
+        assert!(matches!(decode_image(&[], &Default::default()), Err(ImageError::Empty)));
+        let text = b"this is not an image, just text in a file named photo.jpg\n";
+        assert!(matches!(decode_image(text, &Default::default()), Err(ImageError::UnknownFormat)));
+
+        let jpg = encode(&DynamicImage::ImageRgb8(sample_rgb()), ImageFormat::Jpeg);
+        let truncated = &jpg[..jpg.len() / 2];
+        assert!(matches!(decode_image(truncated, &Default::default()), Err(ImageError::Corrupt { .. })));
+
+        let mut png = encode(&DynamicImage::ImageRgb8(sample_rgb()), ImageFormat::Png);
+        let mid = png.len() / 2;
+        png[mid..].iter_mut().for_each(|b| *b ^= 0x5a);
+        assert!(matches!(decode_image(&png, &Default::default()), Err(ImageError::Corrupt { .. })));
+    }
+
+    #[test]
+    fn refuses_images_above_the_pixel_limit_before_decoding() {
+        // A 20000x20000 PNG header with a tiny body: refused from the header, no 1.2 GB allocation.
+        let img = DynamicImage::ImageLuma8(image::GrayImage::new(20_000, 20_000));
+        let png = encode(&img, ImageFormat::Png);
+        let err = decode_image(&png, &Default::default()).unwrap_err();
+        assert!(matches!(err, ImageError::TooLarge { width: 20_000, height: 20_000, .. }), "{err}");
+        let small = LoadOptions { max_pixels: 100, ..Default::default() };
+        let png = encode(&DynamicImage::ImageRgb8(sample_rgb()), ImageFormat::Png);
+        assert!(matches!(decode_image(&png, &small), Err(ImageError::TooLarge { .. })));
+    }
+
+    #[test]
+    fn one_pixel_image_decodes() {
+        let one = RgbImage::from_pixel(1, 1, Rgb([1, 2, 3]));
+        let png = encode(&DynamicImage::ImageRgb8(one.clone()), ImageFormat::Png);
+        assert_eq!(decode_image(&png, &Default::default()).unwrap(), one);
+    }
+
+    #[test]
+    fn missing_file_is_not_found() {
+        let err = load_image(Path::new("/nonexistent/visage/photo.jpg"), &Default::default()).unwrap_err();
+        assert!(matches!(err, ImageError::NotFound { .. }));
+        assert!(err.to_string().contains("no such file"));
+    }
+}

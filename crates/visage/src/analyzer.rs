@@ -1,0 +1,359 @@
+//! The pipeline orchestrator.
+
+use crate::VisageError;
+use image::RgbImage;
+use serde::Serialize;
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+use visage_core::{align_face, load_image, BBox, LoadOptions, Point};
+use visage_detect::{CenterFace, Detection, DetectorKind, DetectorOptions, FaceDetector, Landmark68, UltraFace};
+use visage_infer::{load_model, BackendKind, InferenceConfig, Model};
+use visage_models::{ids, Installer, Manifest, ModelHome};
+use visage_recognize::{Embedder, EmbedderOptions, Verifier};
+
+/// Everything that configures a [`FaceAnalyzer`].
+#[derive(Debug, Clone)]
+pub struct AnalyzerConfig {
+    /// `None`: ONNX Runtime when its library is installed, else tract (with a notice).
+    pub backend: Option<BackendKind>,
+    pub detector: DetectorKind,
+    pub detector_options: DetectorOptions,
+    pub embedder_options: EmbedderOptions,
+    /// Threads inside one model run (parallelism across images is the caller's, e.g. rayon).
+    pub intra_threads: usize,
+    pub load_options: LoadOptions,
+    pub home: ModelHome,
+    /// Install missing models on first use (the default). Off: fail with "run `visage models install`".
+    pub auto_install: bool,
+    /// Show progress bars while installing.
+    pub progress: bool,
+    /// Cosine threshold for verification; `None` takes the manifest's default.
+    pub threshold: Option<f32>,
+}
+
+impl Default for AnalyzerConfig {
+    fn default() -> Self {
+        Self {
+            backend: None,
+            detector: DetectorKind::CenterFace,
+            detector_options: DetectorOptions::default(),
+            embedder_options: EmbedderOptions::default(),
+            intra_threads: 1,
+            load_options: LoadOptions::default(),
+            home: ModelHome::from_env(),
+            auto_install: true,
+            progress: true,
+            threshold: None,
+        }
+    }
+}
+
+/// Which face of an image stands for the image when one is needed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaceChoice {
+    /// The largest box: what a person means by "the face in this photo".
+    Largest,
+    /// Size with a penalty for distance from the image centre (area − 2·d², in pixels): the rule for
+    /// datasets like LFW, whose labelled face is the centred one even when a bigger one is beside it.
+    Centred,
+    /// Exactly one face, else an error.
+    Single,
+}
+
+/// Time spent per stage for one image, in milliseconds.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct StageTimings {
+    pub decode: f64,
+    pub detect: f64,
+    pub align: f64,
+    pub embed: f64,
+}
+
+impl StageTimings {
+    pub fn add(&mut self, other: &StageTimings) {
+        self.decode += other.decode;
+        self.detect += other.detect;
+        self.align += other.align;
+        self.embed += other.embed;
+    }
+
+    pub fn total(&self) -> f64 {
+        self.decode + self.detect + self.align + self.embed
+    }
+}
+
+/// A detected face, with its embedding when one was computed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Face {
+    pub bbox: [f32; 4],
+    pub score: f32,
+    pub landmarks: Vec<[f32; 2]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub embedding: Option<Vec<f32>>,
+}
+
+impl Face {
+    fn from_detection(d: &Detection, embedding: Option<Vec<f32>>) -> Face {
+        Face {
+            bbox: d.bbox.to_array(),
+            score: d.score,
+            landmarks: d.landmarks.iter().map(|p| [p.x, p.y]).collect(),
+            embedding,
+        }
+    }
+}
+
+/// Every face of one image.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageAnalysis {
+    pub width: u32,
+    pub height: u32,
+    pub faces: Vec<Face>,
+    #[serde(skip)]
+    pub timings: StageTimings,
+}
+
+/// The face chosen to represent an image, with its embedding.
+#[derive(Debug, Clone)]
+pub struct EmbeddedFace {
+    pub detection: Detection,
+    pub embedding: Vec<f32>,
+    /// How many faces the image held.
+    pub faces_in_image: usize,
+    pub timings: StageTimings,
+}
+
+/// The visage pipeline: detector, aligner and embedder over one set of installed models.
+///
+/// Cheap to share: every method takes `&self` and models are thread-safe, so one analyzer serves all
+/// threads.
+pub struct FaceAnalyzer {
+    config: AnalyzerConfig,
+    installer: Installer,
+    inference: InferenceConfig,
+    detector: Box<dyn FaceDetector>,
+    embedder: OnceLock<Embedder>,
+    threshold: f32,
+}
+
+impl FaceAnalyzer {
+    /// Loads the detector (installing models on first use); the embedding model loads on first need.
+    pub fn new(config: AnalyzerConfig) -> Result<FaceAnalyzer, VisageError> {
+        let installer = Installer::new(config.home.clone(), Manifest::default_pack()).with_progress(config.progress);
+        let backend = choose_backend(&config, &installer);
+        let inference = InferenceConfig {
+            backend,
+            intra_threads: config.intra_threads.max(1),
+            ort_library: if backend == BackendKind::Ort { installer.installed_runtime() } else { None },
+        };
+        let spec = Manifest::default_pack().model(ids::EMBEDDING).expect("manifest has the embedding model");
+        let threshold = match config.threshold {
+            Some(t) => t,
+            None => spec.threshold.ok_or(VisageError::NoThreshold)?,
+        };
+        let models = ModelLoader { installer: &installer, inference: &inference, auto_install: config.auto_install };
+        let options = config.detector_options;
+        let detector: Box<dyn FaceDetector> = match config.detector {
+            DetectorKind::CenterFace => Box::new(CenterFace::new(models.load(ids::CENTERFACE)?, options)),
+            DetectorKind::UltraFace => {
+                let landmarks = Landmark68::new(models.load(ids::LANDMARK68)?);
+                Box::new(UltraFace::new(models.load(ids::ULTRAFACE)?, landmarks, options))
+            }
+        };
+        Ok(FaceAnalyzer { config, installer, inference, detector, embedder: OnceLock::new(), threshold })
+    }
+
+    fn models(&self) -> ModelLoader<'_> {
+        ModelLoader { installer: &self.installer, inference: &self.inference, auto_install: self.config.auto_install }
+    }
+
+    fn embedder(&self) -> Result<&Embedder, VisageError> {
+        if let Some(e) = self.embedder.get() {
+            return Ok(e);
+        }
+        let embedder = Embedder::new(self.models().load(ids::EMBEDDING)?, self.config.embedder_options);
+        // Another thread may have won the race; either embedder is equivalent.
+        let _ = self.embedder.set(embedder);
+        Ok(self.embedder.get().expect("set above"))
+    }
+
+    /// The backend models run on.
+    pub fn backend(&self) -> BackendKind {
+        self.inference.backend
+    }
+
+    pub fn detector_kind(&self) -> DetectorKind {
+        self.detector.kind()
+    }
+
+    pub fn installer(&self) -> &Installer {
+        &self.installer
+    }
+
+    /// The verifier with the configured (or manifest default) threshold.
+    pub fn verifier(&self) -> Verifier {
+        Verifier::new(self.threshold)
+    }
+
+    /// Decodes an image file with the configured limits.
+    pub fn load(&self, path: &Path) -> Result<RgbImage, VisageError> {
+        load_image(path, &self.config.load_options)
+            .map_err(|source| VisageError::Image { path: path.to_path_buf(), source })
+    }
+
+    /// All faces in a decoded image.
+    pub fn detect(&self, image: &RgbImage) -> Result<Vec<Detection>, VisageError> {
+        Ok(self.detector.detect(image)?)
+    }
+
+    /// Aligns every detected face and embeds them in one batch. Returns the embeddings and the time
+    /// spent aligning and embedding, in ms.
+    pub fn embed_detections(&self, image: &RgbImage, faces: &[Detection]) -> Result<(Vec<Vec<f32>>, f64, f64), VisageError> {
+        let embedder = self.embedder()?;
+        let t = Instant::now();
+        let crops: Vec<RgbImage> = faces
+            .iter()
+            .map(|f| match align_face(image, &f.landmarks) {
+                Some((crop, _)) => crop,
+                // Landmarks in one point cannot happen with a real detector; fall back to a box crop.
+                None => box_crop(image, &f.bbox),
+            })
+            .collect();
+        let align_ms = ms(t);
+        let t = Instant::now();
+        let embeddings = embedder.embed(&crops)?;
+        Ok((embeddings, align_ms, ms(t)))
+    }
+
+    /// Detects every face of an image file and, if `embed`, embeds them all.
+    pub fn analyze(&self, path: &Path, embed: bool) -> Result<ImageAnalysis, VisageError> {
+        let mut timings = StageTimings::default();
+        let t = Instant::now();
+        let image = self.load(path)?;
+        timings.decode = ms(t);
+        let t = Instant::now();
+        let detections = self.detect(&image)?;
+        timings.detect = ms(t);
+        let faces = if embed && !detections.is_empty() {
+            let (embeddings, align, emb) = self.embed_detections(&image, &detections)?;
+            timings.align = align;
+            timings.embed = emb;
+            detections.iter().zip(embeddings).map(|(d, e)| Face::from_detection(d, Some(e))).collect()
+        } else {
+            detections.iter().map(|d| Face::from_detection(d, None)).collect()
+        };
+        Ok(ImageAnalysis { width: image.width(), height: image.height(), faces, timings })
+    }
+
+    /// The one face that stands for an image file, embedded. Errors if there is no face (or, with
+    /// [`FaceChoice::Single`], more than one).
+    pub fn embed_one(&self, path: &Path, choice: FaceChoice) -> Result<EmbeddedFace, VisageError> {
+        let mut timings = StageTimings::default();
+        let t = Instant::now();
+        let image = self.load(path)?;
+        timings.decode = ms(t);
+        let t = Instant::now();
+        let detections = self.detect(&image)?;
+        timings.detect = ms(t);
+        let faces_in_image = detections.len();
+        let chosen = choose_face(&detections, choice, image.width(), image.height())
+            .map_err(|count| match count {
+                0 => VisageError::NoFace { path: path.to_path_buf() },
+                n => VisageError::SeveralFaces { path: path.to_path_buf(), count: n },
+            })?
+            .clone();
+        let (mut embeddings, align, emb) = self.embed_detections(&image, std::slice::from_ref(&chosen))?;
+        timings.align = align;
+        timings.embed = emb;
+        Ok(EmbeddedFace { detection: chosen, embedding: embeddings.remove(0), faces_in_image, timings })
+    }
+}
+
+/// The face `choice` picks, or `Err(count)` when it cannot pick one.
+pub fn choose_face(faces: &[Detection], choice: FaceChoice, width: u32, height: u32) -> Result<&Detection, usize> {
+    let centre = Point::new(width as f32 / 2.0, height as f32 / 2.0);
+    let centred = |d: &Detection| {
+        let c = d.bbox.center();
+        d.bbox.area() - 2.0 * ((c.x - centre.x).powi(2) + (c.y - centre.y).powi(2))
+    };
+    let best = match choice {
+        FaceChoice::Single if faces.len() != 1 => return Err(faces.len()),
+        FaceChoice::Single | FaceChoice::Largest => faces.iter().max_by(|a, b| a.bbox.area().total_cmp(&b.bbox.area())),
+        FaceChoice::Centred => faces.iter().max_by(|a, b| centred(a).total_cmp(&centred(b))),
+    };
+    best.ok_or(0)
+}
+
+fn choose_backend(config: &AnalyzerConfig, installer: &Installer) -> BackendKind {
+    if let Some(b) = config.backend {
+        return b;
+    }
+    if installer.installed_runtime().is_some() {
+        return BackendKind::Ort;
+    }
+    if config.auto_install {
+        match installer.ensure_runtime() {
+            Ok(_) => return BackendKind::Ort,
+            Err(e) => {
+                let reason = e.to_string();
+                let first_line = reason.lines().next().unwrap_or_default();
+                eprintln!("visage: ONNX Runtime is not available ({first_line}); using the slower tract backend");
+            }
+        }
+    } else {
+        eprintln!("visage: ONNX Runtime is not installed; using the slower tract backend (`visage models install` adds it)");
+    }
+    BackendKind::Tract
+}
+
+/// A plain 112x112 crop of the box: only for faces whose landmarks cannot be aligned.
+fn box_crop(image: &RgbImage, bbox: &BBox) -> RgbImage {
+    let b = bbox.clip(image.width() as f32, image.height() as f32);
+    let (x, y) = (b.x1 as u32, b.y1 as u32);
+    let (w, h) = ((b.width() as u32).max(1), (b.height() as u32).max(1));
+    let crop = image::imageops::crop_imm(image, x, y, w.min(image.width() - x.min(image.width() - 1)), h.min(image.height() - y.min(image.height() - 1)));
+    visage_core::tensor::resize_rgb(&crop.to_image(), 112, 112)
+}
+
+fn ms(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1e3
+}
+
+/// Loads models of the pack: verified (and installed first, if allowed), then on the chosen backend.
+struct ModelLoader<'a> {
+    installer: &'a Installer,
+    inference: &'a InferenceConfig,
+    auto_install: bool,
+}
+
+impl ModelLoader<'_> {
+    fn load(&self, id: &str) -> Result<Arc<dyn Model>, VisageError> {
+        let path = if self.auto_install {
+            self.installer.ensure_models(&[id])?.remove(0)
+        } else {
+            self.installer.installed_model(id)?
+        };
+        Ok(load_model(&path, self.inference)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn det(x1: f32, y1: f32, x2: f32, y2: f32) -> Detection {
+        Detection { bbox: BBox::new(x1, y1, x2, y2), score: 0.9, landmarks: [Point::default(); 5], landmarks68: None }
+    }
+
+    #[test]
+    fn face_choice_rules() {
+        // A big face at the edge and a smaller one in the centre of a 250x250 image.
+        let faces = vec![det(150.0, 0.0, 250.0, 100.0), det(95.0, 95.0, 155.0, 155.0)];
+        assert_eq!(choose_face(&faces, FaceChoice::Largest, 250, 250).unwrap().bbox.x1, 150.0);
+        assert_eq!(choose_face(&faces, FaceChoice::Centred, 250, 250).unwrap().bbox.x1, 95.0);
+        assert_eq!(choose_face(&faces, FaceChoice::Single, 250, 250).unwrap_err(), 2);
+        assert_eq!(choose_face(&[], FaceChoice::Largest, 250, 250).unwrap_err(), 0);
+        assert_eq!(choose_face(&faces[..1], FaceChoice::Single, 250, 250).unwrap().bbox.x1, 150.0);
+    }
+}

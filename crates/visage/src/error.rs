@@ -1,0 +1,22 @@
+use std::path::PathBuf;
+
+/// Everything that can go wrong between a file and a decision.
+#[derive(Debug, thiserror::Error)]
+pub enum VisageError {
+    #[error("{path}: {source}")]
+    Image { path: PathBuf, source: visage_core::ImageError },
+    #[error(transparent)]
+    Install(#[from] visage_models::InstallError),
+    #[error(transparent)]
+    Inference(#[from] visage_infer::InferError),
+    #[error(transparent)]
+    Detect(#[from] visage_detect::DetectError),
+    #[error(transparent)]
+    Embed(#[from] visage_recognize::embedder::EmbedError),
+    #[error("{path}: no face found")]
+    NoFace { path: PathBuf },
+    #[error("{path}: {count} faces found, but exactly one is required")]
+    SeveralFaces { path: PathBuf, count: usize },
+    #[error("the embedding model has no verification threshold in the manifest")]
+    NoThreshold,
+}
