@@ -28,6 +28,7 @@ pipeline with no retry and only counts images without a face.
 """
 
 import argparse
+import resource
 import csv
 import json
 import multiprocessing as mp
@@ -67,6 +68,12 @@ FACE_SIZE = 112
 # Model loading
 # --------------------------------------------------------------------------
 
+
+
+def _peak_rss_mb(children):
+    """Peak RSS in MB (Linux reports ru_maxrss in KiB)."""
+    who = resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF
+    return resource.getrusage(who).ru_maxrss / 1024.0
 
 def session_options(threads):
     opts = ort.SessionOptions()
@@ -453,6 +460,8 @@ def cmd_bench(args):
         "no_face": no_face,
         "detect_threshold": DETECT_THRESHOLD,
         "onnxruntime": ort.__version__,
+        # Peak resident memory: of this process, or of the largest worker when there are several.
+        "peak_rss_mb": round(_peak_rss_mb(args.workers > 1), 1),
     }
     if args.json:
         print(json.dumps(report))
@@ -586,6 +595,8 @@ def cmd_lfw(args):
         "embed_seconds": round(seconds, 1),
         "workers": args.workers,
         "onnxruntime": ort.__version__,
+        # Peak resident memory: of this process, or of the largest worker when there are several.
+        "peak_rss_mb": round(_peak_rss_mb(args.workers > 1), 1),
     }
     if args.json:
         print(json.dumps(report))

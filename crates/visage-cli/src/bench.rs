@@ -3,7 +3,7 @@
 //! number of workers, in one command, with the ratio.
 
 use crate::cli::BenchArgs;
-use crate::commands::{analyzer, default_workers};
+use crate::commands::{analyzer, default_workers, Purpose};
 use crate::output::{print_json, Progress};
 use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
@@ -20,9 +20,9 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
         bail!("no .jpg, .jpeg or .png images under {}", args.data.display());
     }
     let workers = args.workers.unwrap_or_else(default_workers);
-    let analyzer = analyzer(&args.pipeline, None)?;
+    let analyzer = analyzer(&args.pipeline, None, Purpose::Recognition)?;
     // Warm-up: model sessions and plans are built on first use, as in any long-running service.
-    let _ = analyzer.embed_one(&images[0], FaceChoice::Largest);
+    let _ = analyzer.embed_one(&images[0], FaceChoice::Centred);
 
     let pool = rayon::ThreadPoolBuilder::new().num_threads(workers).build().context("thread pool")?;
     let progress = Progress::new(images.len() as u64, "visage");
@@ -31,7 +31,7 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
         images
             .par_iter()
             .map(|p| {
-                let r = analyzer.embed_one(p, FaceChoice::Largest).map(|f| f.timings);
+                let r = analyzer.embed_one(p, FaceChoice::Centred).map(|f| f.timings);
                 progress.inc();
                 r
             })
@@ -143,9 +143,11 @@ fn collect_images(dir: &Path, limit: usize) -> Result<Vec<PathBuf>> {
             let p = e?.path();
             if p.is_dir() {
                 stack.push(p);
-            } else if p.extension().and_then(|x| x.to_str()).is_some_and(|x| {
-                matches!(x.to_ascii_lowercase().as_str(), "jpg" | "jpeg" | "png")
-            }) {
+            } else if p
+                .extension()
+                .and_then(|x| x.to_str())
+                .is_some_and(|x| matches!(x.to_ascii_lowercase().as_str(), "jpg" | "jpeg" | "png"))
+            {
                 out.push(p);
             }
         }

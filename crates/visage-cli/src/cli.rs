@@ -116,12 +116,17 @@ pub struct PipelineArgs {
     /// Face detector: centerface (default) or ultraface.
     #[arg(long, default_value = "centerface")]
     pub detector: DetectorKind,
+    /// CenterFace: shrink images so their longest side is at most this before detection.
+    #[arg(long, default_value_t = 640)]
+    pub detect_size: u32,
     /// Minimum detector confidence (default: the detector's own).
     #[arg(long)]
     pub score_threshold: Option<f32>,
-    /// Ignore faces smaller than this many pixels (shorter box side).
-    #[arg(long, default_value_t = 0.0)]
-    pub min_face_size: f32,
+    /// Ignore faces smaller than this many pixels (shorter box side). Default: 0 for `detect`, 40 for
+    /// recognition (smaller faces give unreliable embeddings; not looking for them also makes
+    /// detection faster).
+    #[arg(long)]
+    pub min_face_size: Option<f32>,
     /// Average the embedding with that of the mirrored face.
     #[arg(long)]
     pub flip: bool,

@@ -26,16 +26,28 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
+/// What the analyzer is for: detection alone looks for every face, recognition only for usable ones.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    Detection,
+    Recognition,
+}
+
 /// Builds the analyzer for the pipeline options (installing models on first use).
-pub fn analyzer(args: &PipelineArgs, threshold: Option<f32>) -> Result<FaceAnalyzer> {
+pub fn analyzer(args: &PipelineArgs, threshold: Option<f32>, purpose: Purpose) -> Result<FaceAnalyzer> {
+    let default_min_face = match purpose {
+        Purpose::Detection => 0.0,
+        Purpose::Recognition => visage::RECOGNITION_MIN_FACE_SIZE,
+    };
     let config = AnalyzerConfig {
         backend: args.backend,
         detector: args.detector,
         detector_options: DetectorOptions {
             score_threshold: args.score_threshold,
-            min_face_size: args.min_face_size,
+            min_face_size: args.min_face_size.unwrap_or(default_min_face),
             ..DetectorOptions::default()
         },
+        detect_max_side: args.detect_size,
         embedder_options: EmbedderOptions { flip: args.flip, ..EmbedderOptions::default() },
         intra_threads: args.intra_threads,
         load_options: LoadOptions { max_pixels: args.max_pixels, ..LoadOptions::default() },
@@ -134,7 +146,7 @@ fn detect(images: &[PathBuf], draw: Option<&Path>, args: &PipelineArgs) -> Resul
             std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
         }
     }
-    let analyzer = analyzer(args, None)?;
+    let analyzer = analyzer(args, None, Purpose::Detection)?;
     let mut failed = false;
     for path in images {
         let result = analyzer.analyze(path, false).and_then(|a| {
@@ -167,7 +179,13 @@ fn detect(images: &[PathBuf], draw: Option<&Path>, args: &PipelineArgs) -> Resul
     Ok(if failed { ExitCode::from(2) } else { ExitCode::SUCCESS })
 }
 
-fn draw_faces(analyzer: &FaceAnalyzer, path: &Path, a: &visage::ImageAnalysis, out: &Path, many: bool) -> Result<(), VisageError> {
+fn draw_faces(
+    analyzer: &FaceAnalyzer,
+    path: &Path,
+    a: &visage::ImageAnalysis,
+    out: &Path,
+    many: bool,
+) -> Result<(), VisageError> {
     let mut image = analyzer.load(path)?;
     for f in &a.faces {
         let bbox = visage::core::BBox::new(f.bbox[0], f.bbox[1], f.bbox[2], f.bbox[3]);
@@ -194,7 +212,7 @@ fn report_image_error(path: &Path, e: &VisageError, json: bool) {
 }
 
 fn embed(images: &[PathBuf], args: &PipelineArgs) -> Result<ExitCode> {
-    let analyzer = analyzer(args, None)?;
+    let analyzer = analyzer(args, None, Purpose::Recognition)?;
     let mut failed = false;
     for path in images {
         match analyzer.analyze(path, true) {
@@ -206,7 +224,12 @@ fn embed(images: &[PathBuf], args: &PipelineArgs) -> Result<ExitCode> {
                     for (i, f) in a.faces.iter().enumerate() {
                         let e = f.embedding.as_deref().unwrap_or_default();
                         let head: Vec<String> = e.iter().take(6).map(|v| format!("{v:.4}")).collect();
-                        println!("  face {}: [{}, ...] ({} values; --json prints all)", i + 1, head.join(", "), e.len());
+                        println!(
+                            "  face {}: [{}, ...] ({} values; --json prints all)",
+                            i + 1,
+                            head.join(", "),
+                            e.len()
+                        );
                     }
                 }
                 if a.faces.is_empty() {
@@ -223,7 +246,7 @@ fn embed(images: &[PathBuf], args: &PipelineArgs) -> Result<ExitCode> {
 }
 
 fn verify(a: &Path, b: &Path, threshold: Option<f32>, require_single: bool, args: &PipelineArgs) -> Result<ExitCode> {
-    let analyzer = analyzer(args, threshold)?;
+    let analyzer = analyzer(args, threshold, Purpose::Recognition)?;
     let choice = if require_single { FaceChoice::Single } else { FaceChoice::Largest };
     let fa = analyzer.embed_one(a, choice)?;
     let fb = analyzer.embed_one(b, choice)?;
@@ -234,9 +257,7 @@ fn verify(a: &Path, b: &Path, threshold: Option<f32>, require_single: bool, args
         .map(|(p, f)| format!("{} has {} faces; the largest was used", p.display(), f.faces_in_image))
         .collect();
     if args.json {
-        let image = |p: &Path, f: &visage::EmbeddedFace| {
-            json!({"image": p, "faces": f.faces_in_image, "bbox": f.detection.bbox.to_array()})
-        };
+        let image = |p: &Path, f: &visage::EmbeddedFace| json!({"image": p, "faces": f.faces_in_image, "bbox": f.detection.bbox.to_array()});
         let mut out = json!({"similarity": v.similarity, "threshold": v.threshold, "match": v.is_match,
                              "images": [image(a, &fa), image(b, &fb)]});
         if !several.is_empty() {
@@ -257,26 +278,35 @@ fn eval_lfw(data: &Path, workers: Option<usize>, args: &PipelineArgs) -> Result<
     if !data.join("pairs.csv").is_file() {
         bail!("{} does not look like LFW: no pairs.csv (expected pairs.csv and lfw-deepfunneled/)", data.display());
     }
-    let analyzer = analyzer(args, None)?;
+    let analyzer = analyzer(args, None, Purpose::Recognition)?;
     let threads = workers.unwrap_or_else(default_workers);
-    let progress = Progress::new(13_233, "embedding LFW images");
+    let progress = Progress::new(visage_eval::lfw::image_count(data)? as u64, "embedding LFW images");
     let options = visage_eval::LfwOptions { data: data.to_path_buf(), threads };
     let report = visage_eval::run_lfw(&analyzer, &options, &|| progress.inc())?;
     progress.finish();
     if args.json {
         print_json(&report);
     } else {
-        println!("LFW ({}, {} pairs, {} images, {} backend, {} detector)", report.data, report.pairs, report.images, report.backend, report.detector);
+        println!(
+            "LFW ({}, {} pairs, {} images, {} backend, {} detector)",
+            report.data, report.pairs, report.images, report.backend, report.detector
+        );
         println!("  accuracy     {:.2}% ± {:.2} (10-fold)", report.accuracy * 100.0, report.accuracy_std * 100.0);
         println!("  AUC          {:.4}", report.auc);
         for (far, tar) in &report.tar_at_far {
             println!("  TAR@FAR={far} {tar:.4}");
         }
-        println!("  threshold    {:.4} at FAR=1e-3; {:.4} for best accuracy", report.threshold, report.threshold_best_accuracy);
+        println!(
+            "  threshold    {:.4} at FAR=1e-3; {:.4} for best accuracy",
+            report.threshold, report.threshold_best_accuracy
+        );
         println!("  no face      {} image(s)", report.no_face);
         println!("  speed        {:.1} images/s on {} worker(s)", report.images_per_second, report.threads);
         let s = report.stage_ms;
-        println!("  stage ms     decode {:.2}, detect {:.2}, align {:.2}, embed {:.2}", s.decode, s.detect, s.align, s.embed);
+        println!(
+            "  stage ms     decode {:.2}, detect {:.2}, align {:.2}, embed {:.2}",
+            s.decode, s.detect, s.align, s.embed
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -77,6 +77,12 @@ pub fn decode_image(bytes: &[u8], options: &LoadOptions) -> Result<RgbImage, Ima
     let format_name = format!("{format:?}").to_uppercase();
     let corrupt = |e: image::ImageError| ImageError::Corrupt { format: format_name.clone(), reason: e.to_string() };
 
+    if format == image::ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
+        return Err(ImageError::Corrupt {
+            format: format_name,
+            reason: "truncated: the data ends before the end-of-image marker".into(),
+        });
+    }
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     let mut limits = image::Limits::default();
     // The decoder's own allocation cap: 4 bytes a pixel (16-bit or RGBA buffers) plus slack.
@@ -101,6 +107,19 @@ pub fn decode_image(bytes: &[u8], options: &LoadOptions) -> Result<RgbImage, Ima
         DynamicImage::ImageRgb8(rgb) => rgb,
         other => other.to_rgb8(),
     })
+}
+
+/// Whether a JPEG's last scan is followed by its end-of-image marker. The JPEG decoder is lenient and
+/// fills a cut-off scan with grey, which would silently turn a truncated upload into a wrong face.
+/// Markers cannot occur inside entropy-coded data (0xFF is stuffed there), and an EXIF thumbnail's own
+/// markers come before the main image's scans, so the last SOS must be followed by an EOI.
+fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    let rfind = |marker: u8| bytes.windows(2).rposition(|w| w == [0xFF, marker]);
+    match (rfind(0xDA), rfind(0xD9)) {
+        (Some(sos), Some(eoi)) => eoi > sos,
+        (None, _) => true, // no scan at all: let the decoder report what is wrong
+        (Some(_), None) => false,
+    }
 }
 
 #[cfg(test)]
@@ -157,16 +176,36 @@ mod tests {
         assert!(matches!(decode_image(&png, &Default::default()), Err(ImageError::Corrupt { .. })));
     }
 
+    /// A BMP header claiming `width` x `height` pixels, with no pixel data behind it.
+    fn bmp_header(width: u32, height: u32) -> Vec<u8> {
+        let mut b = Vec::new();
+        b.extend_from_slice(b"BM");
+        b.extend_from_slice(&(54 + width * height * 3).to_le_bytes()); // file size (claimed)
+        b.extend_from_slice(&[0; 4]);
+        b.extend_from_slice(&54u32.to_le_bytes()); // pixel data offset
+        b.extend_from_slice(&40u32.to_le_bytes()); // BITMAPINFOHEADER
+        b.extend_from_slice(&(width as i32).to_le_bytes());
+        b.extend_from_slice(&(height as i32).to_le_bytes());
+        b.extend_from_slice(&1u16.to_le_bytes()); // planes
+        b.extend_from_slice(&24u16.to_le_bytes()); // bits per pixel
+        b.extend_from_slice(&[0; 24]); // no compression, sizes, resolution, palette
+        b
+    }
+
     #[test]
     fn refuses_images_above_the_pixel_limit_before_decoding() {
-        // A 20000x20000 PNG header with a tiny body: refused from the header, no 1.2 GB allocation.
-        let img = DynamicImage::ImageLuma8(image::GrayImage::new(20_000, 20_000));
-        let png = encode(&img, ImageFormat::Png);
-        let err = decode_image(&png, &Default::default()).unwrap_err();
+        // A 20000x20000 header with no body: refused from the header, nothing allocated for pixels.
+        let err = decode_image(&bmp_header(20_000, 20_000), &Default::default()).unwrap_err();
         assert!(matches!(err, ImageError::TooLarge { width: 20_000, height: 20_000, .. }), "{err}");
+        assert!(err.to_string().contains("above the limit"));
         let small = LoadOptions { max_pixels: 100, ..Default::default() };
         let png = encode(&DynamicImage::ImageRgb8(sample_rgb()), ImageFormat::Png);
         assert!(matches!(decode_image(&png, &small), Err(ImageError::TooLarge { .. })));
+    }
+
+    #[test]
+    fn header_without_pixels_is_corrupt_not_a_panic() {
+        assert!(matches!(decode_image(&bmp_header(64, 64), &Default::default()), Err(ImageError::Corrupt { .. })));
     }
 
     #[test]

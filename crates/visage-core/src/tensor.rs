@@ -11,8 +11,8 @@ pub fn resize_rgb(src: &RgbImage, width: u32, height: u32) -> RgbImage {
     if src.dimensions() == (width, height) {
         return src.clone();
     }
-    let src_view = ImageRef::new(src.width(), src.height(), src.as_raw(), PixelType::U8x3)
-        .expect("buffer matches its dimensions");
+    let src_view =
+        ImageRef::new(src.width(), src.height(), src.as_raw(), PixelType::U8x3).expect("buffer matches its dimensions");
     let mut dst = FirImage::new(width, height, PixelType::U8x3);
     let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear));
     Resizer::new().resize(&src_view, &mut dst, &options).expect("same pixel type");

@@ -2,9 +2,9 @@
 //! centre heatmap, box size, centre offset and 5 landmarks. The model is fully convolutional; visage
 //! installs it with free input dimensions and runs it at the image's size rounded up to multiples of 32.
 
-use crate::{retain_min_size, DetectError, Detection, DetectorKind, DetectorOptions, FaceDetector};
+use crate::{DetectError, Detection, DetectorKind, DetectorOptions, FaceDetector};
 use image::RgbImage;
-use ndarray::{ArrayD, Array4, Ix4};
+use ndarray::{Array4, ArrayD, Ix4};
 use std::sync::Arc;
 use visage_core::tensor::{push_nchw, resize_rgb};
 use visage_core::{nms, BBox, Point};
@@ -22,6 +22,10 @@ pub struct CenterFace {
 impl CenterFace {
     pub const DEFAULT_SCORE_THRESHOLD: f32 = 0.5;
     pub const DEFAULT_MAX_SIDE: u32 = 640;
+    /// The face size (shorter box side, in network pixels) that CenterFace still finds reliably. When
+    /// a minimum face size is set, the image is shrunk until faces of that size appear this large:
+    /// looking for smaller faces than the caller wants only costs time.
+    pub const SMALLEST_RELIABLE_FACE: f32 = 20.0;
 
     pub fn new(model: Arc<dyn Model>, options: DetectorOptions) -> Self {
         Self { model, options, max_side: Self::DEFAULT_MAX_SIDE }
@@ -33,10 +37,15 @@ impl CenterFace {
         self
     }
 
-    /// The network input size for an image: shrunk to `max_side`, then each side rounded up to 32.
+    /// The network input size for an image: shrunk so the longer side is at most `max_side` and so
+    /// faces of the minimum size appear [`Self::SMALLEST_RELIABLE_FACE`] pixels tall (never enlarged),
+    /// then each side rounded up to a multiple of 32.
     pub fn input_size(&self, width: u32, height: u32) -> (u32, u32) {
         let longer = width.max(height).max(1) as f32;
-        let shrink = (self.max_side as f32 / longer).min(1.0);
+        let mut shrink = (self.max_side as f32 / longer).min(1.0);
+        if self.options.min_face_size > Self::SMALLEST_RELIABLE_FACE {
+            shrink = shrink.min(Self::SMALLEST_RELIABLE_FACE / self.options.min_face_size);
+        }
         let round32 = |v: u32| (((v as f32 * shrink).round().max(1.0) as u32).div_ceil(32) * 32).max(32);
         (round32(width), round32(height))
     }
@@ -62,7 +71,7 @@ impl FaceDetector for CenterFace {
                 *p = Point::new(p.x * sx, p.y * sy);
             }
         }
-        retain_min_size(&mut faces, self.options.min_face_size);
+        faces.retain(|f| f.bbox.min_side() >= self.options.min_face_size);
         Ok(faces)
     }
 
@@ -127,6 +136,14 @@ mod tests {
         assert_eq!(d.input_size(4000, 3000), (640, 480));
         assert_eq!(d.input_size(1, 1), (32, 32));
         assert_eq!(d.input_size(3000, 100), (640, 32));
+        // Faces of at least 40 px are looked for at half size; 10 px asks for no shrinking.
+        let min40 = DetectorOptions { min_face_size: 40.0, ..Default::default() };
+        let d = CenterFace { model: Arc::new(NoModel), options: min40, max_side: 640 };
+        assert_eq!(d.input_size(250, 250), (128, 128));
+        assert_eq!(d.input_size(4000, 3000), (640, 480));
+        let min10 = DetectorOptions { min_face_size: 10.0, ..Default::default() };
+        let d = CenterFace { model: Arc::new(NoModel), options: min10, max_side: 640 };
+        assert_eq!(d.input_size(250, 250), (256, 256));
     }
 
     struct NoModel;

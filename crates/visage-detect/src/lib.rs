@@ -93,8 +93,3 @@ pub trait FaceDetector: Send + Sync {
     fn detect(&self, image: &RgbImage) -> Result<Vec<Detection>, DetectError>;
     fn kind(&self) -> DetectorKind;
 }
-
-/// Drops faces below the minimum size, in place.
-fn retain_min_size(faces: &mut Vec<Detection>, min_face_size: f32) {
-    faces.retain(|f| f.bbox.min_side() >= min_face_size);
-}

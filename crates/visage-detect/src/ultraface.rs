@@ -3,7 +3,7 @@
 //! normalised corner boxes. It gives no landmarks; [`Landmark68`] adds them.
 
 use crate::landmark68::Landmark68;
-use crate::{retain_min_size, DetectError, Detection, DetectorKind, DetectorOptions, FaceDetector};
+use crate::{DetectError, Detection, DetectorKind, DetectorOptions, FaceDetector};
 use image::RgbImage;
 use ndarray::{Array4, Ix3};
 use std::sync::Arc;
@@ -79,7 +79,6 @@ impl FaceDetector for UltraFace {
                 landmarks68: Some(points.to_vec()),
             });
         }
-        retain_min_size(&mut faces, self.options.min_face_size);
         Ok(faces)
     }
 

@@ -7,7 +7,7 @@ use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use visage::{FaceAnalyzer, FaceChoice, StageTimings, VisageError};
+use visage::{EmbeddedFace, FaceAnalyzer, FaceChoice, StageTimings, VisageError};
 
 /// Where the data is and how to run.
 #[derive(Debug, Clone)]
@@ -88,8 +88,21 @@ fn read_pairs(path: &Path) -> Result<Vec<Pair>, LfwError> {
     Ok(pairs)
 }
 
+/// How many distinct images the pairs of an LFW folder use (for progress display).
+pub fn image_count(data: &Path) -> Result<usize, LfwError> {
+    let pairs = read_pairs(&data.join("pairs.csv"))?;
+    let mut names: Vec<&str> = pairs.iter().flat_map(|p| [p.a.as_str(), p.b.as_str()]).collect();
+    names.sort_unstable();
+    names.dedup();
+    Ok(names.len())
+}
+
 /// Runs the protocol. `on_image` is called after each image is embedded (for progress display).
-pub fn run_lfw(analyzer: &FaceAnalyzer, options: &LfwOptions, on_image: &(dyn Fn() + Sync)) -> Result<LfwReport, LfwError> {
+pub fn run_lfw(
+    analyzer: &FaceAnalyzer,
+    options: &LfwOptions,
+    on_image: &(dyn Fn() + Sync),
+) -> Result<LfwReport, LfwError> {
     let pairs = read_pairs(&options.data.join("pairs.csv"))?;
     let images_dir = options.data.join("lfw-deepfunneled");
     let mut names: Vec<&str> = pairs.iter().flat_map(|p| [p.a.as_str(), p.b.as_str()]).collect();
@@ -101,11 +114,11 @@ pub fn run_lfw(analyzer: &FaceAnalyzer, options: &LfwOptions, on_image: &(dyn Fn
         .build()
         .map_err(|e| LfwError::Threads { threads: options.threads, reason: e.to_string() })?;
     let started = Instant::now();
-    let results: Vec<(&str, Result<(Vec<f32>, StageTimings), VisageError>)> = pool.install(|| {
+    let results: Vec<(&str, Result<EmbeddedFace, VisageError>)> = pool.install(|| {
         names
             .par_iter()
             .map(|&name| {
-                let r = analyzer.embed_one(&images_dir.join(name), FaceChoice::Centred).map(|f| (f.embedding, f.timings));
+                let r = analyzer.embed_one(&images_dir.join(name), FaceChoice::Centred);
                 on_image();
                 (name, r)
             })
@@ -118,9 +131,9 @@ pub fn run_lfw(analyzer: &FaceAnalyzer, options: &LfwOptions, on_image: &(dyn Fn
     let mut no_face = 0;
     for (name, result) in results {
         match result {
-            Ok((e, t)) => {
-                totals.add(&t);
-                embeddings.insert(name, e);
+            Ok(face) => {
+                totals.add(&face.timings);
+                embeddings.insert(name, face.embedding);
             }
             Err(VisageError::NoFace { path }) => {
                 tracing::warn!("{}: no face found; its pairs count as rejected", path.display());
@@ -186,7 +199,8 @@ mod tests {
     fn reads_pairs_csv_and_rejects_bad_lines() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("pairs.csv");
-        std::fs::write(&path, "fold,label,img1,img2\n0,1,A/A_0001.jpg,A/A_0002.jpg\n1,0,A/A_0001.jpg,B/B_0001.jpg\n").unwrap();
+        std::fs::write(&path, "fold,label,img1,img2\n0,1,A/A_0001.jpg,A/A_0002.jpg\n1,0,A/A_0001.jpg,B/B_0001.jpg\n")
+            .unwrap();
         let pairs = read_pairs(&path).unwrap();
         assert_eq!(pairs.len(), 2);
         assert!(pairs[0].genuine && !pairs[1].genuine && pairs[1].fold == 1);

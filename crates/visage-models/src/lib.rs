@@ -11,7 +11,10 @@ pub mod manifest;
 pub mod patch;
 
 pub use home::ModelHome;
-pub use install::{sha256_file, FileState, FileStatus, ImportReport, InstallError, Installer};
+pub use install::{
+    fetch_package, read_members, sha256_bytes, sha256_file, FileState, FileStatus, ImportReport, InstallError,
+    Installer,
+};
 pub use manifest::{Client, Manifest, ModelSpec, PackageSpec};
 pub use patch::Patch;
 

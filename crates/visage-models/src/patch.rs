@@ -92,12 +92,8 @@ fn free_spatial_dims(graph: &mut pb::GraphProto) -> Result<(), PatchError> {
 }
 
 fn batch_reshape(graph: &mut pb::GraphProto) -> Result<(), PatchError> {
-    let reshape_shapes: Vec<String> = graph
-        .node
-        .iter()
-        .filter(|n| n.op_type == "Reshape")
-        .filter_map(|n| n.input.get(1).cloned())
-        .collect();
+    let reshape_shapes: Vec<String> =
+        graph.node.iter().filter(|n| n.op_type == "Reshape").filter_map(|n| n.input.get(1).cloned()).collect();
     let mut rewritten = 0;
     for init in graph.initializer.iter_mut().filter(|t| reshape_shapes.contains(&t.name)) {
         let values = int64_values(init);

@@ -13,7 +13,7 @@ pub const EMBEDDING_DIM: usize = 512;
 const SIDE: usize = 112;
 
 /// How embeddings are computed.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct EmbedderOptions {
     /// Also embed the mirrored face and average the two (test-time augmentation). Off by default: it
     /// doubles the cost and did not improve this model on LFW.
@@ -21,12 +21,6 @@ pub struct EmbedderOptions {
     /// Most faces per model run. `None` picks per backend: ONNX Runtime runs a batch as fast as the
     /// faces one by one, tract runs batches slower, so tract gets 1.
     pub max_batch: Option<usize>,
-}
-
-impl Default for EmbedderOptions {
-    fn default() -> Self {
-        Self { flip: false, max_batch: None }
-    }
 }
 
 /// Errors from embedding.

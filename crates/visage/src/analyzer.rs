@@ -12,6 +12,10 @@ use visage_infer::{load_model, BackendKind, InferenceConfig, Model};
 use visage_models::{ids, Installer, Manifest, ModelHome};
 use visage_recognize::{Embedder, EmbedderOptions, Verifier};
 
+/// Faces smaller than this (shorter box side, in pixels) are not used for recognition by default:
+/// below it, embeddings become unreliable. Detection-only callers set 0 to find every face.
+pub const RECOGNITION_MIN_FACE_SIZE: f32 = 40.0;
+
 /// Everything that configures a [`FaceAnalyzer`].
 #[derive(Debug, Clone)]
 pub struct AnalyzerConfig {
@@ -19,6 +23,8 @@ pub struct AnalyzerConfig {
     pub backend: Option<BackendKind>,
     pub detector: DetectorKind,
     pub detector_options: DetectorOptions,
+    /// CenterFace: the longest image side the network sees (images are shrunk to it, never enlarged).
+    pub detect_max_side: u32,
     pub embedder_options: EmbedderOptions,
     /// Threads inside one model run (parallelism across images is the caller's, e.g. rayon).
     pub intra_threads: usize,
@@ -37,7 +43,11 @@ impl Default for AnalyzerConfig {
         Self {
             backend: None,
             detector: DetectorKind::CenterFace,
-            detector_options: DetectorOptions::default(),
+            detector_options: DetectorOptions {
+                min_face_size: RECOGNITION_MIN_FACE_SIZE,
+                ..DetectorOptions::default()
+            },
+            detect_max_side: CenterFace::DEFAULT_MAX_SIDE,
             embedder_options: EmbedderOptions::default(),
             intra_threads: 1,
             load_options: LoadOptions::default(),
@@ -155,7 +165,9 @@ impl FaceAnalyzer {
         let models = ModelLoader { installer: &installer, inference: &inference, auto_install: config.auto_install };
         let options = config.detector_options;
         let detector: Box<dyn FaceDetector> = match config.detector {
-            DetectorKind::CenterFace => Box::new(CenterFace::new(models.load(ids::CENTERFACE)?, options)),
+            DetectorKind::CenterFace => {
+                Box::new(CenterFace::new(models.load(ids::CENTERFACE)?, options).with_max_side(config.detect_max_side))
+            }
             DetectorKind::UltraFace => {
                 let landmarks = Landmark68::new(models.load(ids::LANDMARK68)?);
                 Box::new(UltraFace::new(models.load(ids::ULTRAFACE)?, landmarks, options))
@@ -209,7 +221,11 @@ impl FaceAnalyzer {
 
     /// Aligns every detected face and embeds them in one batch. Returns the embeddings and the time
     /// spent aligning and embedding, in ms.
-    pub fn embed_detections(&self, image: &RgbImage, faces: &[Detection]) -> Result<(Vec<Vec<f32>>, f64, f64), VisageError> {
+    pub fn embed_detections(
+        &self,
+        image: &RgbImage,
+        faces: &[Detection],
+    ) -> Result<(Vec<Vec<f32>>, f64, f64), VisageError> {
         let embedder = self.embedder()?;
         let t = Instant::now();
         let crops: Vec<RgbImage> = faces
@@ -302,7 +318,9 @@ fn choose_backend(config: &AnalyzerConfig, installer: &Installer) -> BackendKind
             }
         }
     } else {
-        eprintln!("visage: ONNX Runtime is not installed; using the slower tract backend (`visage models install` adds it)");
+        eprintln!(
+            "visage: ONNX Runtime is not installed; using the slower tract backend (`visage models install` adds it)"
+        );
     }
     BackendKind::Tract
 }
@@ -312,7 +330,13 @@ fn box_crop(image: &RgbImage, bbox: &BBox) -> RgbImage {
     let b = bbox.clip(image.width() as f32, image.height() as f32);
     let (x, y) = (b.x1 as u32, b.y1 as u32);
     let (w, h) = ((b.width() as u32).max(1), (b.height() as u32).max(1));
-    let crop = image::imageops::crop_imm(image, x, y, w.min(image.width() - x.min(image.width() - 1)), h.min(image.height() - y.min(image.height() - 1)));
+    let crop = image::imageops::crop_imm(
+        image,
+        x,
+        y,
+        w.min(image.width() - x.min(image.width() - 1)),
+        h.min(image.height() - y.min(image.height() - 1)),
+    );
     visage_core::tensor::resize_rgb(&crop.to_image(), 112, 112)
 }
 

@@ -23,7 +23,10 @@
 mod analyzer;
 mod error;
 
-pub use analyzer::{AnalyzerConfig, EmbeddedFace, Face, FaceAnalyzer, FaceChoice, ImageAnalysis, StageTimings};
+pub use analyzer::{
+    choose_face, AnalyzerConfig, EmbeddedFace, Face, FaceAnalyzer, FaceChoice, ImageAnalysis, StageTimings,
+    RECOGNITION_MIN_FACE_SIZE,
+};
 pub use error::VisageError;
 
 pub use visage_core as core;
