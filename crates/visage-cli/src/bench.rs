@@ -2,7 +2,7 @@
 //! (bench/reference.py: OpenCV + numpy + onnxruntime, same models) on the same images and the same
 //! number of workers, in one command, with the ratio.
 
-use crate::cli::BenchArgs;
+use crate::cli::{BenchArgs, ReferenceModels};
 use crate::commands::{analyzer, default_workers, Purpose};
 use crate::output::{print_json, Progress};
 use anyhow::{bail, Context, Result};
@@ -12,6 +12,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
+use visage::models::ids;
 use visage::{FaceChoice, StageTimings, VisageError};
 
 pub fn run(args: &BenchArgs) -> Result<ExitCode> {
@@ -66,7 +67,17 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
     let reference = if args.reference == "none" {
         None
     } else {
-        Some(run_reference(args, &images, workers, &analyzer.installer().home().models_dir())?)
+        // The reference gets the models as their packages ship them (what a Python pipeline runs), or
+        // with --reference-models installed, visage's install-time rewrites too.
+        let shipped = tempfile::tempdir().context("temporary directory")?;
+        let dir = match args.reference_models {
+            ReferenceModels::Shipped => {
+                analyzer.installer().write_shipped(&[ids::CENTERFACE, ids::EMBEDDING], shipped.path())?;
+                shipped.path().to_path_buf()
+            }
+            ReferenceModels::Installed => analyzer.installer().home().models_dir(),
+        };
+        Some(run_reference(args, &images, workers, &dir)?)
     };
     let ratio = reference
         .as_ref()
@@ -75,9 +86,15 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
 
     if args.pipeline.json {
         print_json(&json!({"data": args.data, "images": images.len(), "workers": workers,
+                           "reference_models": format!("{:?}", args.reference_models).to_lowercase(),
                            "visage": visage, "reference": reference, "ratio": ratio}));
     } else {
         println!("{} images from {}, {} worker(s)", images.len(), args.data.display(), workers);
+        let models = match args.reference_models {
+            ReferenceModels::Shipped => "the model files as shipped",
+            ReferenceModels::Installed => "visage's installed (rewritten) model files",
+        };
+        println!("(the reference runs {models})");
         print_side("visage", &visage);
         if let Some(r) = &reference {
             print_side("python reference", r);

@@ -1,6 +1,6 @@
 //! Command-line arguments.
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use visage::detect::DetectorKind;
 use visage::infer::BackendKind;
@@ -100,11 +100,21 @@ pub struct BenchArgs {
     /// The reference script; `none` skips it.
     #[arg(long, default_value = "bench/reference.py")]
     pub reference: String,
+    /// Which model files the reference runs: as their packages ship them, or visage's installed
+    /// copies with its install-time rewrites.
+    #[arg(long, value_enum, default_value = "shipped")]
+    pub reference_models: ReferenceModels,
     /// The Python interpreter for the reference.
     #[arg(long, default_value = "python3")]
     pub python: String,
     #[command(flatten)]
     pub pipeline: PipelineArgs,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ReferenceModels {
+    Shipped,
+    Installed,
 }
 
 /// Options shared by every command that runs models.

@@ -84,7 +84,10 @@ fn models(cmd: ModelsCommand) -> Result<ExitCode> {
                                "source": s.source, "size": s.size, "status": state_word(&s.state)})
                     })
                     .collect();
-                print_json(&json!({"home": installer.home().root(), "models": rows}));
+                let embedding = installer.manifest().model(visage::models::ids::EMBEDDING).expect("in the manifest");
+                print_json(&json!({"home": installer.home().root(), "models": rows,
+                                   "verification_threshold": embedding.threshold,
+                                   "threshold_note": embedding.threshold_note}));
             } else {
                 print_models_table(&installer);
             }
@@ -137,6 +140,10 @@ fn print_models_table(installer: &Installer) {
             s.licence,
             s.source
         );
+    }
+    let embedding = installer.manifest().model(visage::models::ids::EMBEDDING).expect("in the manifest");
+    if let (Some(t), Some(note)) = (embedding.threshold, &embedding.threshold_note) {
+        println!("\nverification threshold {t}: {note}");
     }
 }
 

