@@ -41,8 +41,8 @@ pub enum Command {
     Verify {
         image1: PathBuf,
         image2: PathBuf,
-        /// Cosine similarity threshold (default: the model's, from the manifest).
-        #[arg(long)]
+        /// Cosine similarity threshold in [-1, 1] (default: the model's, from the manifest).
+        #[arg(long, value_parser = parse_similarity)]
         threshold: Option<f32>,
         /// Fail when an image holds more than one face (default: use the largest).
         #[arg(long)]
@@ -97,8 +97,8 @@ pub struct BenchArgs {
     /// Images processed in parallel, by visage and by the reference (default: all cores).
     #[arg(long)]
     pub workers: Option<usize>,
-    /// The reference script; `none` skips it.
-    #[arg(long, default_value = "bench/reference.py")]
+    /// The reference script; `none` skips it. Default: bench/reference.py of this source tree.
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../../bench/reference.py"))]
     pub reference: String,
     /// Which model files the reference runs: as their packages ship them, or visage's installed
     /// copies with its install-time rewrites.
@@ -129,13 +129,13 @@ pub struct PipelineArgs {
     /// CenterFace: shrink images so their longest side is at most this before detection.
     #[arg(long, default_value_t = 640)]
     pub detect_size: u32,
-    /// Minimum detector confidence (default: the detector's own).
-    #[arg(long)]
+    /// Minimum detector confidence in [0, 1] (default: the detector's own).
+    #[arg(long, value_parser = parse_unit)]
     pub score_threshold: Option<f32>,
     /// Ignore faces smaller than this many pixels (shorter box side). Default: 0 for `detect`, 40 for
     /// recognition (smaller faces give unreliable embeddings; not looking for them also makes
     /// detection faster).
-    #[arg(long)]
+    #[arg(long, value_parser = parse_pixels)]
     pub min_face_size: Option<f32>,
     /// Average the embedding with that of the mirrored face.
     #[arg(long)]
@@ -152,4 +152,24 @@ pub struct PipelineArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+fn parse_number(text: &str, min: f32, max: f32) -> Result<f32, String> {
+    let v: f32 = text.parse().map_err(|_| format!("'{text}' is not a number"))?;
+    if !v.is_finite() || v < min || v > max {
+        return Err(format!("{v} is outside [{min}, {max}]"));
+    }
+    Ok(v)
+}
+
+fn parse_similarity(text: &str) -> Result<f32, String> {
+    parse_number(text, -1.0, 1.0)
+}
+
+fn parse_unit(text: &str) -> Result<f32, String> {
+    parse_number(text, 0.0, 1.0)
+}
+
+fn parse_pixels(text: &str) -> Result<f32, String> {
+    parse_number(text, 0.0, 100_000.0)
 }

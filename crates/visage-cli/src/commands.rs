@@ -16,8 +16,8 @@ use visage::{AnalyzerConfig, FaceAnalyzer, FaceChoice, VisageError};
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Models(cmd) => models(cmd),
-        Command::Detect { images, draw, pipeline } => detect(&images, draw.as_deref(), &pipeline),
-        Command::Embed { images, pipeline } => embed(&images, &pipeline),
+        Command::Detect { images, draw, pipeline } => faces_per_image(&images, draw.as_deref(), false, &pipeline),
+        Command::Embed { images, pipeline } => faces_per_image(&images, None, true, &pipeline),
         Command::Verify { image1, image2, threshold, require_single, pipeline } => {
             verify(&image1, &image2, threshold, require_single, &pipeline)
         }
@@ -123,6 +123,7 @@ fn state_word(state: &FileState) -> &'static str {
         FileState::Verified => "verified",
         FileState::Missing => "missing",
         FileState::HashMismatch { .. } => "hash-mismatch",
+        FileState::Unreadable { .. } => "unreadable",
     }
 }
 
@@ -147,18 +148,24 @@ fn print_models_table(installer: &Installer) {
     }
 }
 
-fn detect(images: &[PathBuf], draw: Option<&Path>, args: &PipelineArgs) -> Result<ExitCode> {
+/// `detect` and `embed`: every face of every image, one result per image; a failed image is reported
+/// (in the JSON too) and the others still run.
+fn faces_per_image(images: &[PathBuf], draw: Option<&Path>, embed: bool, args: &PipelineArgs) -> Result<ExitCode> {
     if let Some(out) = draw {
         if images.len() > 1 {
             std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
         }
     }
-    let analyzer = analyzer(args, None, Purpose::Detection)?;
+    let purpose = if embed { Purpose::Recognition } else { Purpose::Detection };
+    let analyzer = analyzer(args, None, purpose)?;
+    let mut drawn_names = std::collections::HashSet::new();
     let mut failed = false;
     for path in images {
-        let result = analyzer.analyze(path, false).and_then(|a| {
+        let result = analyzer.analyze(path, embed).and_then(|a| {
             if let Some(out) = draw {
-                draw_faces(&analyzer, path, &a, out, images.len() > 1)?;
+                let target =
+                    if images.len() > 1 { draw_target(out, path, &mut drawn_names) } else { out.to_path_buf() };
+                draw_faces(&analyzer, path, &a, &target)?;
             }
             Ok(a)
         });
@@ -170,7 +177,18 @@ fn detect(images: &[PathBuf], draw: Option<&Path>, args: &PipelineArgs) -> Resul
                     println!("{}: {}x{}, {} face(s)", path.display(), a.width, a.height, a.faces.len());
                     for (i, f) in a.faces.iter().enumerate() {
                         let [x1, y1, x2, y2] = f.bbox;
-                        println!("  face {}: box ({x1:.0}, {y1:.0})-({x2:.0}, {y2:.0}) score {:.3}", i + 1, f.score);
+                        print!("  face {}: box ({x1:.0}, {y1:.0})-({x2:.0}, {y2:.0}) score {:.3}", i + 1, f.score);
+                        match f.embedding.as_deref() {
+                            Some(e) => {
+                                let head: Vec<String> = e.iter().take(4).map(|v| format!("{v:.4}")).collect();
+                                println!(
+                                    ", embedding [{}, ...] ({} values; --json prints all)",
+                                    head.join(", "),
+                                    e.len()
+                                );
+                            }
+                            None => println!(),
+                        }
                     }
                 }
                 if a.faces.is_empty() {
@@ -179,19 +197,33 @@ fn detect(images: &[PathBuf], draw: Option<&Path>, args: &PipelineArgs) -> Resul
             }
             Err(e) => {
                 failed = true;
-                report_image_error(path, &e, args.json);
+                if args.json {
+                    print_json(&json!({"image": path, "error": e.to_string()}));
+                }
+                eprintln!("error: {e}");
             }
         }
     }
     Ok(if failed { ExitCode::from(2) } else { ExitCode::SUCCESS })
 }
 
+/// `OUT/<stem>.png`, numbered when two inputs share a name (a/x.jpg and b/x.jpg).
+fn draw_target(out: &Path, image: &Path, used: &mut std::collections::HashSet<String>) -> PathBuf {
+    let stem = image.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "image".into());
+    let mut name = format!("{stem}.png");
+    let mut n = 2;
+    while !used.insert(name.clone()) {
+        name = format!("{stem}-{n}.png");
+        n += 1;
+    }
+    out.join(name)
+}
+
 fn draw_faces(
     analyzer: &FaceAnalyzer,
     path: &Path,
     a: &visage::ImageAnalysis,
-    out: &Path,
-    many: bool,
+    target: &Path,
 ) -> Result<(), VisageError> {
     let mut image = analyzer.load(path)?;
     for f in &a.faces {
@@ -199,64 +231,22 @@ fn draw_faces(
         let points: Vec<_> = f.landmarks.iter().map(|p| visage::core::Point::new(p[0], p[1])).collect();
         draw_face(&mut image, &bbox, &points, image::Rgb([0, 230, 64]));
     }
-    let target = if many {
-        let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "image".into());
-        out.join(format!("{stem}.png"))
-    } else {
-        out.to_path_buf()
-    };
-    image.save(&target).map_err(|e| VisageError::Image {
-        path: target.clone(),
-        source: visage::core::ImageError::Corrupt { format: "output".into(), reason: e.to_string() },
-    })
-}
-
-fn report_image_error(path: &Path, e: &VisageError, json: bool) {
-    if json {
-        print_json(&json!({"image": path, "error": e.to_string()}));
-    }
-    eprintln!("error: {e}");
-}
-
-fn embed(images: &[PathBuf], args: &PipelineArgs) -> Result<ExitCode> {
-    let analyzer = analyzer(args, None, Purpose::Recognition)?;
-    let mut failed = false;
-    for path in images {
-        match analyzer.analyze(path, true) {
-            Ok(a) => {
-                if args.json {
-                    print_json(&json!({"image": path, "width": a.width, "height": a.height, "faces": a.faces}));
-                } else {
-                    println!("{}: {} face(s)", path.display(), a.faces.len());
-                    for (i, f) in a.faces.iter().enumerate() {
-                        let e = f.embedding.as_deref().unwrap_or_default();
-                        let head: Vec<String> = e.iter().take(6).map(|v| format!("{v:.4}")).collect();
-                        println!(
-                            "  face {}: [{}, ...] ({} values; --json prints all)",
-                            i + 1,
-                            head.join(", "),
-                            e.len()
-                        );
-                    }
-                }
-                if a.faces.is_empty() {
-                    eprintln!("{}: no face found", path.display());
-                }
-            }
-            Err(e) => {
-                failed = true;
-                report_image_error(path, &e, args.json);
-            }
-        }
-    }
-    Ok(if failed { ExitCode::from(2) } else { ExitCode::SUCCESS })
+    image.save(target).map_err(|e| VisageError::Output { path: target.to_path_buf(), reason: e.to_string() })
 }
 
 fn verify(a: &Path, b: &Path, threshold: Option<f32>, require_single: bool, args: &PipelineArgs) -> Result<ExitCode> {
     let analyzer = analyzer(args, threshold, Purpose::Recognition)?;
     let choice = if require_single { FaceChoice::Single } else { FaceChoice::Largest };
-    let fa = analyzer.embed_one(a, choice)?;
-    let fb = analyzer.embed_one(b, choice)?;
+    let embedded = analyzer.embed_one(a, choice).and_then(|fa| Ok((fa, analyzer.embed_one(b, choice)?)));
+    let (fa, fb) = match embedded {
+        Ok(pair) => pair,
+        Err(e) => {
+            if args.json {
+                print_json(&json!({"error": e.to_string()}));
+            }
+            return Err(e.into());
+        }
+    };
     let v = analyzer.verifier().verify(&fa.embedding, &fb.embedding);
     let several: Vec<String> = [(a, &fa), (b, &fb)]
         .iter()

@@ -135,9 +135,14 @@ fn verify_same_person_matches_with_exit_0_and_strangers_exit_1() {
     let v: Value = serde_json::from_str(different.stdout.trim()).unwrap();
     assert_eq!(v["match"], false);
 
-    // An explicit threshold above 1 can never match.
-    let strict = visage(&["verify", "--threshold", "1.01", s(&a), s(&a2)]);
-    assert_eq!(strict.code, 1);
+    // The threshold is the caller's to set, within [-1, 1].
+    let strict = visage(&["verify", "--threshold", "1.0", s(&a), s(&a2)]);
+    assert_eq!(strict.code, 1, "a mirrored photo is not bit-identical");
+    for bad in ["1.01", "NaN", "x"] {
+        let out = visage(&["verify", "--threshold", bad, s(&a), s(&a2)]);
+        assert_eq!(out.code, 2, "{bad}");
+        assert!(out.stderr.contains("--threshold"), "{}", out.stderr);
+    }
 }
 
 #[test]
@@ -148,8 +153,10 @@ fn verify_says_when_an_image_has_several_faces_and_can_require_one() {
     assert!(v["note"].as_str().unwrap().contains("3 faces; the largest was used"), "{v}");
     assert_eq!(v["images"][0]["faces"], 3);
 
-    let strict = visage(&["verify", "--require-single", s(&photo(0)), s(&photo(1))]);
+    let strict = visage(&["verify", "--require-single", "--json", s(&photo(0)), s(&photo(1))]);
     assert_eq!(strict.code, 2);
+    let v: Value = serde_json::from_str(strict.stdout.trim()).unwrap();
+    assert!(v["error"].as_str().unwrap().contains("exactly one"), "errors are JSON too with --json");
     assert!(strict.stderr.contains("3 faces found, but exactly one is required"), "{}", strict.stderr);
 }
 
@@ -172,6 +179,7 @@ fn bad_inputs_get_clear_errors_and_exit_2() {
     huge.extend_from_slice(&[0; 24]);
     let cases: Vec<(PathBuf, &str)> = vec![
         (d.join("does-not-exist.jpg"), "no such file"),
+        (write(d, "icon.ico", &[0, 0, 1, 0, 1, 0, 16, 16, 0, 0, 1, 0, 32, 0, 0, 0, 0, 0, 22, 0, 0, 0]), "not supported"),
         (write(d, "empty.jpg", b""), "empty"),
         (write(d, "notes.jpg", b"meeting notes, not a photo\n"), "not an image"),
         (write(d, "truncated.jpg", &jpeg[..jpeg.len() / 3]), "corrupt or truncated"),
@@ -188,7 +196,8 @@ fn bad_inputs_get_clear_errors_and_exit_2() {
         }
     }
     // JSON output reports the failed image too, and the good one is still processed.
-    let out = visage(&["detect", "--json", s(&cases[2].0), s(&good)]);
+    let text_file = &cases.iter().find(|(_, m)| *m == "not an image").unwrap().0;
+    let out = visage(&["detect", "--json", s(text_file), s(&good)]);
     assert_eq!(out.code, 2);
     let lines: Vec<Value> = out.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert!(lines[0]["error"].as_str().unwrap().contains("not an image"));

@@ -49,7 +49,8 @@ impl Similarity {
             im += dy * sx - dx * sy;
             var += sx * sx + sy * sy;
         }
-        if var <= f64::EPSILON {
+        // `!(var > ε)` also refuses NaN coordinates.
+        if !(var > f64::EPSILON) || !(re.is_finite() && im.is_finite()) {
             return None;
         }
         let (a, b) = (re / var, im / var);
@@ -188,6 +189,9 @@ mod tests {
     fn estimate_rejects_degenerate_points() {
         let p = [Point::new(5.0, 5.0); 5];
         assert!(Similarity::estimate(&p, &ARCFACE_TEMPLATE_112).is_none());
+        let mut nan = ARCFACE_TEMPLATE_112;
+        nan[1].x = f32::NAN;
+        assert!(Similarity::estimate(&nan, &ARCFACE_TEMPLATE_112).is_none());
     }
 
     #[test]

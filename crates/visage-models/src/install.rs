@@ -56,6 +56,10 @@ pub enum FileState {
     HashMismatch {
         actual: String,
     },
+    /// Present but cannot be read (permissions, I/O error).
+    Unreadable {
+        reason: String,
+    },
 }
 
 /// One row of `visage models list`.
@@ -96,11 +100,14 @@ pub struct Installer {
     home: ModelHome,
     manifest: &'static Manifest,
     progress: bool,
+    /// Files already hashed by this process, by (size, modification time): hashing the 35 MB runtime
+    /// again for every model load would cost more than loading it.
+    verified: std::sync::Mutex<std::collections::HashMap<PathBuf, (u64, std::time::SystemTime)>>,
 }
 
 impl Installer {
     pub fn new(home: ModelHome, manifest: &'static Manifest) -> Installer {
-        Installer { home, manifest, progress: true }
+        Installer { home, manifest, progress: true, verified: Default::default() }
     }
 
     /// Shows progress bars on a terminal (the default); `false` installs silently (logs only).
@@ -165,10 +172,23 @@ impl Installer {
 
     fn state(&self, item: Item) -> FileState {
         let path = self.item_path(item);
+        let stamp = std::fs::metadata(&path).and_then(|m| Ok((m.len(), m.modified()?)));
+        let cache = || self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        if let Ok(stamp) = &stamp {
+            if cache().get(&path) == Some(stamp) {
+                return FileState::Verified;
+            }
+        }
         match sha256_file(&path) {
-            Ok(actual) if actual == self.item_sha256(item) => FileState::Verified,
+            Ok(actual) if actual == self.item_sha256(item) => {
+                if let Ok(stamp) = stamp {
+                    cache().insert(path, stamp);
+                }
+                FileState::Verified
+            }
             Ok(actual) => FileState::HashMismatch { actual },
-            Err(_) => FileState::Missing,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => FileState::Missing,
+            Err(e) => FileState::Unreadable { reason: e.to_string() },
         }
     }
 
@@ -218,6 +238,7 @@ impl Installer {
                 expected: self.item_sha256(item).to_string(),
                 actual,
             }),
+            FileState::Unreadable { reason } => Err(InstallError::Io { path, source: std::io::Error::other(reason) }),
         }
     }
 
@@ -244,8 +265,13 @@ impl Installer {
     fn ensure(&self, items: &[Item]) -> Result<Vec<String>, InstallError> {
         let mut by_package: BTreeMap<&str, Vec<Item>> = BTreeMap::new();
         for &item in items {
-            if self.state(item) != FileState::Verified {
-                by_package.entry(&self.item_package(item).id).or_default().push(item);
+            match self.state(item) {
+                FileState::Verified => {}
+                // Reinstalling cannot fix a file we may not read: say so instead.
+                FileState::Unreadable { .. } => {
+                    self.verified_path(item)?;
+                }
+                _ => by_package.entry(&self.item_package(item).id).or_default().push(item),
             }
         }
         if by_package.is_empty() {
@@ -529,22 +555,31 @@ pub fn read_members(archive: &Path, members: &[&str]) -> Result<BTreeMap<String,
             let mut entry = entry.map_err(|e| bad(e.to_string()))?;
             let path = entry.path().map_err(|e| bad(e.to_string()))?.to_string_lossy().into_owned();
             if members.contains(&path.as_str()) {
-                let mut bytes = Vec::with_capacity(entry.size() as usize);
-                entry.read_to_end(&mut bytes).map_err(|e| bad(e.to_string()))?;
-                found.insert(path, bytes);
+                found.insert(path, read_capped(&mut entry).map_err(bad)?);
             }
         }
     } else {
         let mut zip = zip::ZipArchive::new(file).map_err(|e| bad(e.to_string()))?;
         for member in members {
             if let Ok(mut entry) = zip.by_name(member) {
-                let mut bytes = Vec::with_capacity(entry.size() as usize);
-                entry.read_to_end(&mut bytes).map_err(|e| bad(e.to_string()))?;
-                found.insert(member.to_string(), bytes);
+                found.insert(member.to_string(), read_capped(&mut entry).map_err(bad)?);
             }
         }
     }
     Ok(found)
+}
+
+/// Largest file taken out of an archive: well above any model of the pack, far below what would exhaust
+/// memory. Sizes claimed by archive headers are not trusted.
+const MAX_MEMBER_BYTES: u64 = 512 * 1024 * 1024;
+
+fn read_capped(reader: &mut impl Read) -> Result<Vec<u8>, String> {
+    let mut bytes = Vec::new();
+    reader.take(MAX_MEMBER_BYTES + 1).read_to_end(&mut bytes).map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > MAX_MEMBER_BYTES {
+        return Err(format!("a member is larger than {MAX_MEMBER_BYTES} bytes"));
+    }
+    Ok(bytes)
 }
 
 fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
@@ -568,6 +603,13 @@ fn write_atomically(dest: &Path, bytes: &[u8]) -> Result<(), InstallError> {
     std::fs::create_dir_all(dir).map_err(io_err(dir))?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io_err(dir))?;
     tmp.write_all(bytes).map_err(io_err(dest))?;
+    // Temporary files are created owner-only; models are not secret, and a pack installed by one
+    // user (e.g. into /opt) must be readable by the others.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644)).map_err(io_err(dest))?;
+    }
     tmp.as_file().sync_all().map_err(io_err(dest))?;
     tmp.persist(dest).map_err(|e| InstallError::Io { path: dest.to_path_buf(), source: e.error })?;
     Ok(())

@@ -4,11 +4,11 @@ use crate::VisageError;
 use image::RgbImage;
 use serde::Serialize;
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 use visage_core::{align_face, load_image, BBox, LoadOptions, Point};
 use visage_detect::{CenterFace, Detection, DetectorKind, DetectorOptions, FaceDetector, Landmark68, UltraFace};
-use visage_infer::{load_model, BackendKind, InferenceConfig, Model};
+use visage_infer::{load_model, BackendKind, InferError, InferenceConfig, Model};
 use visage_models::{ids, Installer, Manifest, ModelHome};
 use visage_recognize::{Embedder, EmbedderOptions, Verifier};
 
@@ -23,7 +23,8 @@ pub struct AnalyzerConfig {
     pub backend: Option<BackendKind>,
     pub detector: DetectorKind,
     pub detector_options: DetectorOptions,
-    /// CenterFace: the longest image side the network sees (images are shrunk to it, never enlarged).
+    /// CenterFace: the longest image side the network sees (larger images are shrunk to it; sides are
+    /// then rounded up to a multiple of 32).
     pub detect_max_side: u32,
     pub embedder_options: EmbedderOptions,
     /// Threads inside one model run (parallelism across images is the caller's, e.g. rayon).
@@ -144,6 +145,7 @@ pub struct FaceAnalyzer {
     inference: InferenceConfig,
     detector: Box<dyn FaceDetector>,
     embedder: OnceLock<Embedder>,
+    embedder_loading: Mutex<()>,
     threshold: f32,
 }
 
@@ -151,29 +153,47 @@ impl FaceAnalyzer {
     /// Loads the detector (installing models on first use); the embedding model loads on first need.
     pub fn new(config: AnalyzerConfig) -> Result<FaceAnalyzer, VisageError> {
         let installer = Installer::new(config.home.clone(), Manifest::default_pack()).with_progress(config.progress);
-        let backend = choose_backend(&config, &installer);
-        let inference = InferenceConfig {
-            backend,
-            intra_threads: config.intra_threads.max(1),
-            ort_library: if backend == BackendKind::Ort { installer.installed_runtime() } else { None },
-        };
         let spec = Manifest::default_pack().model(ids::EMBEDDING).expect("manifest has the embedding model");
         let threshold = match config.threshold {
             Some(t) => t,
             None => spec.threshold.ok_or(VisageError::NoThreshold)?,
         };
-        let models = ModelLoader { installer: &installer, inference: &inference, auto_install: config.auto_install };
-        let options = config.detector_options;
-        let detector: Box<dyn FaceDetector> = match config.detector {
-            DetectorKind::CenterFace => {
-                Box::new(CenterFace::new(models.load(ids::CENTERFACE)?, options).with_max_side(config.detect_max_side))
-            }
-            DetectorKind::UltraFace => {
-                let landmarks = Landmark68::new(models.load(ids::LANDMARK68)?);
-                Box::new(UltraFace::new(models.load(ids::ULTRAFACE)?, landmarks, options))
-            }
+        let backend = choose_backend(&config, &installer)?;
+        let inference = InferenceConfig {
+            backend,
+            intra_threads: config.intra_threads.max(1),
+            ort_library: if backend == BackendKind::Ort { installer.installed_runtime() } else { None },
         };
-        Ok(FaceAnalyzer { config, installer, inference, detector, embedder: OnceLock::new(), threshold })
+        let detector = match build_detector(&config, &installer, &inference) {
+            // The library installed but cannot be loaded here (another libc, a broken file): when the
+            // user did not ask for ONNX Runtime, fall back to tract rather than fail.
+            Err(VisageError::Inference(e @ InferError::RuntimeLibrary { .. })) if config.backend.is_none() => {
+                eprintln!("visage: {e}; using the slower tract backend");
+                let inference = InferenceConfig { backend: BackendKind::Tract, ort_library: None, ..inference };
+                let detector = build_detector(&config, &installer, &inference)?;
+                return Ok(FaceAnalyzer::assemble(config, installer, inference, detector, threshold));
+            }
+            other => other?,
+        };
+        Ok(FaceAnalyzer::assemble(config, installer, inference, detector, threshold))
+    }
+
+    fn assemble(
+        config: AnalyzerConfig,
+        installer: Installer,
+        inference: InferenceConfig,
+        detector: Box<dyn FaceDetector>,
+        threshold: f32,
+    ) -> FaceAnalyzer {
+        FaceAnalyzer {
+            config,
+            installer,
+            inference,
+            detector,
+            embedder: OnceLock::new(),
+            embedder_loading: Mutex::new(()),
+            threshold,
+        }
     }
 
     fn models(&self) -> ModelLoader<'_> {
@@ -184,10 +204,13 @@ impl FaceAnalyzer {
         if let Some(e) = self.embedder.get() {
             return Ok(e);
         }
+        // One thread loads the model; the others wait for it rather than load their own copy.
+        let _loading = self.embedder_loading.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(e) = self.embedder.get() {
+            return Ok(e);
+        }
         let embedder = Embedder::new(self.models().load(ids::EMBEDDING)?, self.config.embedder_options);
-        // Another thread may have won the race; either embedder is equivalent.
-        let _ = self.embedder.set(embedder);
-        Ok(self.embedder.get().expect("set above"))
+        Ok(self.embedder.get_or_init(|| embedder))
     }
 
     /// The backend models run on.
@@ -301,16 +324,30 @@ pub fn choose_face(faces: &[Detection], choice: FaceChoice, width: u32, height: 
     best.ok_or(0)
 }
 
-fn choose_backend(config: &AnalyzerConfig, installer: &Installer) -> BackendKind {
-    if let Some(b) = config.backend {
-        return b;
+/// ONNX Runtime is fetched as the Linux x86-64 wheel; elsewhere visage runs on tract.
+const ORT_PLATFORM: bool = cfg!(all(target_os = "linux", target_arch = "x86_64"));
+
+fn choose_backend(config: &AnalyzerConfig, installer: &Installer) -> Result<BackendKind, VisageError> {
+    match config.backend {
+        Some(BackendKind::Tract) => return Ok(BackendKind::Tract),
+        Some(BackendKind::Ort) => {
+            // Asked for explicitly: install it like any model, or fail saying why.
+            if config.auto_install {
+                installer.ensure_runtime()?;
+            }
+            return Ok(BackendKind::Ort);
+        }
+        None => {}
+    }
+    if !ORT_PLATFORM {
+        return Ok(BackendKind::Tract);
     }
     if installer.installed_runtime().is_some() {
-        return BackendKind::Ort;
+        return Ok(BackendKind::Ort);
     }
     if config.auto_install {
         match installer.ensure_runtime() {
-            Ok(_) => return BackendKind::Ort,
+            Ok(_) => return Ok(BackendKind::Ort),
             Err(e) => {
                 let reason = e.to_string();
                 let first_line = reason.lines().next().unwrap_or_default();
@@ -322,7 +359,25 @@ fn choose_backend(config: &AnalyzerConfig, installer: &Installer) -> BackendKind
             "visage: ONNX Runtime is not installed; using the slower tract backend (`visage models install` adds it)"
         );
     }
-    BackendKind::Tract
+    Ok(BackendKind::Tract)
+}
+
+fn build_detector(
+    config: &AnalyzerConfig,
+    installer: &Installer,
+    inference: &InferenceConfig,
+) -> Result<Box<dyn FaceDetector>, VisageError> {
+    let models = ModelLoader { installer, inference, auto_install: config.auto_install };
+    let options = config.detector_options;
+    Ok(match config.detector {
+        DetectorKind::CenterFace => {
+            Box::new(CenterFace::new(models.load(ids::CENTERFACE)?, options).with_max_side(config.detect_max_side))
+        }
+        DetectorKind::UltraFace => {
+            let landmarks = Landmark68::new(models.load(ids::LANDMARK68)?);
+            Box::new(UltraFace::new(models.load(ids::ULTRAFACE)?, landmarks, options))
+        }
+    })
 }
 
 /// A plain 112x112 crop of the box: only for faces whose landmarks cannot be aligned.

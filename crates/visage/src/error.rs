@@ -17,6 +17,8 @@ pub enum VisageError {
     NoFace { path: PathBuf },
     #[error("{path}: {count} faces found, but exactly one is required")]
     SeveralFaces { path: PathBuf, count: usize },
+    #[error("cannot write {path}: {reason}")]
+    Output { path: PathBuf, reason: String },
     #[error("the embedding model has no verification threshold in the manifest")]
     NoThreshold,
 }
