@@ -1,0 +1,176 @@
+//! The store key: 32 random bytes, from `VISAGE_KEY` or a key file created with mode 0600.
+
+use crate::StoreError;
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use zeroize::Zeroizing;
+
+/// Environment variable holding the key (base64 of 32 bytes, or 64 hex digits). It wins over the file.
+pub const KEY_ENV: &str = "VISAGE_KEY";
+/// File name of the key inside the data dir.
+pub const KEY_FILE: &str = "visage.key";
+
+/// Where the key came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    Env,
+    File(PathBuf),
+    /// Made in memory (tests, rotation before it is saved).
+    Generated,
+}
+
+/// A 256-bit key. The bytes are wiped from memory when dropped.
+#[derive(Clone)]
+pub struct StoreKey {
+    bytes: Zeroizing<[u8; 32]>,
+    source: KeySource,
+}
+
+impl std::fmt::Debug for StoreKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreKey").field("source", &self.source).finish_non_exhaustive()
+    }
+}
+
+impl StoreKey {
+    /// A new random key.
+    pub fn generate() -> StoreKey {
+        use aes_gcm::aead::rand_core::RngCore;
+        let mut bytes = Zeroizing::new([0u8; 32]);
+        aes_gcm::aead::OsRng.fill_bytes(bytes.as_mut());
+        StoreKey { bytes, source: KeySource::Generated }
+    }
+
+    /// The key from `VISAGE_KEY` if set, else from `<data_dir>/visage.key`, creating that file (mode
+    /// 0600) with a new random key on first run.
+    pub fn load_or_create(data_dir: &Path) -> Result<StoreKey, StoreError> {
+        if let Some(value) = std::env::var_os(KEY_ENV).filter(|v| !v.is_empty()) {
+            let text = value.to_string_lossy();
+            return StoreKey::parse(&text, KeySource::Env);
+        }
+        let path = data_dir.join(KEY_FILE);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => StoreKey::parse(&text, KeySource::File(path)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut key = StoreKey::generate();
+                write_key_file(&path, &key)?;
+                key.source = KeySource::File(path);
+                Ok(key)
+            }
+            Err(source) => Err(StoreError::Io { path, source }),
+        }
+    }
+
+    /// Parses base64 (44 characters) or hex (64 digits), surrounding whitespace ignored.
+    pub fn parse(text: &str, source: KeySource) -> Result<StoreKey, StoreError> {
+        let origin = describe(&source);
+        let text = text.trim();
+        let decoded = if text.len() == 64 && text.chars().all(|c| c.is_ascii_hexdigit()) {
+            hex::decode(text).ok()
+        } else {
+            B64.decode(text).ok()
+        };
+        let raw = decoded
+            .ok_or_else(|| StoreError::InvalidKey { origin: origin.clone(), reason: "not base64 or hex".into() })?;
+        let raw = Zeroizing::new(raw);
+        if raw.len() != 32 {
+            return Err(StoreError::InvalidKey { origin, reason: format!("{} bytes, expected 32", raw.len()) });
+        }
+        let mut bytes = Zeroizing::new([0u8; 32]);
+        bytes.copy_from_slice(&raw);
+        Ok(StoreKey { bytes, source })
+    }
+
+    /// The key as base64, for printing once or writing to the key file.
+    pub fn to_base64(&self) -> String {
+        B64.encode(self.bytes.as_ref())
+    }
+
+    pub fn source(&self) -> &KeySource {
+        &self.source
+    }
+
+    /// Where the key came from, for messages.
+    pub fn origin(&self) -> String {
+        describe(&self.source)
+    }
+
+    /// A sub-key for one purpose (HMAC-SHA256 of the label), so one secret serves several uses without
+    /// any two sharing a key.
+    pub(crate) fn derive(&self, label: &str) -> Zeroizing<[u8; 32]> {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.bytes.as_ref()).expect("any key length");
+        mac.update(label.as_bytes());
+        let mut out = Zeroizing::new([0u8; 32]);
+        out.copy_from_slice(&mac.finalize().into_bytes());
+        out
+    }
+
+    pub(crate) fn with_source(mut self, source: KeySource) -> StoreKey {
+        self.source = source;
+        self
+    }
+}
+
+fn describe(source: &KeySource) -> String {
+    match source {
+        KeySource::Env => format!("from {KEY_ENV}"),
+        KeySource::File(p) => format!("from {}", p.display()),
+        KeySource::Generated => "generated".into(),
+    }
+}
+
+/// Writes a key file readable by its owner only, atomically (a crash leaves the old file or none).
+pub(crate) fn write_key_file(path: &Path, key: &StoreKey) -> Result<(), StoreError> {
+    let io = |source| StoreError::Io { path: path.to_path_buf(), source };
+    let dir = path.parent().expect("key file lives in a directory");
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let tmp = path.with_extension("key.tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(&tmp).map_err(io)?;
+    writeln!(file, "{}", key.to_base64()).map_err(io)?;
+    file.sync_all().map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn creates_a_private_key_file_once_and_reads_it_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = StoreKey::load_or_create(dir.path()).unwrap();
+        let b = StoreKey::load_or_create(dir.path()).unwrap();
+        assert_eq!(a.to_base64(), b.to_base64());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join(KEY_FILE)).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn parses_base64_and_hex_and_refuses_bad_keys() {
+        let k = StoreKey::generate();
+        let again = StoreKey::parse(&k.to_base64(), KeySource::Env).unwrap();
+        assert_eq!(again.to_base64(), k.to_base64());
+        let hex_key = "00".repeat(32);
+        assert!(StoreKey::parse(&hex_key, KeySource::Env).is_ok());
+        for bad in ["", "short", &"00".repeat(16), "not base64 at all!!"] {
+            assert!(matches!(StoreKey::parse(bad, KeySource::Env), Err(StoreError::InvalidKey { .. })), "{bad}");
+        }
+        assert_ne!(k.derive("a").as_ref(), k.derive("b").as_ref());
+    }
+}

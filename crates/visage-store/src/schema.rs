@@ -1,0 +1,76 @@
+//! Versioned migrations, applied in order; the version lives in `PRAGMA user_version`.
+
+use crate::StoreError;
+use rusqlite::Connection;
+use std::path::Path;
+
+/// Each entry upgrades the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 1: the first schema.
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+     CREATE TABLE subjects (
+         id TEXT PRIMARY KEY,
+         display_name TEXT,
+         metadata TEXT NOT NULL DEFAULT '{}',
+         created_at TEXT NOT NULL
+     );
+     -- AUTOINCREMENT: a template id is never reused, so an index entry can never point at a new face.
+     CREATE TABLE templates (
+         id INTEGER PRIMARY KEY AUTOINCREMENT,
+         subject_id TEXT NOT NULL REFERENCES subjects(id) ON DELETE CASCADE,
+         nonce BLOB NOT NULL,
+         ciphertext BLOB NOT NULL,
+         model_id TEXT NOT NULL,
+         model_sha256 TEXT NOT NULL,
+         quality REAL NOT NULL,
+         created_at TEXT NOT NULL
+     );
+     CREATE INDEX templates_subject ON templates(subject_id);
+     CREATE TABLE consents (
+         id INTEGER PRIMARY KEY AUTOINCREMENT,
+         subject_id TEXT NOT NULL REFERENCES subjects(id) ON DELETE CASCADE,
+         purpose TEXT NOT NULL,
+         legal_basis TEXT NOT NULL,
+         evidence TEXT NOT NULL,
+         granted_at TEXT NOT NULL,
+         expires_at TEXT,
+         revoked_at TEXT
+     );
+     CREATE INDEX consents_subject ON consents(subject_id);
+     CREATE TABLE audit (
+         seq INTEGER PRIMARY KEY,
+         time TEXT NOT NULL,
+         actor TEXT NOT NULL,
+         action TEXT NOT NULL,
+         subject TEXT,
+         outcome TEXT NOT NULL,
+         detail TEXT NOT NULL,
+         prev_hash TEXT NOT NULL,
+         hash TEXT NOT NULL
+     );
+     CREATE INDEX audit_subject ON audit(subject);",
+];
+
+/// The schema version this build writes.
+pub const VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Brings the database to [`VERSION`], each step in its own transaction. Refuses a newer database.
+pub fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if found > VERSION {
+        return Err(StoreError::NewerSchema { path: path.to_path_buf(), found, known: VERSION });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        // Another process may have migrated while we waited for the lock.
+        let now: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if now > i as i64 {
+            continue;
+        }
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+        tx.commit()?;
+        tracing::info!("store schema migrated to version {}", i + 1);
+    }
+    Ok(())
+}

@@ -1,0 +1,625 @@
+//! The store: subjects, encrypted templates, consent and audit in one SQLite file.
+
+use crate::audit::{self, AuditEntry, AuditFilter, AuditVerification};
+use crate::crypto::{embedding_bytes, embedding_from_bytes, Cipher};
+use crate::keys::{write_key_file, KeySource, StoreKey};
+use crate::{schema, time_util, validate_subject_id, StoreError};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use zeroize::Zeroizing;
+
+/// File name of the database inside the data dir.
+pub const DB_FILE: &str = "visage.db";
+const KEY_CHECK: &[u8] = b"visage store key check v1";
+
+/// A person known to the gallery.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Subject {
+    pub id: String,
+    pub display_name: Option<String>,
+    pub metadata: serde_json::Value,
+    pub created_at: String,
+}
+
+/// A consent to record with an enrolment.
+#[derive(Debug, Clone)]
+pub struct ConsentGrant {
+    pub purpose: String,
+    /// E.g. "consent" (GDPR art. 6(1)(a) / 9(2)(a)).
+    pub legal_basis: String,
+    /// Where the proof of consent is kept (a form id, a document reference).
+    pub evidence: String,
+    /// Stored-format time (see [`crate::time_util`]); `None`: no expiry.
+    pub expires_at: Option<String>,
+}
+
+/// A consent record.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Consent {
+    pub id: i64,
+    pub purpose: String,
+    pub legal_basis: String,
+    pub evidence: String,
+    pub granted_at: String,
+    pub expires_at: Option<String>,
+    pub revoked_at: Option<String>,
+}
+
+/// A template to store.
+#[derive(Debug, Clone)]
+pub struct NewTemplate {
+    pub embedding: Vec<f32>,
+    pub model_id: String,
+    pub model_sha256: String,
+    pub quality: f32,
+}
+
+/// A stored template's metadata (no embedding).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Template {
+    pub id: i64,
+    pub model_id: String,
+    pub model_sha256: String,
+    pub quality: f32,
+    pub created_at: String,
+    /// Only in exports that ask for templates.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub embedding: Option<Vec<f32>>,
+}
+
+/// A decrypted template, for building the search index.
+#[derive(Debug, Clone)]
+pub struct TemplateRecord {
+    pub id: i64,
+    pub subject_id: String,
+    pub model_sha256: String,
+    pub embedding: Vec<f32>,
+}
+
+/// Everything the store holds about one subject (the right of access).
+#[derive(Debug, Clone, Serialize)]
+pub struct SubjectExport {
+    pub subject: Subject,
+    pub consents: Vec<Consent>,
+    pub templates: Vec<Template>,
+    pub audit: Vec<AuditEntry>,
+}
+
+/// What `purge_expired` removed.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PurgeReport {
+    /// Subjects whose templates were removed (no active consent left).
+    pub subjects: Vec<String>,
+    pub templates_removed: usize,
+}
+
+/// The gallery store. Safe to share between threads; several processes may open the same file.
+pub struct Store {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+    key: StoreKey,
+    templates: Cipher,
+    audit_key: Zeroizing<Vec<u8>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+/// An active consent: granted, not revoked, not expired (at `now`).
+const ACTIVE: &str = "revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?2)";
+
+impl Store {
+    /// Opens (creating if needed) the store in `dir`, migrating it to this version's schema, and checks
+    /// that `key` is the key it was created with.
+    pub fn open(dir: &Path, key: StoreKey) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Io { path: dir.to_path_buf(), source })?;
+        let path = dir.join(DB_FILE);
+        let mut conn = Connection::open(&path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        // FULL: a commit is on disk before visage reports it, even if the machine loses power.
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", true)?;
+        // Freed pages are overwritten, so erased templates do not linger in the file.
+        conn.pragma_update(None, "secure_delete", true)?;
+        schema::migrate(&mut conn, &path)?;
+        let audit_key = Self::unlock(&mut conn, &key)?;
+        let templates = Cipher::new(&key, "templates");
+        Ok(Store { conn: Mutex::new(conn), path, key, templates, audit_key })
+    }
+
+    /// Checks the key against the stored key check (writing one for a new store) and returns the audit
+    /// key (created at random for a new store, kept encrypted under the store key).
+    fn unlock(conn: &mut Connection, key: &StoreKey) -> Result<Zeroizing<Vec<u8>>, StoreError> {
+        let meta = Cipher::new(key, "meta");
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let get = |k: &str| -> Result<Option<Vec<u8>>, StoreError> {
+            Ok(tx.query_row("SELECT value FROM meta WHERE key = ?1", [k], |r| r.get(0)).optional()?)
+        };
+        let (check, audit_key) = (get("key_check")?, get("audit_key")?);
+        let result = match (check, audit_key) {
+            (Some(check), Some(sealed_audit)) => {
+                let opened = split(&check).and_then(|(n, c)| meta.open(n, c, b"key_check"));
+                if opened.as_deref() != Some(KEY_CHECK) {
+                    return Err(StoreError::WrongKey { origin: key.origin() });
+                }
+                let audit = split(&sealed_audit)
+                    .and_then(|(n, c)| meta.open(n, c, b"audit_key"))
+                    .ok_or_else(|| StoreError::Invalid("the stored audit key is damaged".into()))?;
+                Zeroizing::new(audit)
+            }
+            (None, None) => {
+                let audit = Zeroizing::new(StoreKey::generate().derive("audit").to_vec());
+                put_sealed(&tx, &meta, "key_check", KEY_CHECK)?;
+                put_sealed(&tx, &meta, "audit_key", &audit)?;
+                audit
+            }
+            _ => return Err(StoreError::Invalid("the store's key records are incomplete".into())),
+        };
+        tx.commit()?;
+        Ok(result)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Enrols: creates or updates the subject, records the consent (or reuses an active one for the
+    /// same purpose), stores the templates, and audits it, all in one transaction: a crash leaves all of
+    /// it or none. Returns the new template ids.
+    pub fn enroll(
+        &self,
+        subject_id: &str,
+        display_name: Option<&str>,
+        consent: &ConsentGrant,
+        templates: &[NewTemplate],
+        actor: &str,
+        detail: serde_json::Value,
+    ) -> Result<Vec<i64>, StoreError> {
+        validate_subject_id(subject_id)?;
+        if consent.purpose.trim().is_empty() || consent.evidence.trim().is_empty() {
+            return Err(StoreError::Invalid("consent needs a purpose and an evidence reference".into()));
+        }
+        if templates.is_empty() {
+            return Err(StoreError::Invalid("nothing to enrol: no templates".into()));
+        }
+        let now = time_util::now();
+        if consent.expires_at.as_deref().is_some_and(|e| e <= now.as_str()) {
+            return Err(StoreError::Invalid("the consent has already expired".into()));
+        }
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "INSERT INTO subjects (id, display_name, created_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT(id) DO UPDATE SET display_name = COALESCE(excluded.display_name, display_name)",
+            params![subject_id, display_name, now],
+        )?;
+        let active: Option<i64> = tx
+            .query_row(
+                &format!("SELECT id FROM consents WHERE subject_id = ?1 AND {ACTIVE} AND purpose = ?3"),
+                params![subject_id, now, consent.purpose],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let consent_id = match active {
+            Some(id) => id,
+            None => {
+                tx.execute(
+                    "INSERT INTO consents (subject_id, purpose, legal_basis, evidence, granted_at, expires_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![
+                        subject_id,
+                        consent.purpose,
+                        consent.legal_basis,
+                        consent.evidence,
+                        now,
+                        consent.expires_at
+                    ],
+                )?;
+                tx.last_insert_rowid()
+            }
+        };
+        let mut ids = Vec::with_capacity(templates.len());
+        for t in templates {
+            if t.embedding.iter().any(|v| !v.is_finite()) {
+                return Err(StoreError::Invalid("embedding has non-finite values".into()));
+            }
+            let sealed = self.templates.seal(&embedding_bytes(&t.embedding), subject_id.as_bytes());
+            tx.execute(
+                "INSERT INTO templates (subject_id, nonce, ciphertext, model_id, model_sha256, quality, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![subject_id, sealed.nonce, sealed.ciphertext, t.model_id, t.model_sha256, t.quality, now],
+            )?;
+            ids.push(tx.last_insert_rowid());
+        }
+        let mut detail = detail;
+        if let Some(obj) = detail.as_object_mut() {
+            obj.insert("templates".into(), ids.len().into());
+            obj.insert("consent".into(), consent_id.into());
+            obj.insert("purpose".into(), consent.purpose.clone().into());
+        }
+        audit::append(&tx, &self.audit_key, actor, "enroll", Some(subject_id), "ok", detail)?;
+        tx.commit()?;
+        Ok(ids)
+    }
+
+    /// One subject, if known.
+    pub fn subject(&self, id: &str) -> Result<Option<Subject>, StoreError> {
+        validate_subject_id(id)?;
+        let conn = self.conn();
+        Ok(conn
+            .query_row(
+                "SELECT id, display_name, metadata, created_at FROM subjects WHERE id = ?1",
+                [id],
+                row_to_subject,
+            )
+            .optional()?)
+    }
+
+    /// Every subject with its number of templates.
+    pub fn subjects(&self) -> Result<Vec<(Subject, usize)>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT s.id, s.display_name, s.metadata, s.created_at, COUNT(t.id) FROM subjects s
+             LEFT JOIN templates t ON t.subject_id = s.id GROUP BY s.id ORDER BY s.id",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((row_to_subject(r)?, r.get::<_, i64>(4)? as usize)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Every template, decrypted, for building the search index. A template that fails to decrypt
+    /// (edited in the file, or moved to another subject) is an error, never silently skipped.
+    pub fn all_templates(&self) -> Result<Vec<TemplateRecord>, StoreError> {
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare("SELECT id, subject_id, nonce, ciphertext, model_sha256 FROM templates ORDER BY id")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+                r.get::<_, Vec<u8>>(3)?,
+                r.get(4)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, subject_id, nonce, ct, model_sha256) = row?;
+            let plain =
+                self.templates.open(&nonce, &ct, subject_id.as_bytes()).ok_or(StoreError::TemplateTampered(id))?;
+            out.push(TemplateRecord { id, subject_id, model_sha256, embedding: embedding_from_bytes(&plain) });
+        }
+        Ok(out)
+    }
+
+    /// Template ids of one subject.
+    pub fn template_ids(&self, subject_id: &str) -> Result<Vec<i64>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT id FROM templates WHERE subject_id = ?1 ORDER BY id")?;
+        let ids = stmt.query_map([subject_id], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        Ok(ids)
+    }
+
+    /// Erases a subject: templates, consent records and the subject itself, then checkpoints the WAL so
+    /// no copy of the templates is left in the files. The audit log keeps a tombstone (the id, the time,
+    /// how many templates were erased). Returns the erased template ids (to remove from indexes).
+    pub fn delete_subject(&self, subject_id: &str, actor: &str) -> Result<Vec<i64>, StoreError> {
+        validate_subject_id(subject_id)?;
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let exists: bool =
+            tx.query_row("SELECT EXISTS(SELECT 1 FROM subjects WHERE id = ?1)", [subject_id], |r| r.get(0))?;
+        if !exists {
+            drop(tx);
+            drop(conn);
+            self.audit(actor, "delete", Some(subject_id), "unknown-subject", serde_json::json!({}))?;
+            return Err(StoreError::UnknownSubject(subject_id.to_string()));
+        }
+        let ids: Vec<i64> = {
+            let mut stmt = tx.prepare("SELECT id FROM templates WHERE subject_id = ?1")?;
+            let ids = stmt.query_map([subject_id], |r| r.get(0))?.collect::<Result<_, _>>()?;
+            ids
+        };
+        let consents: i64 =
+            tx.query_row("SELECT COUNT(*) FROM consents WHERE subject_id = ?1", [subject_id], |r| r.get(0))?;
+        tx.execute("DELETE FROM subjects WHERE id = ?1", [subject_id])?;
+        audit::append(
+            &tx,
+            &self.audit_key,
+            actor,
+            "delete",
+            Some(subject_id),
+            "ok",
+            serde_json::json!({"templates_erased": ids.len(), "consents_erased": consents}),
+        )?;
+        tx.commit()?;
+        // Move the committed pages into the main file (where secure_delete zeroed the freed ones) and
+        // empty the WAL, which still held copies of the deleted rows.
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(ids)
+    }
+
+    /// Everything about a subject, as JSON-ready data (templates' embeddings only if asked). Audited.
+    pub fn export(&self, subject_id: &str, include_templates: bool, actor: &str) -> Result<SubjectExport, StoreError> {
+        let subject = match self.subject(subject_id)? {
+            Some(s) => s,
+            None => {
+                self.audit(actor, "export", Some(subject_id), "unknown-subject", serde_json::json!({}))?;
+                return Err(StoreError::UnknownSubject(subject_id.to_string()));
+            }
+        };
+        self.audit(
+            actor,
+            "export",
+            Some(subject_id),
+            "ok",
+            serde_json::json!({"include_templates": include_templates}),
+        )?;
+        let consents = self.consents(subject_id)?;
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT id, model_id, model_sha256, quality, created_at, nonce, ciphertext FROM templates
+             WHERE subject_id = ?1 ORDER BY id",
+        )?;
+        let rows = stmt.query_map([subject_id], |r| {
+            Ok((
+                Template {
+                    id: r.get(0)?,
+                    model_id: r.get(1)?,
+                    model_sha256: r.get(2)?,
+                    quality: r.get::<_, f64>(3)? as f32,
+                    created_at: r.get(4)?,
+                    embedding: None,
+                },
+                r.get::<_, Vec<u8>>(5)?,
+                r.get::<_, Vec<u8>>(6)?,
+            ))
+        })?;
+        let mut templates = Vec::new();
+        for row in rows {
+            let (mut t, nonce, ct) = row?;
+            if include_templates {
+                let plain = self
+                    .templates
+                    .open(&nonce, &ct, subject_id.as_bytes())
+                    .ok_or(StoreError::TemplateTampered(t.id))?;
+                t.embedding = Some(embedding_from_bytes(&plain));
+            }
+            templates.push(t);
+        }
+        drop(stmt);
+        let audit = audit::list(&conn, &AuditFilter { subject: Some(subject_id.to_string()), ..Default::default() })?;
+        Ok(SubjectExport { subject, consents, templates, audit })
+    }
+
+    /// A subject's consent records, oldest first.
+    pub fn consents(&self, subject_id: &str) -> Result<Vec<Consent>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT id, purpose, legal_basis, evidence, granted_at, expires_at, revoked_at FROM consents
+             WHERE subject_id = ?1 ORDER BY id",
+        )?;
+        let rows = stmt.query_map([subject_id], |r| {
+            Ok(Consent {
+                id: r.get(0)?,
+                purpose: r.get(1)?,
+                legal_basis: r.get(2)?,
+                evidence: r.get(3)?,
+                granted_at: r.get(4)?,
+                expires_at: r.get(5)?,
+                revoked_at: r.get(6)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Revokes a subject's consent (for one purpose, or all). Templates go when no active consent is
+    /// left. Returns the removed template ids.
+    pub fn revoke_consent(&self, subject_id: &str, purpose: Option<&str>, actor: &str) -> Result<Vec<i64>, StoreError> {
+        validate_subject_id(subject_id)?;
+        let now = time_util::now();
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let exists: bool =
+            tx.query_row("SELECT EXISTS(SELECT 1 FROM subjects WHERE id = ?1)", [subject_id], |r| r.get(0))?;
+        if !exists {
+            return Err(StoreError::UnknownSubject(subject_id.to_string()));
+        }
+        let revoked = tx.execute(
+            &format!("UPDATE consents SET revoked_at = ?2 WHERE subject_id = ?1 AND {ACTIVE} AND (?3 IS NULL OR purpose = ?3)"),
+            params![subject_id, now, purpose],
+        )?;
+        if revoked == 0 {
+            return Err(StoreError::NoConsent(subject_id.to_string(), purpose.unwrap_or("any").to_string()));
+        }
+        let removed = remove_templates_without_consent(&tx, subject_id, &now)?;
+        audit::append(
+            &tx,
+            &self.audit_key,
+            actor,
+            "consent-revoke",
+            Some(subject_id),
+            "ok",
+            serde_json::json!({"purpose": purpose, "consents_revoked": revoked, "templates_removed": removed.len()}),
+        )?;
+        tx.commit()?;
+        if !removed.is_empty() {
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        }
+        Ok(removed)
+    }
+
+    /// Removes the templates of every subject whose consents have all expired or been revoked.
+    pub fn purge_expired(&self, actor: &str) -> Result<(PurgeReport, Vec<i64>), StoreError> {
+        let now = time_util::now();
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let subjects: Vec<String> = {
+            let mut stmt = tx.prepare(&format!(
+                "SELECT DISTINCT t.subject_id FROM templates t WHERE NOT EXISTS
+                 (SELECT 1 FROM consents WHERE subject_id = t.subject_id AND {})",
+                ACTIVE.replace("?2", "?1")
+            ))?;
+            let rows = stmt.query_map([&now], |r| r.get(0))?.collect::<Result<_, _>>()?;
+            rows
+        };
+        let mut removed = Vec::new();
+        for s in &subjects {
+            let ids = remove_templates_without_consent(&tx, s, &now)?;
+            audit::append(
+                &tx,
+                &self.audit_key,
+                actor,
+                "purge-expired",
+                Some(s),
+                "ok",
+                serde_json::json!({"templates_removed": ids.len()}),
+            )?;
+            removed.extend(ids);
+        }
+        tx.commit()?;
+        if !removed.is_empty() {
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        }
+        Ok((PurgeReport { subjects, templates_removed: removed.len() }, removed))
+    }
+
+    /// Re-encrypts every template and the store's secrets under `new_key` in one transaction, then
+    /// saves the new key (to the key file, when the current key came from one). The new key is written
+    /// beside the old file before the commit, so a crash at any point leaves a key that opens the store.
+    pub fn rotate_key(&mut self, new_key: StoreKey, actor: &str) -> Result<StoreKey, StoreError> {
+        let key_file = match self.key.source() {
+            KeySource::File(p) => Some(p.clone()),
+            _ => None,
+        };
+        let pending = key_file.as_ref().map(|p| p.with_extension("key.new"));
+        if let Some(p) = &pending {
+            write_key_file(p, &new_key)?;
+        }
+        let new_templates = Cipher::new(&new_key, "templates");
+        let new_meta = Cipher::new(&new_key, "meta");
+        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let rows: Vec<(i64, String, Vec<u8>, Vec<u8>)> = {
+            let mut stmt = tx.prepare("SELECT id, subject_id, nonce, ciphertext FROM templates")?;
+            let rows =
+                stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?.collect::<Result<_, _>>()?;
+            rows
+        };
+        for (id, subject, nonce, ct) in &rows {
+            let plain = Zeroizing::new(
+                self.templates.open(nonce, ct, subject.as_bytes()).ok_or(StoreError::TemplateTampered(*id))?,
+            );
+            let sealed = new_templates.seal(&plain, subject.as_bytes());
+            tx.execute(
+                "UPDATE templates SET nonce = ?2, ciphertext = ?3 WHERE id = ?1",
+                params![id, sealed.nonce, sealed.ciphertext],
+            )?;
+        }
+        put_sealed(&tx, &new_meta, "key_check", KEY_CHECK)?;
+        put_sealed(&tx, &new_meta, "audit_key", &self.audit_key)?;
+        audit::append(
+            &tx,
+            &self.audit_key,
+            actor,
+            "key-rotate",
+            None,
+            "ok",
+            serde_json::json!({"templates": rows.len()}),
+        )?;
+        tx.commit()?;
+        drop(conn);
+        let new_key = match (&key_file, &pending) {
+            (Some(file), Some(p)) => {
+                std::fs::rename(p, file).map_err(|source| StoreError::Io { path: file.clone(), source })?;
+                new_key.with_source(KeySource::File(file.clone()))
+            }
+            _ => new_key,
+        };
+        self.templates = new_templates;
+        self.key = new_key.clone();
+        Ok(new_key)
+    }
+
+    /// Appends an audit entry on its own (reads such as identify and verify, refusals).
+    pub fn audit(
+        &self,
+        actor: &str,
+        action: &str,
+        subject: Option<&str>,
+        outcome: &str,
+        detail: serde_json::Value,
+    ) -> Result<i64, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let seq = audit::append(&tx, &self.audit_key, actor, action, subject, outcome, detail)?;
+        tx.commit()?;
+        Ok(seq)
+    }
+
+    pub fn audit_entries(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
+        audit::list(&self.conn(), filter)
+    }
+
+    /// Checks the whole audit chain.
+    pub fn verify_audit(&self) -> Result<AuditVerification, StoreError> {
+        audit::verify(&self.conn(), &self.audit_key)
+    }
+}
+
+fn row_to_subject(r: &rusqlite::Row<'_>) -> rusqlite::Result<Subject> {
+    let metadata: String = r.get(2)?;
+    Ok(Subject {
+        id: r.get(0)?,
+        display_name: r.get(1)?,
+        metadata: serde_json::from_str(&metadata).unwrap_or(serde_json::Value::Null),
+        created_at: r.get(3)?,
+    })
+}
+
+fn split(sealed: &[u8]) -> Option<(&[u8], &[u8])> {
+    (sealed.len() > 12).then(|| sealed.split_at(12))
+}
+
+fn put_sealed(tx: &rusqlite::Transaction<'_>, cipher: &Cipher, name: &str, value: &[u8]) -> Result<(), StoreError> {
+    let sealed = cipher.seal(value, name.as_bytes());
+    let mut blob = sealed.nonce;
+    blob.extend_from_slice(&sealed.ciphertext);
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        params![name, blob],
+    )?;
+    Ok(())
+}
+
+/// Deletes a subject's templates if it has no active consent left; returns their ids.
+fn remove_templates_without_consent(
+    tx: &rusqlite::Transaction<'_>,
+    subject_id: &str,
+    now: &str,
+) -> Result<Vec<i64>, StoreError> {
+    let active: bool = tx.query_row(
+        &format!("SELECT EXISTS(SELECT 1 FROM consents WHERE subject_id = ?1 AND {ACTIVE})"),
+        params![subject_id, now],
+        |r| r.get(0),
+    )?;
+    if active {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<i64> = {
+        let mut stmt = tx.prepare("SELECT id FROM templates WHERE subject_id = ?1")?;
+        let ids = stmt.query_map([subject_id], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        ids
+    };
+    tx.execute("DELETE FROM templates WHERE subject_id = ?1", [subject_id])?;
+    Ok(ids)
+}
