@@ -48,6 +48,8 @@ pub enum Command {
         #[arg(long)]
         require_single: bool,
         #[command(flatten)]
+        gallery: GalleryArgs,
+        #[command(flatten)]
         pipeline: PipelineArgs,
     },
     /// Measure accuracy on a benchmark.
@@ -55,6 +57,160 @@ pub enum Command {
     Eval(EvalCommand),
     /// Measure speed against the Python reference pipeline (bench/reference.py) in the same run.
     Bench(BenchArgs),
+    /// Enrol a person, with their consent, from one or more photos (one face each).
+    Enroll(EnrollArgs),
+    /// Who is in this photo? Each face: the best enrolled subjects, and a match or unknown.
+    Identify {
+        image: PathBuf,
+        /// How many candidate subjects to list per face.
+        #[arg(long, default_value_t = 3)]
+        top_k: usize,
+        #[command(flatten)]
+        gallery: GalleryArgs,
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+    },
+    /// Erase a subject: templates, consent records, index entries (the audit log keeps a tombstone).
+    Delete {
+        subject: String,
+        #[command(flatten)]
+        gallery: GalleryArgs,
+    },
+    /// Everything stored about a subject, as JSON (the right of access).
+    Export {
+        subject: String,
+        /// Include the templates' embeddings (they are biometric data).
+        #[arg(long)]
+        include_templates: bool,
+        /// Write to this file instead of standard output.
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        gallery: GalleryArgs,
+    },
+    /// List enrolled subjects.
+    Subjects {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        gallery: GalleryArgs,
+    },
+    /// Consent records: list or revoke.
+    #[command(subcommand)]
+    Consent(ConsentCommand),
+    /// Remove templates whose consent has expired (also done at every start).
+    PurgeExpired {
+        #[command(flatten)]
+        gallery: GalleryArgs,
+    },
+    /// The store's encryption key.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// The audit log: show or verify.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+/// Where the gallery lives.
+#[derive(Debug, Args, Clone)]
+pub struct GalleryArgs {
+    /// The gallery folder (store and key file). Default: the platform data dir (~/.local/share/visage).
+    #[arg(long, env = "VISAGE_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct EnrollArgs {
+    /// The subject's id (1-128 characters from A-Z a-z 0-9 . _ @ -).
+    #[arg(long, required_unless_present = "batch")]
+    pub subject: Option<String>,
+    /// Display name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// What the biometric data may be used for (e.g. office-access).
+    #[arg(long, required_unless_present = "batch")]
+    pub purpose: Option<String>,
+    /// Where the proof of consent is kept (a form number, a document reference).
+    #[arg(long, required_unless_present = "batch")]
+    pub evidence: Option<String>,
+    /// The legal basis of the processing.
+    #[arg(long, default_value = "consent")]
+    pub legal_basis: String,
+    /// When the consent ends (YYYY-MM-DD or RFC 3339); the templates are removed then.
+    #[arg(long)]
+    pub expires: Option<String>,
+    /// Enrol even if the face matches another subject (recorded in the audit log).
+    #[arg(long)]
+    pub allow_duplicate: bool,
+    /// A CSV of enrolments, one per line: subject,name,purpose,evidence,image. Each line is committed
+    /// on its own and reported as soon as it is.
+    #[arg(long, conflicts_with_all = ["subject", "images"])]
+    pub batch: Option<PathBuf>,
+    /// Photos of the subject, one face each.
+    #[arg(required_unless_present = "batch")]
+    pub images: Vec<PathBuf>,
+    #[command(flatten)]
+    pub gallery: GalleryArgs,
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConsentCommand {
+    /// A subject's consent records.
+    List {
+        subject: String,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        gallery: GalleryArgs,
+    },
+    /// Revoke consent (for one purpose, or all); templates are removed when none is left.
+    Revoke {
+        subject: String,
+        #[arg(long)]
+        purpose: Option<String>,
+        #[command(flatten)]
+        gallery: GalleryArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Re-encrypt every template under a new random key (written to the key file; printed once when
+    /// the key comes from VISAGE_KEY).
+    Rotate {
+        #[command(flatten)]
+        gallery: GalleryArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the hash chain; exit code 1 and the first bad entry if it was tampered with.
+    Verify {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        gallery: GalleryArgs,
+    },
+    /// List entries, newest last.
+    Show {
+        #[arg(long)]
+        subject: Option<String>,
+        #[arg(long)]
+        action: Option<String>,
+        /// Entries at or after this date (YYYY-MM-DD or RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        /// At most this many (the newest).
+        #[arg(long)]
+        limit: Option<usize>,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        gallery: GalleryArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -18,11 +18,24 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Models(cmd) => models(cmd),
         Command::Detect { images, draw, pipeline } => faces_per_image(&images, draw.as_deref(), false, &pipeline),
         Command::Embed { images, pipeline } => faces_per_image(&images, None, true, &pipeline),
-        Command::Verify { image1, image2, threshold, require_single, pipeline } => {
-            verify(&image1, &image2, threshold, require_single, &pipeline)
+        Command::Verify { image1, image2, threshold, require_single, gallery, pipeline } => {
+            verify(&image1, &image2, threshold, require_single, &gallery, &pipeline)
         }
         Command::Eval(EvalCommand::Lfw { data, workers, pipeline }) => eval_lfw(&data, workers, &pipeline),
         Command::Bench(args) => crate::bench::run(&args),
+        Command::Enroll(args) => crate::gallery::enroll(&args),
+        Command::Identify { image, top_k, gallery, pipeline } => {
+            crate::gallery::identify(&image, top_k, &gallery, &pipeline)
+        }
+        Command::Delete { subject, gallery } => crate::gallery::delete(&subject, &gallery),
+        Command::Export { subject, include_templates, out, gallery } => {
+            crate::gallery::export(&subject, include_templates, out.as_deref(), &gallery)
+        }
+        Command::Subjects { json, gallery } => crate::gallery::subjects(json, &gallery),
+        Command::Consent(cmd) => crate::gallery::consent_cmd(&cmd),
+        Command::PurgeExpired { gallery } => crate::gallery::purge_expired(&gallery),
+        Command::Keys(cmd) => crate::gallery::keys(&cmd),
+        Command::Audit(cmd) => crate::gallery::audit(&cmd),
     }
 }
 
@@ -35,11 +48,16 @@ pub enum Purpose {
 
 /// Builds the analyzer for the pipeline options (installing models on first use).
 pub fn analyzer(args: &PipelineArgs, threshold: Option<f32>, purpose: Purpose) -> Result<FaceAnalyzer> {
+    FaceAnalyzer::new(analyzer_config(args, threshold, purpose)).context("cannot start the face pipeline")
+}
+
+/// The analyzer configuration for the pipeline options.
+pub fn analyzer_config(args: &PipelineArgs, threshold: Option<f32>, purpose: Purpose) -> AnalyzerConfig {
     let default_min_face = match purpose {
         Purpose::Detection => 0.0,
         Purpose::Recognition => visage::RECOGNITION_MIN_FACE_SIZE,
     };
-    let config = AnalyzerConfig {
+    AnalyzerConfig {
         backend: args.backend,
         detector: args.detector,
         detector_options: DetectorOptions {
@@ -54,8 +72,7 @@ pub fn analyzer(args: &PipelineArgs, threshold: Option<f32>, purpose: Purpose) -
         auto_install: !args.no_install,
         threshold,
         ..AnalyzerConfig::default()
-    };
-    FaceAnalyzer::new(config).context("cannot start the face pipeline")
+    }
 }
 
 fn installer() -> Installer {
@@ -234,7 +251,14 @@ fn draw_faces(
     image.save(target).map_err(|e| VisageError::Output { path: target.to_path_buf(), reason: e.to_string() })
 }
 
-fn verify(a: &Path, b: &Path, threshold: Option<f32>, require_single: bool, args: &PipelineArgs) -> Result<ExitCode> {
+fn verify(
+    a: &Path,
+    b: &Path,
+    threshold: Option<f32>,
+    require_single: bool,
+    gallery: &crate::cli::GalleryArgs,
+    args: &PipelineArgs,
+) -> Result<ExitCode> {
     let analyzer = analyzer(args, threshold, Purpose::Recognition)?;
     let choice = if require_single { FaceChoice::Single } else { FaceChoice::Largest };
     let embedded = analyzer.embed_one(a, choice).and_then(|fa| Ok((fa, analyzer.embed_one(b, choice)?)));
@@ -248,6 +272,11 @@ fn verify(a: &Path, b: &Path, threshold: Option<f32>, require_single: bool, args
         }
     };
     let v = analyzer.verifier().verify(&fa.embedding, &fb.embedding);
+    // Where a gallery exists, its audit log records every comparison of faces.
+    if crate::gallery::exists(gallery) {
+        let outcome = if v.is_match { "match" } else { "no-match" };
+        crate::gallery::audit_event(gallery, "verify", outcome, json!({"similarity": v.similarity}))?;
+    }
     let several: Vec<String> = [(a, &fa), (b, &fb)]
         .iter()
         .filter(|(_, f)| f.faces_in_image > 1)

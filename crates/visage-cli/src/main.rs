@@ -3,6 +3,7 @@
 mod bench;
 mod cli;
 mod commands;
+mod gallery;
 mod output;
 
 use clap::Parser;

@@ -179,7 +179,10 @@ fn bad_inputs_get_clear_errors_and_exit_2() {
     huge.extend_from_slice(&[0; 24]);
     let cases: Vec<(PathBuf, &str)> = vec![
         (d.join("does-not-exist.jpg"), "no such file"),
-        (write(d, "icon.ico", &[0, 0, 1, 0, 1, 0, 16, 16, 0, 0, 1, 0, 32, 0, 0, 0, 0, 0, 22, 0, 0, 0]), "not supported"),
+        (
+            write(d, "icon.ico", &[0, 0, 1, 0, 1, 0, 16, 16, 0, 0, 1, 0, 32, 0, 0, 0, 0, 0, 22, 0, 0, 0]),
+            "not supported",
+        ),
         (write(d, "empty.jpg", b""), "empty"),
         (write(d, "notes.jpg", b"meeting notes, not a photo\n"), "not an image"),
         (write(d, "truncated.jpg", &jpeg[..jpeg.len() / 3]), "corrupt or truncated"),

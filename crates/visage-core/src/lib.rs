@@ -8,6 +8,7 @@ pub mod align;
 pub mod draw;
 pub mod geometry;
 pub mod image;
+pub mod quality;
 pub mod similarity;
 pub mod tensor;
 

@@ -48,9 +48,11 @@ pub struct AuditVerification {
     pub reason: Option<String>,
 }
 
-pub(crate) fn entry_hash(key: &[u8], prev: &str, e: &AuditEntry) -> String {
+/// The entry's HMAC over its fields, with `detail` exactly as stored (text, so no number is re-formatted
+/// between writing and checking).
+pub(crate) fn entry_hash(key: &[u8], prev: &str, e: &AuditEntry, detail_text: &str) -> String {
     // A JSON array is an unambiguous encoding of the fields (no separator can be forged).
-    let fields = serde_json::json!([prev, e.seq, e.time, e.actor, e.action, e.subject, e.outcome, e.detail]);
+    let fields = serde_json::json!([prev, e.seq, e.time, e.actor, e.action, e.subject, e.outcome, detail_text]);
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("any key length");
     mac.update(fields.to_string().as_bytes());
     hex::encode(mac.finalize().into_bytes())
@@ -81,7 +83,8 @@ pub(crate) fn append(
         detail,
         hash: String::new(),
     };
-    entry.hash = entry_hash(key, &prev_hash, &entry);
+    let detail_text = entry.detail.to_string();
+    entry.hash = entry_hash(key, &prev_hash, &entry, &detail_text);
     tx.execute(
         "INSERT INTO audit (seq, time, actor, action, subject, outcome, detail, prev_hash, hash)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -92,7 +95,7 @@ pub(crate) fn append(
             entry.action,
             entry.subject,
             entry.outcome,
-            entry.detail.to_string(),
+            detail_text,
             prev_hash,
             entry.hash
         ],
@@ -148,8 +151,7 @@ pub(crate) fn verify(conn: &rusqlite::Connection, key: &[u8]) -> Result<AuditVer
             return Ok(bad(entry.seq, count, "its link to the previous entry is broken".into()));
         }
         let claimed = std::mem::take(&mut entry.hash);
-        entry.detail = serde_json::from_str(&stored_detail).unwrap_or(serde_json::Value::String(stored_detail));
-        if entry_hash(key, &prev, &entry) != claimed {
+        if entry_hash(key, &prev, &entry, &stored_detail) != claimed {
             return Ok(bad(entry.seq, count, "its content does not match its hash (edited)".into()));
         }
         prev = claimed;

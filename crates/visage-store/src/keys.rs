@@ -56,10 +56,15 @@ impl StoreKey {
         match std::fs::read_to_string(&path) {
             Ok(text) => StoreKey::parse(&text, KeySource::File(path)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let mut key = StoreKey::generate();
-                write_key_file(&path, &key)?;
-                key.source = KeySource::File(path);
-                Ok(key)
+                let key = StoreKey::generate();
+                // Two processes starting at once must end up with one key: only one can create it.
+                if create_key_file(&path, &key)? {
+                    Ok(key.with_source(KeySource::File(path)))
+                } else {
+                    let text = std::fs::read_to_string(&path)
+                        .map_err(|source| StoreError::Io { path: path.clone(), source })?;
+                    StoreKey::parse(&text, KeySource::File(path))
+                }
             }
             Err(source) => Err(StoreError::Io { path, source }),
         }
@@ -123,14 +128,40 @@ fn describe(source: &KeySource) -> String {
     }
 }
 
+/// Creates the key file only if none exists (complete, or not at all): the key goes to a private
+/// temporary file that is then hard-linked into place, which fails if another process got there first.
+/// Returns whether this call created it.
+fn create_key_file(path: &Path, key: &StoreKey) -> Result<bool, StoreError> {
+    let io = |source| StoreError::Io { path: path.to_path_buf(), source };
+    let tmp = write_private_temp(path, key)?;
+    let linked = std::fs::hard_link(&tmp, path);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(io(e)),
+    }
+}
+
 /// Writes a key file readable by its owner only, atomically (a crash leaves the old file or none).
 pub(crate) fn write_key_file(path: &Path, key: &StoreKey) -> Result<(), StoreError> {
+    let tmp = write_private_temp(path, key)?;
+    std::fs::rename(&tmp, path).map_err(|source| StoreError::Io { path: path.to_path_buf(), source })
+}
+
+/// The key in a new mode-0600 file beside `path`, synced to disk; returns its path.
+fn write_private_temp(path: &Path, key: &StoreKey) -> Result<PathBuf, StoreError> {
     let io = |source| StoreError::Io { path: path.to_path_buf(), source };
     let dir = path.parent().expect("key file lives in a directory");
     std::fs::create_dir_all(dir).map_err(io)?;
-    let tmp = path.with_extension("key.tmp");
+    let unique =
+        format!("{}.{}.{}.tmp", path.file_name().expect("a file name").to_string_lossy(), std::process::id(), {
+            use aes_gcm::aead::rand_core::RngCore;
+            aes_gcm::aead::OsRng.next_u32()
+        });
+    let tmp = dir.join(unique);
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
@@ -139,8 +170,7 @@ pub(crate) fn write_key_file(path: &Path, key: &StoreKey) -> Result<(), StoreErr
     let mut file = options.open(&tmp).map_err(io)?;
     writeln!(file, "{}", key.to_base64()).map_err(io)?;
     file.sync_all().map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)?;
-    Ok(())
+    Ok(tmp)
 }
 
 #[cfg(test)]

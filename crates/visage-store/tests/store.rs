@@ -191,6 +191,15 @@ fn audit_verification_finds_edits_insertions_and_deletions() {
 }
 
 #[test]
+fn details_with_floats_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store.audit("cli", "identify", Some("x"), "match", json!({"similarity": 0.933_222_35f32, "faces": 1})).unwrap();
+    store.audit("cli", "identify", None, "unknown", json!({"similarity": null, "ratio": 1e-7})).unwrap();
+    assert!(store.verify_audit().unwrap().intact);
+}
+
+#[test]
 fn wrong_corrupt_and_rotated_keys() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = open(dir.path());

@@ -242,6 +242,26 @@ impl FaceAnalyzer {
         Ok(self.detector.detect(image)?)
     }
 
+    /// The 112x112 aligned crop of a face (a plain box crop if its landmarks are degenerate, which a
+    /// real detector does not produce).
+    pub fn align(&self, image: &RgbImage, face: &Detection) -> RgbImage {
+        match align_face(image, &face.landmarks) {
+            Some((crop, _)) => crop,
+            None => box_crop(image, &face.bbox),
+        }
+    }
+
+    /// Embeddings of aligned crops, in one batch where the backend gains from it.
+    pub fn embed_aligned(&self, crops: &[RgbImage]) -> Result<Vec<Vec<f32>>, VisageError> {
+        Ok(self.embedder()?.embed(crops)?)
+    }
+
+    /// The id and SHA-256 of the embedding model: templates are comparable only within one model.
+    pub fn embedding_model(&self) -> (&'static str, &'static str) {
+        let spec = Manifest::default_pack().model(ids::EMBEDDING).expect("manifest has the embedding model");
+        (&spec.id, &spec.sha256)
+    }
+
     /// Aligns every detected face and embeds them in one batch. Returns the embeddings and the time
     /// spent aligning and embedding, in ms.
     pub fn embed_detections(
@@ -249,19 +269,12 @@ impl FaceAnalyzer {
         image: &RgbImage,
         faces: &[Detection],
     ) -> Result<(Vec<Vec<f32>>, f64, f64), VisageError> {
-        let embedder = self.embedder()?;
+        self.embedder()?;
         let t = Instant::now();
-        let crops: Vec<RgbImage> = faces
-            .iter()
-            .map(|f| match align_face(image, &f.landmarks) {
-                Some((crop, _)) => crop,
-                // Landmarks in one point cannot happen with a real detector; fall back to a box crop.
-                None => box_crop(image, &f.bbox),
-            })
-            .collect();
+        let crops: Vec<RgbImage> = faces.iter().map(|f| self.align(image, f)).collect();
         let align_ms = ms(t);
         let t = Instant::now();
-        let embeddings = embedder.embed(&crops)?;
+        let embeddings = self.embed_aligned(&crops)?;
         Ok((embeddings, align_ms, ms(t)))
     }
 

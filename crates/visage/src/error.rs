@@ -19,6 +19,19 @@ pub enum VisageError {
     SeveralFaces { path: PathBuf, count: usize },
     #[error("cannot write {path}: {reason}")]
     Output { path: PathBuf, reason: String },
+    #[error(transparent)]
+    Store(#[from] visage_store::StoreError),
+    #[error(transparent)]
+    Index(#[from] visage_index::IndexError),
+    #[error("{path}: not enrolled: {}", reasons.join("; "))]
+    PoorQuality { path: PathBuf, reasons: Vec<String> },
+    #[error(
+        "{path}: this face already matches enrolled subject '{other}' (similarity {similarity:.3}); not enrolled. \
+         If they really are different people, enrol with --allow-duplicate (recorded in the audit log)"
+    )]
+    Duplicate { path: PathBuf, other: String, similarity: f32 },
+    #[error("{0}")]
+    Invalid(String),
     #[error("the embedding model has no verification threshold in the manifest")]
     NoThreshold,
 }

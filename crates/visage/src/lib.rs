@@ -22,6 +22,8 @@
 
 mod analyzer;
 mod error;
+pub mod quality;
+pub mod system;
 
 pub use analyzer::{
     choose_face, AnalyzerConfig, EmbeddedFace, Face, FaceAnalyzer, FaceChoice, ImageAnalysis, StageTimings,
@@ -34,3 +36,6 @@ pub use visage_detect as detect;
 pub use visage_infer as infer;
 pub use visage_models as models;
 pub use visage_recognize as recognize;
+pub use visage_store as store;
+
+pub use system::FaceRecognitionSystem;

@@ -1,0 +1,292 @@
+//! Gallery commands: enrol, identify, delete, export, consent, keys, audit.
+
+use crate::cli::{AuditCommand, ConsentCommand, EnrollArgs, GalleryArgs, KeysCommand, PipelineArgs};
+use crate::commands::{analyzer_config, Purpose};
+use crate::output::print_json;
+use anyhow::{bail, Context, Result};
+use serde_json::json;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use visage::store::{time_util, AuditFilter, ConsentGrant, KeySource};
+use visage::system::{default_actor, default_data_dir, EnrollRequest, FaceRecognitionSystem, SystemConfig};
+
+fn data_dir(g: &GalleryArgs) -> PathBuf {
+    g.data_dir.clone().unwrap_or_else(default_data_dir)
+}
+
+/// Opens the gallery (creating it and its key on first use).
+pub fn open(g: &GalleryArgs, pipeline: Option<&PipelineArgs>) -> Result<FaceRecognitionSystem> {
+    let dir = data_dir(g);
+    let mut config = SystemConfig::new(&dir);
+    config.actor = default_actor();
+    if let Some(p) = pipeline {
+        config.analyzer = analyzer_config(p, None, Purpose::Recognition);
+    }
+    FaceRecognitionSystem::open(config).with_context(|| format!("cannot open the gallery in {}", dir.display()))
+}
+
+/// Whether a gallery exists in the data dir (verify is audited there when it does).
+pub fn exists(g: &GalleryArgs) -> bool {
+    data_dir(g).join("visage.db").is_file()
+}
+
+/// Appends one audit entry to the gallery's log without starting the face pipeline.
+pub fn audit_event(g: &GalleryArgs, action: &str, outcome: &str, detail: serde_json::Value) -> Result<()> {
+    let dir = data_dir(g);
+    let store = visage::store::Store::open(&dir, visage::store::StoreKey::load_or_create(&dir)?)?;
+    store.audit(&default_actor(), action, None, outcome, detail)?;
+    Ok(())
+}
+
+fn consent(purpose: &str, evidence: &str, legal_basis: &str, expires: Option<&str>) -> Result<ConsentGrant> {
+    Ok(ConsentGrant {
+        purpose: purpose.to_string(),
+        legal_basis: legal_basis.to_string(),
+        evidence: evidence.to_string(),
+        expires_at: expires.map(time_util::parse_user_date).transpose()?,
+    })
+}
+
+pub fn enroll(args: &EnrollArgs) -> Result<ExitCode> {
+    let system = open(&args.gallery, Some(&args.pipeline))?;
+    if let Some(batch) = &args.batch {
+        return enroll_batch(&system, batch, args);
+    }
+    let request = EnrollRequest {
+        subject: args.subject.clone().expect("required by clap"),
+        name: args.name.clone(),
+        consent: consent(
+            args.purpose.as_deref().expect("required by clap"),
+            args.evidence.as_deref().expect("required by clap"),
+            &args.legal_basis,
+            args.expires.as_deref(),
+        )?,
+        images: args.images.clone(),
+        allow_duplicate: args.allow_duplicate,
+    };
+    let outcome = system.enroll(&request)?;
+    if args.pipeline.json {
+        print_json(&outcome);
+    } else {
+        println!("enrolled {} ({} template(s))", outcome.subject, outcome.templates.len());
+        for d in &outcome.duplicates_overridden {
+            println!(
+                "note: also matches {} (similarity {:.3}); enrolled because of --allow-duplicate",
+                d.subject, d.similarity
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One enrolment per CSV line (subject,name,purpose,evidence,image), each committed and reported on its
+/// own: if the process dies, every line reported as enrolled is in the store.
+fn enroll_batch(system: &FaceRecognitionSystem, batch: &Path, args: &EnrollArgs) -> Result<ExitCode> {
+    let text = std::fs::read_to_string(batch).with_context(|| format!("cannot read {}", batch.display()))?;
+    let base = batch.parent().unwrap_or(Path::new("."));
+    let (mut ok, mut failed) = (0, 0);
+    let stdout = std::io::stdout();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || (n == 0 && line.starts_with("subject,")) {
+            continue;
+        }
+        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+        let [subject, name, purpose, evidence, image] = fields[..] else {
+            bail!("{}: line {}: expected subject,name,purpose,evidence,image", batch.display(), n + 1);
+        };
+        let request = EnrollRequest {
+            subject: subject.to_string(),
+            name: (!name.is_empty()).then(|| name.to_string()),
+            consent: consent(purpose, evidence, &args.legal_basis, args.expires.as_deref())?,
+            images: vec![base.join(image)],
+            allow_duplicate: args.allow_duplicate,
+        };
+        match system.enroll(&request) {
+            Ok(outcome) => {
+                ok += 1;
+                let mut out = stdout.lock();
+                if args.pipeline.json {
+                    writeln!(out, "{}", serde_json::to_string(&outcome)?)?;
+                } else {
+                    writeln!(out, "enrolled {} (template {})", outcome.subject, outcome.templates[0])?;
+                }
+                out.flush()?;
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!("line {}: {subject}: {e}", n + 1);
+            }
+        }
+    }
+    eprintln!("{ok} enrolled, {failed} failed");
+    Ok(if failed > 0 { ExitCode::from(2) } else { ExitCode::SUCCESS })
+}
+
+pub fn identify(image: &Path, top_k: usize, g: &GalleryArgs, pipeline: &PipelineArgs) -> Result<ExitCode> {
+    let system = open(g, Some(pipeline))?;
+    let result = system.identify(image, top_k)?;
+    if pipeline.json {
+        print_json(&result);
+    } else {
+        println!("{}: {} face(s); threshold {:.3}", image.display(), result.faces.len(), result.threshold);
+        for (i, f) in result.faces.iter().enumerate() {
+            let [x1, y1, x2, y2] = f.bbox;
+            let who = f.matched.as_deref().unwrap_or("unknown");
+            let sim = f.similarity.map_or("-".to_string(), |s| format!("{s:.3}"));
+            println!("  face {} ({x1:.0}, {y1:.0})-({x2:.0}, {y2:.0}): {who} (best similarity {sim})", i + 1);
+        }
+    }
+    if result.faces.is_empty() {
+        eprintln!("{}: no face found", image.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn delete(subject: &str, g: &GalleryArgs) -> Result<ExitCode> {
+    let system = open(g, None)?;
+    let n = system.delete(subject)?;
+    println!("erased {subject}: {n} template(s), consent records and index entries; the audit log keeps a tombstone");
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn export(subject: &str, include_templates: bool, out: Option<&Path>, g: &GalleryArgs) -> Result<ExitCode> {
+    let system = open(g, None)?;
+    let export = system.export(subject, include_templates)?;
+    let text = serde_json::to_string_pretty(&export)?;
+    match out {
+        Some(path) => {
+            std::fs::write(path, text + "\n").with_context(|| format!("cannot write {}", path.display()))?;
+            eprintln!("wrote {}", path.display());
+        }
+        None => println!("{text}"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn subjects(json: bool, g: &GalleryArgs) -> Result<ExitCode> {
+    let system = open(g, None)?;
+    let list = system.subjects()?;
+    if json {
+        let rows: Vec<_> = list.iter().map(|(s, n)| json!({"subject": s, "templates": n})).collect();
+        print_json(&rows);
+    } else {
+        for (s, n) in &list {
+            println!("{:<32} {:<24} {n} template(s)", s.id, s.display_name.as_deref().unwrap_or(""));
+        }
+        eprintln!("{} subject(s)", list.len());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn consent_cmd(cmd: &ConsentCommand) -> Result<ExitCode> {
+    match cmd {
+        ConsentCommand::List { subject, json, gallery } => {
+            let system = open(gallery, None)?;
+            if system.store().subject(subject)?.is_none() {
+                bail!("unknown subject '{subject}'");
+            }
+            let consents = system.store().consents(subject)?;
+            if *json {
+                print_json(&consents);
+            } else {
+                for c in &consents {
+                    let state = match (&c.revoked_at, &c.expires_at) {
+                        (Some(r), _) => format!("revoked {r}"),
+                        (None, Some(e)) => format!("expires {e}"),
+                        (None, None) => "no expiry".into(),
+                    };
+                    println!(
+                        "{}: {} ({}), evidence {}, granted {}, {state}",
+                        c.id, c.purpose, c.legal_basis, c.evidence, c.granted_at
+                    );
+                }
+            }
+        }
+        ConsentCommand::Revoke { subject, purpose, gallery } => {
+            let system = open(gallery, None)?;
+            let removed = system.revoke_consent(subject, purpose.as_deref())?;
+            println!("revoked consent of {subject}; {removed} template(s) removed");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn purge_expired(g: &GalleryArgs) -> Result<ExitCode> {
+    let system = open(g, None)?;
+    // Opening already purged; report what is left to do (normally nothing) and what was done.
+    let report = system.purge_expired()?;
+    println!("{} template(s) of {} subject(s) removed", report.templates_removed, report.subjects.len());
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn keys(cmd: &KeysCommand) -> Result<ExitCode> {
+    match cmd {
+        KeysCommand::Rotate { gallery } => {
+            let mut system = open(gallery, None)?;
+            let key = system.rotate_key()?;
+            match key.source() {
+                KeySource::File(path) => println!("re-encrypted the gallery; the new key is in {}", path.display()),
+                _ => {
+                    println!("{}", key.to_base64());
+                    eprintln!("re-encrypted the gallery. The key above is shown once: set VISAGE_KEY to it now.");
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn audit(cmd: &AuditCommand) -> Result<ExitCode> {
+    match cmd {
+        AuditCommand::Verify { json, gallery } => {
+            let system = open(gallery, None)?;
+            let v = system.audit_verify()?;
+            if *json {
+                print_json(&v);
+            } else if v.intact {
+                println!("audit log intact: {} entries", v.entries);
+            } else {
+                println!(
+                    "audit log TAMPERED: entry {} {}",
+                    v.first_bad.unwrap_or_default(),
+                    v.reason.as_deref().unwrap_or_default()
+                );
+            }
+            Ok(if v.intact { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        AuditCommand::Show { subject, action, since, limit, json, gallery } => {
+            let system = open(gallery, None)?;
+            let since = since
+                .as_deref()
+                .map(|s| {
+                    if s.len() == 10 {
+                        time_util::parse_user_date(&format!("{s}T00:00:00Z"))
+                    } else {
+                        time_util::parse_user_date(s)
+                    }
+                })
+                .transpose()?;
+            let filter = AuditFilter { subject: subject.clone(), action: action.clone(), since, limit: *limit };
+            let entries = system.audit_entries(&filter)?;
+            if *json {
+                print_json(&entries);
+            } else {
+                for e in &entries {
+                    println!(
+                        "{:>6} {} {:<14} {:<16} {:<20} {:<18} {}",
+                        e.seq,
+                        e.time,
+                        e.actor,
+                        e.action,
+                        e.subject.as_deref().unwrap_or("-"),
+                        e.outcome,
+                        e.detail
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

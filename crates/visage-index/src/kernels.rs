@@ -1,0 +1,250 @@
+//! The inner loops of the exact scan: one query against a block of contiguous rows.
+//!
+//! visage builds for baseline x86-64 (SSE2), so the AVX2 + FMA versions are compiled with
+//! `#[target_feature]` and chosen at run time; the portable versions are written with independent
+//! accumulators so that LLVM vectorises them too (a single running sum is a dependency chain it may not
+//! reorder). AVX-512 would need Rust 1.89 for its intrinsics, above the workspace's rust-version; the
+//! scan is bound by memory bandwidth beyond a few thousand rows anyway.
+
+/// `out[i] = dot(query, rows[i * dim .. (i + 1) * dim])` for every `i < out.len()`.
+pub(crate) fn scores_f32(query: &[f32], rows: &[f32], out: &mut [f32]) {
+    let dim = query.len();
+    assert!(rows.len() >= out.len() * dim, "rows shorter than the scores asked for");
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2_fma() {
+        // SAFETY: the CPU supports AVX2 and FMA (checked above); bounds are asserted above.
+        unsafe { x86::scores_f32_avx2(query, rows, out) };
+        return;
+    }
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = dot_portable(query, &rows[i * dim..(i + 1) * dim]);
+    }
+}
+
+/// Dot product of two f32 slices of equal length.
+pub(crate) fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    let mut out = [0.0f32];
+    scores_f32(a, b, &mut out);
+    out[0]
+}
+
+/// `out[i] = dot(query, rows[i * dim .. (i + 1) * dim])` in integers, for int8 rows. The query comes
+/// already widened to i16: that is done once per search instead of once per row.
+pub(crate) fn scores_i8(query: &[i16], rows: &[i8], out: &mut [i32]) {
+    let dim = query.len();
+    assert!(rows.len() >= out.len() * dim, "rows shorter than the scores asked for");
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2_fma() {
+        // SAFETY: as above.
+        unsafe { x86::scores_i8_avx2(query, rows, out) };
+        return;
+    }
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = dot_i8_portable(query, &rows[i * dim..(i + 1) * dim]);
+    }
+}
+
+/// Name of the kernel set chosen on this CPU, for benchmark reports.
+pub fn simd_level() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2_fma() {
+        return "avx2+fma";
+    }
+    "portable"
+}
+
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn has_avx2_fma() -> bool {
+    // The std macro caches the CPUID result in an atomic: this costs a load per call.
+    std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+}
+
+fn dot_portable(a: &[f32], b: &[f32]) -> f32 {
+    const LANES: usize = 16;
+    let mut acc = [0.0f32; LANES];
+    let (ac, bc) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let tail: f32 = ac.remainder().iter().zip(bc.remainder()).map(|(x, y)| x * y).sum();
+    for (x, y) in ac.zip(bc) {
+        for j in 0..LANES {
+            acc[j] += x[j] * y[j];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+fn dot_i8_portable(q: &[i16], r: &[i8]) -> i32 {
+    const LANES: usize = 16;
+    let mut acc = [0i32; LANES];
+    let (qc, rc) = (q.chunks_exact(LANES), r.chunks_exact(LANES));
+    let tail: i32 = qc.remainder().iter().zip(rc.remainder()).map(|(&x, &y)| i32::from(x) * i32::from(y)).sum();
+    for (x, y) in qc.zip(rc) {
+        for j in 0..LANES {
+            acc[j] += i32::from(x[j]) * i32::from(y[j]);
+        }
+    }
+    acc.iter().sum::<i32>() + tail
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn hsum_ps(v: __m256) -> f32 {
+        let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        let s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+        _mm_cvtss_f32(s)
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn hsum_epi32(v: __m256i) -> i32 {
+        let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+        let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b01_00_11_10));
+        let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b10_11_00_01));
+        _mm_cvtsi128_si32(s)
+    }
+
+    /// Four rows at a time with two accumulators each: eight independent FMA chains hide the FMA
+    /// latency, and each query load serves four rows.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA; `rows.len() >= out.len() * query.len()`.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn scores_f32_avx2(query: &[f32], rows: &[f32], out: &mut [f32]) {
+        let dim = query.len();
+        let body = dim - dim % 16;
+        let q = query.as_ptr();
+        let n = out.len();
+        let mut i = 0;
+        while i + 4 <= n {
+            let r = [0, 1, 2, 3].map(|k| rows.as_ptr().add((i + k) * dim));
+            let mut a = [_mm256_setzero_ps(); 4];
+            let mut b = [_mm256_setzero_ps(); 4];
+            let mut j = 0;
+            while j < body {
+                let q0 = _mm256_loadu_ps(q.add(j));
+                let q1 = _mm256_loadu_ps(q.add(j + 8));
+                for k in 0..4 {
+                    a[k] = _mm256_fmadd_ps(_mm256_loadu_ps(r[k].add(j)), q0, a[k]);
+                    b[k] = _mm256_fmadd_ps(_mm256_loadu_ps(r[k].add(j + 8)), q1, b[k]);
+                }
+                j += 16;
+            }
+            for k in 0..4 {
+                let mut s = hsum_ps(_mm256_add_ps(a[k], b[k]));
+                for t in body..dim {
+                    s += *q.add(t) * *r[k].add(t);
+                }
+                out[i + k] = s;
+            }
+            i += 4;
+        }
+        while i < n {
+            let r = rows.as_ptr().add(i * dim);
+            let (mut a, mut b) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+            let mut j = 0;
+            while j < body {
+                a = _mm256_fmadd_ps(_mm256_loadu_ps(r.add(j)), _mm256_loadu_ps(q.add(j)), a);
+                b = _mm256_fmadd_ps(_mm256_loadu_ps(r.add(j + 8)), _mm256_loadu_ps(q.add(j + 8)), b);
+                j += 16;
+            }
+            let mut s = hsum_ps(_mm256_add_ps(a, b));
+            for t in body..dim {
+                s += *q.add(t) * *r.add(t);
+            }
+            out[i] = s;
+            i += 1;
+        }
+    }
+
+    /// int8 rows widened to i16 and multiplied with `vpmaddwd` (pairs of i16 products summed into i32):
+    /// exact, no saturation, for any realistic dimension.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2; `rows.len() >= out.len() * query.len()`.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn scores_i8_avx2(query: &[i16], rows: &[i8], out: &mut [i32]) {
+        let dim = query.len();
+        let body = dim - dim % 16;
+        let q = query.as_ptr();
+        let n = out.len();
+        let mut i = 0;
+        while i + 4 <= n {
+            let r = [0, 1, 2, 3].map(|k| rows.as_ptr().add((i + k) * dim));
+            let mut a = [_mm256_setzero_si256(); 4];
+            let mut j = 0;
+            while j < body {
+                let qv = _mm256_loadu_si256(q.add(j) as *const __m256i);
+                for k in 0..4 {
+                    let rv = _mm256_cvtepi8_epi16(_mm_loadu_si128(r[k].add(j) as *const __m128i));
+                    a[k] = _mm256_add_epi32(a[k], _mm256_madd_epi16(qv, rv));
+                }
+                j += 16;
+            }
+            for k in 0..4 {
+                let mut s = hsum_epi32(a[k]);
+                for t in body..dim {
+                    s += i32::from(*q.add(t)) * i32::from(*r[k].add(t));
+                }
+                out[i + k] = s;
+            }
+            i += 4;
+        }
+        while i < n {
+            let r = rows.as_ptr().add(i * dim);
+            let mut a = _mm256_setzero_si256();
+            let mut j = 0;
+            while j < body {
+                let qv = _mm256_loadu_si256(q.add(j) as *const __m256i);
+                let rv = _mm256_cvtepi8_epi16(_mm_loadu_si128(r.add(j) as *const __m128i));
+                a = _mm256_add_epi32(a, _mm256_madd_epi16(qv, rv));
+                j += 16;
+            }
+            let mut s = hsum_epi32(a);
+            for t in body..dim {
+                s += i32::from(*q.add(t)) * i32::from(*r.add(t));
+            }
+            out[i] = s;
+            i += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(q: &[f32], r: &[f32]) -> f32 {
+        q.iter().zip(r).map(|(a, b)| a * b).sum()
+    }
+
+    #[test]
+    fn simd_and_portable_agree_with_naive_for_odd_sizes() {
+        for dim in [1, 7, 16, 33, 512, 515] {
+            for n in [1, 3, 4, 9] {
+                let q: Vec<f32> = (0..dim).map(|i| ((i * 7 % 13) as f32 - 6.0) / 10.0).collect();
+                let rows: Vec<f32> = (0..n * dim).map(|i| ((i * 5 % 11) as f32 - 5.0) / 10.0).collect();
+                let mut out = vec![0.0; n];
+                scores_f32(&q, &rows, &mut out);
+                for i in 0..n {
+                    let want = naive(&q, &rows[i * dim..(i + 1) * dim]);
+                    assert!((out[i] - want).abs() < 1e-3, "dim {dim} row {i}: {} vs {want}", out[i]);
+                    assert!((dot_portable(&q, &rows[i * dim..(i + 1) * dim]) - want).abs() < 1e-3);
+                }
+                let q8: Vec<i16> = (0..dim).map(|i| (i as i16 * 37 % 255) - 127).collect();
+                let r8: Vec<i8> = (0..n * dim).map(|i| ((i * 91 % 255) as i32 - 127) as i8).collect();
+                let mut out8 = vec![0; n];
+                scores_i8(&q8, &r8, &mut out8);
+                for i in 0..n {
+                    let row = &r8[i * dim..(i + 1) * dim];
+                    let want: i32 = q8.iter().zip(row).map(|(&a, &b)| i32::from(a) * i32::from(b)).sum();
+                    assert_eq!(out8[i], want);
+                    assert_eq!(dot_i8_portable(&q8, row), want);
+                }
+            }
+        }
+    }
+}

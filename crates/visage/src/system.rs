@@ -1,0 +1,462 @@
+//! [`FaceRecognitionSystem`]: the pipeline over a gallery. People are enrolled with consent,
+//! identified among everyone enrolled (with an explicit "unknown"), verified, exported and erased;
+//! every read and write of biometric data is audited.
+
+use crate::quality::{QualityGate, QualityReport};
+use crate::{AnalyzerConfig, FaceAnalyzer, FaceChoice, VisageError};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+use visage_index::{GalleryConfig, GalleryIndex, IndexKind, VectorIndex};
+use visage_recognize::Verification;
+use visage_store::{
+    AuditEntry, AuditFilter, AuditVerification, ConsentGrant, NewTemplate, PurgeReport, Store, StoreKey, Subject,
+    SubjectExport,
+};
+
+/// Everything that configures a [`FaceRecognitionSystem`].
+#[derive(Debug, Clone)]
+pub struct SystemConfig {
+    pub analyzer: AnalyzerConfig,
+    /// Where the store (and its key file, unless `VISAGE_KEY` is set) lives.
+    pub data_dir: PathBuf,
+    /// Who acts, as recorded in the audit log (a user name, an API key id).
+    pub actor: String,
+    pub quality: QualityGate,
+    /// Exact search, HNSW, or chosen by gallery size.
+    pub index: IndexKind,
+}
+
+impl SystemConfig {
+    /// Defaults with the store in `data_dir`.
+    pub fn new(data_dir: impl Into<PathBuf>) -> SystemConfig {
+        SystemConfig {
+            analyzer: AnalyzerConfig::default(),
+            data_dir: data_dir.into(),
+            actor: default_actor(),
+            quality: QualityGate::default(),
+            index: IndexKind::Auto,
+        }
+    }
+}
+
+/// The local user name, for audit entries of CLI use.
+pub fn default_actor() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .map(|u| format!("cli:{u}"))
+        .unwrap_or_else(|_| "cli".into())
+}
+
+/// The default data dir: `$VISAGE_DATA_DIR`, else the platform's data dir (`~/.local/share/visage`).
+pub fn default_data_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("VISAGE_DATA_DIR").filter(|v| !v.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    dirs_data_dir().join("visage")
+}
+
+fn dirs_data_dir() -> PathBuf {
+    std::env::var_os("XDG_DATA_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(std::env::temp_dir)
+}
+
+/// What to enrol.
+#[derive(Debug, Clone)]
+pub struct EnrollRequest {
+    pub subject: String,
+    pub name: Option<String>,
+    pub consent: ConsentGrant,
+    /// One face per image; each becomes a template.
+    pub images: Vec<PathBuf>,
+    /// Enrol even if a face matches another subject (audited).
+    pub allow_duplicate: bool,
+}
+
+/// The result of an enrolment.
+#[derive(Debug, Clone, Serialize)]
+pub struct EnrollOutcome {
+    pub subject: String,
+    pub templates: Vec<i64>,
+    pub quality: Vec<QualityReport>,
+    /// Other subjects the faces matched, enrolled anyway with `allow_duplicate`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub duplicates_overridden: Vec<Candidate>,
+}
+
+/// A subject and how similar its best template is to a face.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Candidate {
+    pub subject: String,
+    pub similarity: f32,
+}
+
+/// One face of an identification.
+#[derive(Debug, Clone, Serialize)]
+pub struct IdentifiedFace {
+    pub bbox: [f32; 4],
+    /// The identified subject, or `null` (unknown) when the best similarity is below the threshold.
+    #[serde(rename = "match")]
+    pub matched: Option<String>,
+    /// The best candidate's similarity (`null` when the gallery is empty).
+    pub similarity: Option<f32>,
+    pub candidates: Vec<Candidate>,
+}
+
+/// The result of identifying every face of an image.
+#[derive(Debug, Clone, Serialize)]
+pub struct Identification {
+    pub faces: Vec<IdentifiedFace>,
+    pub threshold: f32,
+}
+
+/// The gallery's search index: template vectors, and which subject each template belongs to.
+struct SubjectIndex {
+    vectors: GalleryIndex,
+    subject_of: HashMap<u64, String>,
+}
+
+impl SubjectIndex {
+    fn build(kind: IndexKind, templates: Vec<(u64, String, Vec<f32>)>) -> Result<SubjectIndex, VisageError> {
+        let config = GalleryConfig { kind, ..GalleryConfig::default() };
+        let mut vectors = GalleryIndex::new(visage_recognize::EMBEDDING_DIM, config)?;
+        let mut subject_of = HashMap::with_capacity(templates.len());
+        let mut ids = Vec::with_capacity(templates.len());
+        let mut flat = Vec::with_capacity(templates.len() * visage_recognize::EMBEDDING_DIM);
+        for (id, subject, e) in templates {
+            ids.push(id);
+            flat.extend_from_slice(&e);
+            subject_of.insert(id, subject);
+        }
+        vectors.add_batch(&ids, &flat)?;
+        Ok(SubjectIndex { vectors, subject_of })
+    }
+
+    fn add(&mut self, id: u64, subject: &str, embedding: &[f32]) -> Result<(), VisageError> {
+        self.vectors.add(id, embedding)?;
+        self.subject_of.insert(id, subject.to_string());
+        Ok(())
+    }
+
+    fn remove(&mut self, ids: &[i64]) -> Result<(), VisageError> {
+        for &id in ids {
+            self.vectors.remove(id as u64)?;
+            self.subject_of.remove(&(id as u64));
+        }
+        if self.vectors.needs_rebuild() {
+            self.vectors.rebuild()?;
+        }
+        Ok(())
+    }
+
+    /// The best `k` subjects for a face, each scored by its best template.
+    fn search(&self, query: &[f32], k: usize) -> Result<Vec<Candidate>, VisageError> {
+        if self.subject_of.is_empty() || k == 0 {
+            return Ok(Vec::new());
+        }
+        // Several templates per subject: look further than k templates to find k subjects.
+        let want = (k * 8 + 32).min(self.subject_of.len());
+        let mut best: HashMap<&str, f32> = HashMap::new();
+        for (id, sim) in self.vectors.search(query, want)? {
+            if let Some(subject) = self.subject_of.get(&id) {
+                let e = best.entry(subject.as_str()).or_insert(f32::NEG_INFINITY);
+                *e = e.max(sim);
+            }
+        }
+        let mut out: Vec<Candidate> =
+            best.into_iter().map(|(s, similarity)| Candidate { subject: s.to_string(), similarity }).collect();
+        out.sort_by(|a, b| b.similarity.total_cmp(&a.similarity).then_with(|| a.subject.cmp(&b.subject)));
+        out.truncate(k);
+        Ok(out)
+    }
+}
+
+/// A face recognition system over one gallery: [`FaceAnalyzer`] + [`Store`] + search index.
+///
+/// ```no_run
+/// use visage::system::{EnrollRequest, FaceRecognitionSystem, SystemConfig};
+/// use visage::store::ConsentGrant;
+///
+/// let system = FaceRecognitionSystem::open(SystemConfig::new("/var/lib/visage"))?;
+/// system.enroll(&EnrollRequest {
+///     subject: "alice".into(),
+///     name: Some("Alice Liddell".into()),
+///     consent: ConsentGrant {
+///         purpose: "office-access".into(),
+///         legal_basis: "consent".into(),
+///         evidence: "signed form 2026-118".into(),
+///         expires_at: None,
+///     },
+///     images: vec!["alice-1.jpg".into(), "alice-2.jpg".into()],
+///     allow_duplicate: false,
+/// })?;
+/// for face in system.identify("door-camera.jpg".as_ref(), 3)?.faces {
+///     println!("{:?} ({:?})", face.matched, face.similarity);   // Some("alice") or None: unknown
+/// }
+/// system.delete("alice")?;                                      // right to erasure
+/// assert!(system.audit_verify()?.intact);
+/// # Ok::<(), visage::VisageError>(())
+/// ```
+pub struct FaceRecognitionSystem {
+    analyzer: FaceAnalyzer,
+    store: Store,
+    index: RwLock<SubjectIndex>,
+    config: SystemConfig,
+    /// Templates of another embedding model, which this system cannot compare.
+    foreign_templates: usize,
+}
+
+impl FaceRecognitionSystem {
+    /// Opens the gallery in `config.data_dir` (creating it and its key on first run), purges templates
+    /// whose consent has expired, and builds the search index from the store.
+    pub fn open(config: SystemConfig) -> Result<FaceRecognitionSystem, VisageError> {
+        let key = StoreKey::load_or_create(&config.data_dir)?;
+        let store = Store::open(&config.data_dir, key)?;
+        let (purged, _) = store.purge_expired(&config.actor)?;
+        if purged.templates_removed > 0 {
+            tracing::info!("removed {} template(s) whose consent expired", purged.templates_removed);
+        }
+        let analyzer = FaceAnalyzer::new(config.analyzer.clone())?;
+        let (_, model_sha) = analyzer.embedding_model();
+        let mut foreign = 0;
+        let mut templates = Vec::new();
+        for t in store.all_templates()? {
+            if t.model_sha256 == model_sha {
+                templates.push((t.id as u64, t.subject_id, t.embedding));
+            } else {
+                foreign += 1;
+            }
+        }
+        if foreign > 0 {
+            tracing::warn!("{foreign} template(s) were made by another embedding model and are not searched");
+        }
+        let index = SubjectIndex::build(config.index, templates)?;
+        Ok(FaceRecognitionSystem { analyzer, store, index: RwLock::new(index), config, foreign_templates: foreign })
+    }
+
+    pub fn analyzer(&self) -> &FaceAnalyzer {
+        &self.analyzer
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Templates in the store made by another model (not searchable until re-enrolled).
+    pub fn foreign_templates(&self) -> usize {
+        self.foreign_templates
+    }
+
+    fn read_index(&self) -> std::sync::RwLockReadGuard<'_, SubjectIndex> {
+        self.index.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write_index(&self) -> std::sync::RwLockWriteGuard<'_, SubjectIndex> {
+        self.index.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Enrols one subject from one or more images, all or nothing: each image must hold exactly one
+    /// face that passes the quality gate, no face may match another subject (unless allowed, which is
+    /// audited), and the consent is recorded with the templates in one transaction.
+    pub fn enroll(&self, request: &EnrollRequest) -> Result<EnrollOutcome, VisageError> {
+        visage_store::validate_subject_id(&request.subject)?;
+        if request.images.is_empty() {
+            return Err(VisageError::Invalid("no images to enrol".into()));
+        }
+        let result = self.enroll_checked(request);
+        // A refusal is audited too: the images were processed, and a forced duplicate must be traceable.
+        if let Err(e) = &result {
+            let (outcome, detail) = match e {
+                VisageError::PoorQuality { reasons, .. } => {
+                    ("refused-quality", serde_json::json!({"reasons": reasons}))
+                }
+                VisageError::Duplicate { other, similarity, .. } => {
+                    ("refused-duplicate", serde_json::json!({"matches": other, "similarity": similarity}))
+                }
+                VisageError::NoFace { .. } | VisageError::SeveralFaces { .. } => {
+                    ("refused-face", serde_json::json!({"reason": e.to_string()}))
+                }
+                other => ("failed", serde_json::json!({"reason": other.to_string()})),
+            };
+            self.store.audit(&self.config.actor, "enroll", Some(&request.subject), outcome, detail)?;
+        }
+        result
+    }
+
+    fn enroll_checked(&self, request: &EnrollRequest) -> Result<EnrollOutcome, VisageError> {
+        let actor = &self.config.actor;
+        let (model_id, model_sha) = self.analyzer.embedding_model();
+        let mut templates = Vec::new();
+        let mut reports = Vec::new();
+        let mut overridden = Vec::new();
+        for path in &request.images {
+            let image = self.analyzer.load(path)?;
+            let faces = self.analyzer.detect(&image)?;
+            let face = match crate::choose_face(&faces, FaceChoice::Single, image.width(), image.height()) {
+                Ok(f) => f,
+                Err(0) => return Err(VisageError::NoFace { path: path.clone() }),
+                Err(n) => return Err(VisageError::SeveralFaces { path: path.clone(), count: n }),
+            };
+            let crop = self.analyzer.align(&image, face);
+            let report = self.config.quality.assess(face, &crop);
+            if !report.ok {
+                return Err(VisageError::PoorQuality { path: path.clone(), reasons: report.reasons });
+            }
+            let embedding = self.analyzer.embed_aligned(std::slice::from_ref(&crop))?.remove(0);
+            let others: Vec<Candidate> = self
+                .read_index()
+                .search(&embedding, 4)?
+                .into_iter()
+                .filter(|c| c.subject != request.subject && c.similarity >= self.analyzer.verifier().threshold)
+                .collect();
+            if let Some(other) = others.first() {
+                if !request.allow_duplicate {
+                    return Err(VisageError::Duplicate {
+                        path: path.clone(),
+                        other: other.subject.clone(),
+                        similarity: other.similarity,
+                    });
+                }
+                overridden.push(other.clone());
+            }
+            templates.push(NewTemplate {
+                embedding,
+                model_id: model_id.to_string(),
+                model_sha256: model_sha.to_string(),
+                quality: report.score,
+            });
+            reports.push(report);
+        }
+        let detail = serde_json::json!({
+            "images": request.images.len(),
+            "allow_duplicate": request.allow_duplicate,
+            "duplicates_overridden": overridden.iter().map(|c| &c.subject).collect::<Vec<_>>(),
+        });
+        let ids = self.store.enroll(
+            &request.subject,
+            request.name.as_deref(),
+            &request.consent,
+            &templates,
+            actor,
+            detail,
+        )?;
+        let mut index = self.write_index();
+        for (id, t) in ids.iter().zip(&templates) {
+            index.add(*id as u64, &request.subject, &t.embedding)?;
+        }
+        Ok(EnrollOutcome {
+            subject: request.subject.clone(),
+            templates: ids,
+            quality: reports,
+            duplicates_overridden: overridden,
+        })
+    }
+
+    /// Identifies every face in an image among the enrolled subjects. Each face gets its best `top_k`
+    /// subjects (scored by their best template) and a decision: the best subject if it reaches the
+    /// threshold, else unknown. Audited, one entry per face.
+    pub fn identify(&self, path: &Path, top_k: usize) -> Result<Identification, VisageError> {
+        let image = self.analyzer.load(path)?;
+        let detections = self.analyzer.detect(&image)?;
+        let (embeddings, ..) = if detections.is_empty() {
+            (Vec::new(), 0.0, 0.0)
+        } else {
+            self.analyzer.embed_detections(&image, &detections)?
+        };
+        let threshold = self.analyzer.verifier().threshold;
+        let index = self.read_index();
+        let faces: Vec<IdentifiedFace> = detections
+            .iter()
+            .zip(&embeddings)
+            .map(|(d, e)| {
+                let candidates = index.search(e, top_k.max(1))?;
+                let best = candidates.first();
+                Ok(IdentifiedFace {
+                    bbox: d.bbox.to_array(),
+                    matched: best.filter(|c| c.similarity >= threshold).map(|c| c.subject.clone()),
+                    similarity: best.map(|c| c.similarity),
+                    candidates: candidates.into_iter().take(top_k).collect(),
+                })
+            })
+            .collect::<Result<_, VisageError>>()?;
+        drop(index);
+        if faces.is_empty() {
+            self.store.audit(&self.config.actor, "identify", None, "no-face", serde_json::json!({"faces": 0}))?;
+        }
+        for f in &faces {
+            let outcome = if f.matched.is_some() { "match" } else { "unknown" };
+            self.store.audit(
+                &self.config.actor,
+                "identify",
+                f.matched.as_deref(),
+                outcome,
+                serde_json::json!({"similarity": f.similarity, "candidates": f.candidates.len()}),
+            )?;
+        }
+        Ok(Identification { faces, threshold })
+    }
+
+    /// 1:1 verification of the largest faces of two images. Audited (no gallery data is read).
+    pub fn verify(&self, a: &Path, b: &Path) -> Result<Verification, VisageError> {
+        let fa = self.analyzer.embed_one(a, FaceChoice::Largest)?;
+        let fb = self.analyzer.embed_one(b, FaceChoice::Largest)?;
+        let v = self.analyzer.verifier().verify(&fa.embedding, &fb.embedding);
+        let outcome = if v.is_match { "match" } else { "no-match" };
+        self.store.audit(
+            &self.config.actor,
+            "verify",
+            None,
+            outcome,
+            serde_json::json!({"similarity": v.similarity}),
+        )?;
+        Ok(v)
+    }
+
+    /// Erases a subject (templates, consent, index entries); the audit keeps a tombstone.
+    pub fn delete(&self, subject: &str) -> Result<usize, VisageError> {
+        let ids = self.store.delete_subject(subject, &self.config.actor)?;
+        self.write_index().remove(&ids)?;
+        Ok(ids.len())
+    }
+
+    /// Everything held about a subject (templates' embeddings only if asked). Audited.
+    pub fn export(&self, subject: &str, include_templates: bool) -> Result<SubjectExport, VisageError> {
+        Ok(self.store.export(subject, include_templates, &self.config.actor)?)
+    }
+
+    /// Revokes consent (one purpose or all); templates go when no active consent remains.
+    pub fn revoke_consent(&self, subject: &str, purpose: Option<&str>) -> Result<usize, VisageError> {
+        let ids = self.store.revoke_consent(subject, purpose, &self.config.actor)?;
+        self.write_index().remove(&ids)?;
+        Ok(ids.len())
+    }
+
+    /// Removes templates whose consent has expired.
+    pub fn purge_expired(&self) -> Result<PurgeReport, VisageError> {
+        let (report, ids) = self.store.purge_expired(&self.config.actor)?;
+        self.write_index().remove(&ids)?;
+        Ok(report)
+    }
+
+    /// Re-encrypts the gallery under a new random key and returns it (already saved to the key file
+    /// when the key came from one).
+    pub fn rotate_key(&mut self) -> Result<StoreKey, VisageError> {
+        Ok(self.store.rotate_key(StoreKey::generate(), &self.config.actor)?)
+    }
+
+    pub fn subjects(&self) -> Result<Vec<(Subject, usize)>, VisageError> {
+        Ok(self.store.subjects()?)
+    }
+
+    pub fn audit_verify(&self) -> Result<AuditVerification, VisageError> {
+        Ok(self.store.verify_audit()?)
+    }
+
+    pub fn audit_entries(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, VisageError> {
+        Ok(self.store.audit_entries(filter)?)
+    }
+}
