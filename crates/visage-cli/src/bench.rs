@@ -6,14 +6,12 @@ use crate::cli::{BenchArgs, ReferenceModels};
 use crate::commands::{analyzer, default_workers, Purpose};
 use crate::output::{print_json, Progress};
 use anyhow::{bail, Context, Result};
-use rayon::prelude::*;
 use serde_json::{json, Value};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
-use std::time::Instant;
 use visage::models::ids;
-use visage::{FaceChoice, StageTimings, VisageError};
+use visage::FaceChoice;
 
 pub fn run(args: &BenchArgs) -> Result<ExitCode> {
     let images = collect_images(&args.data, args.limit)?;
@@ -25,40 +23,16 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
     // Warm-up: model sessions and plans are built on first use, as in any long-running service.
     let _ = analyzer.embed_one(&images[0], FaceChoice::Centred);
 
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(workers).build().context("thread pool")?;
     let progress = Progress::new(images.len() as u64, "visage");
-    let started = Instant::now();
-    let results: Vec<Result<StageTimings, VisageError>> = pool.install(|| {
-        images
-            .par_iter()
-            .map(|p| {
-                let r = analyzer.embed_one(p, FaceChoice::Centred).map(|f| f.timings);
-                progress.inc();
-                r
-            })
-            .collect()
-    });
-    let seconds = started.elapsed().as_secs_f64();
+    let batch = visage_eval::embed_images(&analyzer, &images, FaceChoice::Centred, workers, &|| progress.inc())?;
     progress.finish();
-    let mut totals = StageTimings::default();
-    let (mut ok, mut no_face) = (0usize, 0usize);
-    for r in results {
-        match r {
-            Ok(t) => {
-                totals.add(&t);
-                ok += 1;
-            }
-            Err(VisageError::NoFace { .. }) => no_face += 1,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    let n = ok.max(1) as f64;
+    let (seconds, m) = (batch.seconds, batch.mean_stage_ms);
     let visage = json!({
         "images": images.len(),
-        "no_face": no_face,
+        "no_face": batch.no_face,
         "seconds": seconds,
         "images_per_second": images.len() as f64 / seconds,
-        "stage_ms": {"decode": totals.decode / n, "detect": totals.detect / n, "align": totals.align / n, "embed": totals.embed / n},
+        "stage_ms": m,
         "peak_rss_mb": peak_rss_mb(),
         "backend": analyzer.backend().to_string(),
         "detector": analyzer.detector_kind().to_string(),

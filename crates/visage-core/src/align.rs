@@ -49,8 +49,9 @@ impl Similarity {
             im += dy * sx - dx * sy;
             var += sx * sx + sy * sy;
         }
-        // `!(var > ε)` also refuses NaN coordinates.
-        if !(var > f64::EPSILON) || !(re.is_finite() && im.is_finite()) {
+        // NaN coordinates make every sum NaN: checking finiteness refuses them with coincident points.
+        let usable = var.is_finite() && var > f64::EPSILON && re.is_finite() && im.is_finite();
+        if !usable {
             return None;
         }
         let (a, b) = (re / var, im / var);

@@ -1,13 +1,12 @@
 //! The LFW verification protocol: 6,000 pairs in 10 folds of 300 genuine and 300 impostor pairs;
 //! accuracy is the mean over folds, each tested at the threshold best on the other nine.
 
+use crate::batch::embed_images;
 use crate::metrics::{auc, best_accuracy_threshold, k_fold_accuracy, tar_at_far, ScoredPair};
-use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
-use visage::{EmbeddedFace, FaceAnalyzer, FaceChoice, StageTimings, VisageError};
+use visage::{FaceAnalyzer, FaceChoice, StageTimings, VisageError};
 
 /// Where the data is and how to run.
 #[derive(Debug, Clone)]
@@ -51,8 +50,6 @@ pub enum LfwError {
     Format { path: PathBuf, line: usize, reason: String },
     #[error(transparent)]
     Visage(#[from] VisageError),
-    #[error("cannot start {threads} threads: {reason}")]
-    Threads { threads: usize, reason: String },
 }
 
 struct Pair {
@@ -109,39 +106,10 @@ pub fn run_lfw(
     names.sort_unstable();
     names.dedup();
 
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(options.threads.max(1))
-        .build()
-        .map_err(|e| LfwError::Threads { threads: options.threads, reason: e.to_string() })?;
-    let started = Instant::now();
-    let results: Vec<(&str, Result<EmbeddedFace, VisageError>)> = pool.install(|| {
-        names
-            .par_iter()
-            .map(|&name| {
-                let r = analyzer.embed_one(&images_dir.join(name), FaceChoice::Centred);
-                on_image();
-                (name, r)
-            })
-            .collect()
-    });
-    let seconds = started.elapsed().as_secs_f64();
-
-    let mut embeddings: HashMap<&str, Vec<f32>> = HashMap::new();
-    let mut totals = StageTimings::default();
-    let mut no_face = 0;
-    for (name, result) in results {
-        match result {
-            Ok(face) => {
-                totals.add(&face.timings);
-                embeddings.insert(name, face.embedding);
-            }
-            Err(VisageError::NoFace { path }) => {
-                tracing::warn!("{}: no face found; its pairs count as rejected", path.display());
-                no_face += 1;
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
+    let paths: Vec<PathBuf> = names.iter().map(|n| images_dir.join(n)).collect();
+    let batch = embed_images(analyzer, &paths, FaceChoice::Centred, options.threads, on_image)?;
+    let embeddings: HashMap<&str, Vec<f32>> =
+        names.iter().zip(batch.embeddings).filter_map(|(&n, e)| Some((n, e?))).collect();
     let verifier = analyzer.verifier();
     let scored: Vec<ScoredPair> = pairs
         .iter()
@@ -170,7 +138,6 @@ pub fn run_lfw(
         }
     }
     let all: Vec<&ScoredPair> = scored.iter().collect();
-    let n = embeddings.len().max(1) as f64;
     Ok(LfwReport {
         data: options.data.display().to_string(),
         pairs: scored.len(),
@@ -181,14 +148,9 @@ pub fn run_lfw(
         tar_at_far: tar,
         threshold,
         threshold_best_accuracy: best_accuracy_threshold(&all),
-        no_face,
-        images_per_second: names.len() as f64 / seconds,
-        stage_ms: StageTimings {
-            decode: totals.decode / n,
-            detect: totals.detect / n,
-            align: totals.align / n,
-            embed: totals.embed / n,
-        },
+        no_face: batch.no_face,
+        images_per_second: names.len() as f64 / batch.seconds,
+        stage_ms: batch.mean_stage_ms,
         threads: options.threads,
         backend: analyzer.backend().to_string(),
         detector: analyzer.detector_kind().to_string(),

@@ -303,10 +303,7 @@ impl Store {
 
     /// Template ids of one subject.
     pub fn template_ids(&self, subject_id: &str) -> Result<Vec<i64>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare("SELECT id FROM templates WHERE subject_id = ?1 ORDER BY id")?;
-        let ids = stmt.query_map([subject_id], |r| r.get(0))?.collect::<Result<_, _>>()?;
-        Ok(ids)
+        subject_template_ids(&self.conn(), subject_id)
     }
 
     /// Erases a subject: templates, consent records and the subject itself, then checkpoints the WAL so
@@ -316,19 +313,14 @@ impl Store {
         validate_subject_id(subject_id)?;
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let exists: bool =
-            tx.query_row("SELECT EXISTS(SELECT 1 FROM subjects WHERE id = ?1)", [subject_id], |r| r.get(0))?;
+        let exists = subject_exists(&tx, subject_id)?;
         if !exists {
             drop(tx);
             drop(conn);
             self.audit(actor, "delete", Some(subject_id), "unknown-subject", serde_json::json!({}))?;
             return Err(StoreError::UnknownSubject(subject_id.to_string()));
         }
-        let ids: Vec<i64> = {
-            let mut stmt = tx.prepare("SELECT id FROM templates WHERE subject_id = ?1")?;
-            let ids = stmt.query_map([subject_id], |r| r.get(0))?.collect::<Result<_, _>>()?;
-            ids
-        };
+        let ids = subject_template_ids(&tx, subject_id)?;
         let consents: i64 =
             tx.query_row("SELECT COUNT(*) FROM consents WHERE subject_id = ?1", [subject_id], |r| r.get(0))?;
         tx.execute("DELETE FROM subjects WHERE id = ?1", [subject_id])?;
@@ -429,8 +421,7 @@ impl Store {
         let now = time_util::now();
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let exists: bool =
-            tx.query_row("SELECT EXISTS(SELECT 1 FROM subjects WHERE id = ?1)", [subject_id], |r| r.get(0))?;
+        let exists = subject_exists(&tx, subject_id)?;
         if !exists {
             return Err(StoreError::UnknownSubject(subject_id.to_string()));
         }
@@ -586,6 +577,17 @@ fn row_to_subject(r: &rusqlite::Row<'_>) -> rusqlite::Result<Subject> {
     })
 }
 
+/// Ids of a subject's templates, oldest first.
+fn subject_template_ids(conn: &Connection, subject_id: &str) -> Result<Vec<i64>, StoreError> {
+    let mut stmt = conn.prepare("SELECT id FROM templates WHERE subject_id = ?1 ORDER BY id")?;
+    let ids = stmt.query_map([subject_id], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    Ok(ids)
+}
+
+fn subject_exists(conn: &Connection, subject_id: &str) -> Result<bool, StoreError> {
+    Ok(conn.query_row("SELECT EXISTS(SELECT 1 FROM subjects WHERE id = ?1)", [subject_id], |r| r.get(0))?)
+}
+
 fn split(sealed: &[u8]) -> Option<(&[u8], &[u8])> {
     (sealed.len() > 12).then(|| sealed.split_at(12))
 }
@@ -615,11 +617,7 @@ fn remove_templates_without_consent(
     if active {
         return Ok(Vec::new());
     }
-    let ids: Vec<i64> = {
-        let mut stmt = tx.prepare("SELECT id FROM templates WHERE subject_id = ?1")?;
-        let ids = stmt.query_map([subject_id], |r| r.get(0))?.collect::<Result<_, _>>()?;
-        ids
-    };
+    let ids = subject_template_ids(tx, subject_id)?;
     tx.execute("DELETE FROM templates WHERE subject_id = ?1", [subject_id])?;
     Ok(ids)
 }

@@ -1,0 +1,70 @@
+//! The library API of the gallery, end to end on real photos.
+
+use visage::store::ConsentGrant;
+use visage::system::{EnrollRequest, FaceRecognitionSystem, SystemConfig};
+use visage::{AnalyzerConfig, VisageError};
+use visage_testkit::{models_home, sample_photos};
+
+fn portrait(photo: usize, face: usize, system: &FaceRecognitionSystem, dir: &std::path::Path) -> std::path::PathBuf {
+    let image = system.analyzer().load(&sample_photos()[photo]).unwrap();
+    let faces = system.analyzer().detect(&image).unwrap();
+    let b = faces[face].bbox;
+    let (w, h) = (b.width(), b.height());
+    let x = (b.x1 - w * 0.7).max(0.0) as u32;
+    let y = (b.y1 - h * 0.7).max(0.0) as u32;
+    let cw = ((w * 2.4) as u32).min(image.width() - x);
+    let ch = ((h * 2.4) as u32).min(image.height() - y);
+    let out = dir.join(format!("{photo}-{face}.png"));
+    image::imageops::crop_imm(&image, x, y, cw, ch).to_image().save(&out).unwrap();
+    out
+}
+
+fn request(subject: &str, image: std::path::PathBuf) -> EnrollRequest {
+    EnrollRequest {
+        subject: subject.into(),
+        name: None,
+        consent: ConsentGrant {
+            purpose: "test".into(),
+            legal_basis: "consent".into(),
+            evidence: "tests/system.rs".into(),
+            expires_at: None,
+        },
+        images: vec![image],
+        allow_duplicate: false,
+    }
+}
+
+#[test]
+fn enrol_identify_delete_through_the_library() {
+    let data = tempfile::tempdir().unwrap();
+    let photos = tempfile::tempdir().unwrap();
+    let mut config = SystemConfig::new(data.path());
+    config.analyzer = AnalyzerConfig { home: models_home(), progress: false, ..AnalyzerConfig::default() };
+    config.actor = "test".into();
+    let system = FaceRecognitionSystem::open(config.clone()).unwrap();
+    let a = portrait(3, 0, &system, photos.path());
+    let b = portrait(3, 1, &system, photos.path());
+    system.enroll(&request("a", a.clone())).unwrap();
+    system.enroll(&request("b", b)).unwrap();
+    let err = system.enroll(&request("c", a.clone())).unwrap_err();
+    assert!(matches!(err, VisageError::Duplicate { ref other, .. } if other == "a"), "{err}");
+
+    let found = system.identify(&sample_photos()[3], 2).unwrap();
+    assert_eq!(found.faces.len(), 4);
+    let mut names: Vec<Option<&str>> = found.faces.iter().map(|f| f.matched.as_deref()).collect();
+    names.sort();
+    assert_eq!(names, [None, None, Some("a"), Some("b")]);
+
+    // A restart rebuilds the index from the store: same answers.
+    drop(system);
+    let system = FaceRecognitionSystem::open(config).unwrap();
+    let again = system.identify(&sample_photos()[3], 2).unwrap();
+    let names_again: Vec<Option<&str>> = again.faces.iter().map(|f| f.matched.as_deref()).collect();
+    assert_eq!(names_again.iter().filter(|n| n.is_some()).count(), 2);
+
+    assert_eq!(system.delete("a").unwrap(), 1);
+    let after = system.identify(&a, 1).unwrap();
+    assert_eq!(after.faces[0].matched, None, "erased: no longer identified");
+    assert!(system.verify(&a, &a).unwrap().is_match);
+    assert!(system.audit_verify().unwrap().intact);
+}
