@@ -11,6 +11,7 @@
 //! Deletion really deletes: `secure_delete` overwrites freed pages, and the WAL is checkpointed and
 //! truncated after an erasure, so the erased template does not survive in the file.
 
+mod api_keys;
 mod audit;
 mod crypto;
 mod error;
@@ -19,6 +20,7 @@ mod schema;
 mod store;
 pub mod time_util;
 
+pub use api_keys::{ApiKey, SCOPES};
 pub use audit::{AuditEntry, AuditFilter, AuditVerification};
 pub use error::StoreError;
 pub use keys::{KeySource, StoreKey, KEY_ENV};

@@ -49,6 +49,15 @@ const MIGRATIONS: &[&str] = &[
          hash TEXT NOT NULL
      );
      CREATE INDEX audit_subject ON audit(subject);",
+    // 2: API keys of the HTTP service, stored as SHA-256 hashes of their secrets.
+    "CREATE TABLE api_keys (
+         id TEXT PRIMARY KEY,
+         secret_sha256 TEXT NOT NULL,
+         scopes TEXT NOT NULL,
+         label TEXT,
+         created_at TEXT NOT NULL,
+         revoked_at TEXT
+     );",
 ];
 
 /// The schema version this build writes.

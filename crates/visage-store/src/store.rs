@@ -169,7 +169,37 @@ impl Store {
         &self.path
     }
 
-    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+    /// Runs `f` in an immediate transaction, with an audit appender for the same transaction.
+    pub(crate) fn write<T>(
+        &self,
+        f: impl FnOnce(
+            &rusqlite::Transaction<'_>,
+            &dyn Fn(
+                &rusqlite::Transaction<'_>,
+                &str,
+                &str,
+                Option<&str>,
+                &str,
+                serde_json::Value,
+            ) -> Result<(), StoreError>,
+        ) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let key = &self.audit_key;
+        let audit =
+            |tx: &rusqlite::Transaction<'_>,
+             actor: &str,
+             action: &str,
+             subject: Option<&str>,
+             outcome: &str,
+             detail| { audit::append(tx, key, actor, action, subject, outcome, detail).map(|_| ()) };
+        let out = f(&tx, &audit)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    pub(crate) fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 

@@ -288,3 +288,54 @@ fn two_writers_at_once_keep_every_enrolment_and_the_chain() {
     assert!(v.intact, "{v:?}");
     assert_eq!(v.entries, 60);
 }
+
+#[test]
+fn api_keys_are_hashed_scoped_and_revocable() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let (key, text) = store.create_api_key(&["identify".into()], Some("door"), "cli").unwrap();
+    assert!(text.starts_with(&format!("vsg_{}_", key.id)));
+    let found = store.authenticate(&text).unwrap().expect("valid key");
+    assert_eq!(found.id, key.id);
+    assert!(found.has_scope("identify") && !found.has_scope("enroll"));
+    // Only a hash is stored: the secret is nowhere in the file.
+    let secret = text.rsplit('_').next().unwrap();
+    let db = std::fs::read(dir.path().join("visage.db")).unwrap();
+    let wal = std::fs::read(dir.path().join("visage.db-wal")).unwrap_or_default();
+    assert!(!db.windows(secret.len()).any(|w| w == secret.as_bytes()));
+    assert!(!wal.windows(secret.len()).any(|w| w == secret.as_bytes()));
+
+    let mut wrong = text.clone();
+    wrong.pop();
+    wrong.push(if text.ends_with('A') { 'B' } else { 'A' });
+    for bad in [wrong.as_str(), "", "vsg_", "Bearer x", &format!("vsg_{}_", key.id)] {
+        assert!(store.authenticate(bad).unwrap().is_none(), "{bad:?}");
+    }
+    store.revoke_api_key(&key.id, "cli").unwrap();
+    assert!(store.authenticate(&text).unwrap().is_none(), "revoked keys stop working");
+    assert!(store.revoke_api_key(&key.id, "cli").is_err());
+    assert!(store.create_api_key(&["root".into()], None, "cli").is_err());
+    assert!(store.create_api_key(&[], None, "cli").is_err());
+    let (admin, admin_text) = store.create_api_key(&["admin".into()], None, "cli").unwrap();
+    assert!(store.authenticate(&admin_text).unwrap().unwrap().has_scope("enroll"), "admin implies every scope");
+    assert_eq!(store.api_keys().unwrap().len(), 2);
+    assert_eq!(store.api_keys().unwrap()[1].id, admin.id);
+    let actions: Vec<String> =
+        store.audit_entries(&AuditFilter::default()).unwrap().into_iter().map(|e| e.action).collect();
+    assert_eq!(actions, ["key-create", "key-revoke", "key-create"]);
+    assert!(store.verify_audit().unwrap().intact);
+}
+
+#[test]
+fn a_version_1_store_is_migrated() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store.enroll("old", None, &consent("access"), &[template(1.0)], "cli", json!({})).unwrap();
+    drop(store);
+    let db = raw(dir.path());
+    db.execute_batch("DROP TABLE api_keys; PRAGMA user_version = 1;").unwrap();
+    drop(db);
+    let store = open(dir.path());
+    assert_eq!(store.all_templates().unwrap().len(), 1, "data kept");
+    assert!(store.create_api_key(&["admin".into()], None, "cli").is_ok(), "the new table exists");
+}
