@@ -109,6 +109,25 @@ pub enum Command {
     /// The audit log: show or verify.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Run the HTTP service on the gallery (API keys from `visage keys create`).
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: std::net::SocketAddr,
+        /// Largest request body, in MB.
+        #[arg(long, default_value_t = 16)]
+        max_body_mb: usize,
+        /// Requests per minute per API key.
+        #[arg(long, default_value_t = 600)]
+        rate_per_minute: u32,
+        /// Requests running models at once (more get 503 with Retry-After).
+        #[arg(long)]
+        max_inflight: Option<usize>,
+        #[command(flatten)]
+        gallery: GalleryArgs,
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+    },
 }
 
 /// Where the gallery lives.
@@ -177,6 +196,32 @@ pub enum ConsentCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
+    /// Create an API key for the HTTP service; it is printed once (only its hash is stored).
+    Create {
+        /// Comma-separated: enroll, identify, admin (admin implies the others).
+        #[arg(long, value_delimiter = ',', required = true)]
+        scopes: Vec<String>,
+        /// What the key is for (shown by `keys list`).
+        #[arg(long)]
+        label: Option<String>,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        gallery: GalleryArgs,
+    },
+    /// List API keys (ids, scopes, revoked or not; never the keys themselves).
+    List {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        gallery: GalleryArgs,
+    },
+    /// Revoke an API key: it stops working at once.
+    Revoke {
+        id: String,
+        #[command(flatten)]
+        gallery: GalleryArgs,
+    },
     /// Re-encrypt every template under a new random key (written to the key file; printed once when
     /// the key comes from VISAGE_KEY).
     Rotate {

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use visage::store::{time_util, AuditFilter, ConsentGrant, KeySource};
 use visage::system::{default_actor, default_data_dir, EnrollRequest, FaceRecognitionSystem, SystemConfig};
+use visage::ImageSource;
 
 fn data_dir(g: &GalleryArgs) -> PathBuf {
     g.data_dir.clone().unwrap_or_else(default_data_dir)
@@ -31,12 +32,33 @@ pub fn exists(g: &GalleryArgs) -> bool {
     data_dir(g).join("visage.db").is_file()
 }
 
+/// The gallery's store alone, without the face pipeline (for keys and audit entries).
+fn open_store(g: &GalleryArgs) -> Result<visage::store::Store> {
+    let dir = data_dir(g);
+    let key = visage::store::StoreKey::load_or_create(&dir)?;
+    visage::store::Store::open(&dir, key).with_context(|| format!("cannot open the gallery in {}", dir.display()))
+}
+
 /// Appends one audit entry to the gallery's log without starting the face pipeline.
 pub fn audit_event(g: &GalleryArgs, action: &str, outcome: &str, detail: serde_json::Value) -> Result<()> {
-    let dir = data_dir(g);
-    let store = visage::store::Store::open(&dir, visage::store::StoreKey::load_or_create(&dir)?)?;
-    store.audit(&default_actor(), action, None, outcome, detail)?;
+    open_store(g)?.audit(&default_actor(), action, None, outcome, detail)?;
     Ok(())
+}
+
+/// `visage serve`.
+pub fn serve(
+    addr: std::net::SocketAddr,
+    limits: visage_server::Limits,
+    g: &GalleryArgs,
+    pipeline: &PipelineArgs,
+) -> Result<ExitCode> {
+    let system = open(g, Some(pipeline))?;
+    if system.store().api_keys()?.iter().all(|k| k.revoked_at.is_some()) {
+        eprintln!("note: no active API key yet; create one with `visage keys create --scopes admin`");
+    }
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(visage_server::serve(system, limits, addr)).with_context(|| format!("cannot serve on {addr}"))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn consent(purpose: &str, evidence: &str, legal_basis: &str, expires: Option<&str>) -> Result<ConsentGrant> {
@@ -62,10 +84,10 @@ pub fn enroll(args: &EnrollArgs) -> Result<ExitCode> {
             &args.legal_basis,
             args.expires.as_deref(),
         )?,
-        images: args.images.clone(),
+        images: args.images.iter().map(ImageSource::from).collect(),
         allow_duplicate: args.allow_duplicate,
     };
-    let outcome = system.enroll(&request)?;
+    let outcome = system.enroll(&request, &default_actor())?;
     if args.pipeline.json {
         print_json(&outcome);
     } else {
@@ -86,6 +108,7 @@ fn enroll_batch(system: &FaceRecognitionSystem, batch: &Path, args: &EnrollArgs)
     let text = std::fs::read_to_string(batch).with_context(|| format!("cannot read {}", batch.display()))?;
     let base = batch.parent().unwrap_or(Path::new("."));
     let (mut ok, mut failed) = (0, 0);
+    let actor = default_actor();
     let stdout = std::io::stdout();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -100,10 +123,10 @@ fn enroll_batch(system: &FaceRecognitionSystem, batch: &Path, args: &EnrollArgs)
             subject: subject.to_string(),
             name: (!name.is_empty()).then(|| name.to_string()),
             consent: consent(purpose, evidence, &args.legal_basis, args.expires.as_deref())?,
-            images: vec![base.join(image)],
+            images: vec![ImageSource::File(base.join(image))],
             allow_duplicate: args.allow_duplicate,
         };
-        match system.enroll(&request) {
+        match system.enroll(&request, &actor) {
             Ok(outcome) => {
                 ok += 1;
                 let mut out = stdout.lock();
@@ -126,7 +149,7 @@ fn enroll_batch(system: &FaceRecognitionSystem, batch: &Path, args: &EnrollArgs)
 
 pub fn identify(image: &Path, top_k: usize, g: &GalleryArgs, pipeline: &PipelineArgs) -> Result<ExitCode> {
     let system = open(g, Some(pipeline))?;
-    let result = system.identify(image, top_k)?;
+    let result = system.identify(image, top_k, &default_actor())?;
     if pipeline.json {
         print_json(&result);
     } else {
@@ -146,14 +169,14 @@ pub fn identify(image: &Path, top_k: usize, g: &GalleryArgs, pipeline: &Pipeline
 
 pub fn delete(subject: &str, g: &GalleryArgs) -> Result<ExitCode> {
     let system = open(g, None)?;
-    let n = system.delete(subject)?;
+    let n = system.delete(subject, &default_actor())?;
     println!("erased {subject}: {n} template(s), consent records and index entries; the audit log keeps a tombstone");
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn export(subject: &str, include_templates: bool, out: Option<&Path>, g: &GalleryArgs) -> Result<ExitCode> {
     let system = open(g, None)?;
-    let export = system.export(subject, include_templates)?;
+    let export = system.export(subject, include_templates, &default_actor())?;
     let text = serde_json::to_string_pretty(&export)?;
     match out {
         Some(path) => {
@@ -206,7 +229,7 @@ pub fn consent_cmd(cmd: &ConsentCommand) -> Result<ExitCode> {
         }
         ConsentCommand::Revoke { subject, purpose, gallery } => {
             let system = open(gallery, None)?;
-            let removed = system.revoke_consent(subject, purpose.as_deref())?;
+            let removed = system.revoke_consent(subject, purpose.as_deref(), &default_actor())?;
             println!("revoked consent of {subject}; {removed} template(s) removed");
         }
     }
@@ -216,16 +239,50 @@ pub fn consent_cmd(cmd: &ConsentCommand) -> Result<ExitCode> {
 pub fn purge_expired(g: &GalleryArgs) -> Result<ExitCode> {
     let system = open(g, None)?;
     // Opening already purged; report what is left to do (normally nothing) and what was done.
-    let report = system.purge_expired()?;
+    let report = system.purge_expired(&default_actor())?;
     println!("{} template(s) of {} subject(s) removed", report.templates_removed, report.subjects.len());
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn keys(cmd: &KeysCommand) -> Result<ExitCode> {
     match cmd {
+        KeysCommand::Create { scopes, label, json, gallery } => {
+            let store = open_store(gallery)?;
+            let (key, text) = store.create_api_key(scopes, label.as_deref(), &default_actor())?;
+            if *json {
+                print_json(&json!({"id": key.id, "key": text, "scopes": key.scopes}));
+            } else {
+                println!("{text}");
+                eprintln!(
+                    "API key {} with scopes {}; shown once, only its hash is stored",
+                    key.id,
+                    key.scopes.join(",")
+                );
+            }
+        }
+        KeysCommand::List { json, gallery } => {
+            let keys = open_store(gallery)?.api_keys()?;
+            if *json {
+                print_json(&keys);
+            } else {
+                for k in &keys {
+                    let state = k.revoked_at.as_deref().map_or("active".to_string(), |r| format!("revoked {r}"));
+                    println!(
+                        "{:<14} {:<24} {:<20} {state}",
+                        k.id,
+                        k.scopes.join(","),
+                        k.label.as_deref().unwrap_or("")
+                    );
+                }
+            }
+        }
+        KeysCommand::Revoke { id, gallery } => {
+            open_store(gallery)?.revoke_api_key(id, &default_actor())?;
+            println!("revoked API key {id}");
+        }
         KeysCommand::Rotate { gallery } => {
             let mut system = open(gallery, None)?;
-            let key = system.rotate_key()?;
+            let key = system.rotate_key(&default_actor())?;
             match key.source() {
                 KeySource::File(path) => println!("re-encrypted the gallery; the new key is in {}", path.display()),
                 _ => {

@@ -16,22 +16,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let system = FaceRecognitionSystem::open(SystemConfig::new(data_dir))?;
     for pair in people {
         let (id, photo) = pair.split_once('=').ok_or("enrol as id=photo")?;
-        let outcome = system.enroll(&EnrollRequest {
-            subject: id.into(),
-            name: None,
-            consent: ConsentGrant {
-                purpose: "example".into(),
-                legal_basis: "consent".into(),
-                evidence: "examples/gallery.rs".into(),
-                expires_at: None,
+        let outcome = system.enroll(
+            &EnrollRequest {
+                subject: id.into(),
+                name: None,
+                consent: ConsentGrant {
+                    purpose: "example".into(),
+                    legal_basis: "consent".into(),
+                    evidence: "examples/gallery.rs".into(),
+                    expires_at: None,
+                },
+                images: vec![std::path::PathBuf::from(photo).into()],
+                allow_duplicate: false,
             },
-            images: vec![photo.into()],
-            allow_duplicate: false,
-        })?;
+            "example",
+        )?;
         println!("enrolled {id}: template {:?}", outcome.templates);
     }
     for photo in &args[split + 1..] {
-        for face in system.identify(photo.as_ref(), 3)?.faces {
+        for face in system.identify(std::path::Path::new(photo), 3, "example")?.faces {
             println!("{photo}: {:?} -> {}", face.bbox, face.matched.as_deref().unwrap_or("unknown"));
         }
     }

@@ -3,10 +3,10 @@
 use crate::VisageError;
 use image::RgbImage;
 use serde::Serialize;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
-use visage_core::{align_face, load_image, BBox, LoadOptions, Point};
+use visage_core::{align_face, decode_image, load_image, BBox, LoadOptions, Point};
 use visage_detect::{CenterFace, Detection, DetectorKind, DetectorOptions, FaceDetector, Landmark68, UltraFace};
 use visage_infer::{load_model, BackendKind, InferError, InferenceConfig, Model};
 use visage_models::{ids, Installer, Manifest, ModelHome};
@@ -57,6 +57,47 @@ impl Default for AnalyzerConfig {
             progress: true,
             threshold: None,
         }
+    }
+}
+
+/// An image to analyse: a file, or bytes received from elsewhere (an upload), with a name for messages.
+#[derive(Debug, Clone)]
+pub enum ImageSource {
+    File(PathBuf),
+    Bytes { name: String, bytes: Vec<u8> },
+}
+
+impl ImageSource {
+    /// What error messages call the image: its path, or the name it was given.
+    pub fn name(&self) -> PathBuf {
+        match self {
+            ImageSource::File(p) => p.clone(),
+            ImageSource::Bytes { name, .. } => PathBuf::from(name),
+        }
+    }
+}
+
+impl From<&Path> for ImageSource {
+    fn from(p: &Path) -> Self {
+        ImageSource::File(p.to_path_buf())
+    }
+}
+
+impl From<&PathBuf> for ImageSource {
+    fn from(p: &PathBuf) -> Self {
+        ImageSource::File(p.clone())
+    }
+}
+
+impl From<PathBuf> for ImageSource {
+    fn from(p: PathBuf) -> Self {
+        ImageSource::File(p)
+    }
+}
+
+impl From<&ImageSource> for ImageSource {
+    fn from(s: &ImageSource) -> Self {
+        s.clone()
     }
 }
 
@@ -231,10 +272,14 @@ impl FaceAnalyzer {
         Verifier::new(self.threshold)
     }
 
-    /// Decodes an image file with the configured limits.
-    pub fn load(&self, path: &Path) -> Result<RgbImage, VisageError> {
-        load_image(path, &self.config.load_options)
-            .map_err(|source| VisageError::Image { path: path.to_path_buf(), source })
+    /// Decodes an image (a file or uploaded bytes) with the configured limits.
+    pub fn load(&self, image: impl Into<ImageSource>) -> Result<RgbImage, VisageError> {
+        let image = image.into();
+        let decoded = match &image {
+            ImageSource::File(path) => load_image(path, &self.config.load_options),
+            ImageSource::Bytes { bytes, .. } => decode_image(bytes, &self.config.load_options),
+        };
+        decoded.map_err(|source| VisageError::Image { path: image.name(), source })
     }
 
     /// All faces in a decoded image.
@@ -279,10 +324,10 @@ impl FaceAnalyzer {
     }
 
     /// Detects every face of an image file and, if `embed`, embeds them all.
-    pub fn analyze(&self, path: &Path, embed: bool) -> Result<ImageAnalysis, VisageError> {
+    pub fn analyze(&self, image: impl Into<ImageSource>, embed: bool) -> Result<ImageAnalysis, VisageError> {
         let mut timings = StageTimings::default();
         let t = Instant::now();
-        let image = self.load(path)?;
+        let image = self.load(image)?;
         timings.decode = ms(t);
         let t = Instant::now();
         let detections = self.detect(&image)?;
@@ -300,10 +345,12 @@ impl FaceAnalyzer {
 
     /// The one face that stands for an image file, embedded. Errors if there is no face (or, with
     /// [`FaceChoice::Single`], more than one).
-    pub fn embed_one(&self, path: &Path, choice: FaceChoice) -> Result<EmbeddedFace, VisageError> {
+    pub fn embed_one(&self, source: impl Into<ImageSource>, choice: FaceChoice) -> Result<EmbeddedFace, VisageError> {
+        let source = source.into();
+        let path = source.name();
         let mut timings = StageTimings::default();
         let t = Instant::now();
-        let image = self.load(path)?;
+        let image = self.load(source)?;
         timings.decode = ms(t);
         let t = Instant::now();
         let detections = self.detect(&image)?;
@@ -311,8 +358,8 @@ impl FaceAnalyzer {
         let faces_in_image = detections.len();
         let chosen = choose_face(&detections, choice, image.width(), image.height())
             .map_err(|count| match count {
-                0 => VisageError::NoFace { path: path.to_path_buf() },
-                n => VisageError::SeveralFaces { path: path.to_path_buf(), count: n },
+                0 => VisageError::NoFace { path: path.clone() },
+                n => VisageError::SeveralFaces { path: path.clone(), count: n },
             })?
             .clone();
         let (mut embeddings, align, emb) = self.embed_detections(&image, std::slice::from_ref(&chosen))?;

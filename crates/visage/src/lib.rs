@@ -26,8 +26,8 @@ pub mod quality;
 pub mod system;
 
 pub use analyzer::{
-    choose_face, AnalyzerConfig, EmbeddedFace, Face, FaceAnalyzer, FaceChoice, ImageAnalysis, StageTimings,
-    RECOGNITION_MIN_FACE_SIZE,
+    choose_face, AnalyzerConfig, EmbeddedFace, Face, FaceAnalyzer, FaceChoice, ImageAnalysis, ImageSource,
+    StageTimings, RECOGNITION_MIN_FACE_SIZE,
 };
 pub use error::VisageError;
 

@@ -3,10 +3,10 @@
 //! every read and write of biometric data is audited.
 
 use crate::quality::{QualityGate, QualityReport};
-use crate::{AnalyzerConfig, FaceAnalyzer, FaceChoice, VisageError};
+use crate::{AnalyzerConfig, FaceAnalyzer, FaceChoice, ImageSource, VisageError};
 use serde::Serialize;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::RwLock;
 use visage_index::{GalleryConfig, GalleryIndex, IndexKind, VectorIndex};
 use visage_recognize::Verification;
@@ -21,7 +21,7 @@ pub struct SystemConfig {
     pub analyzer: AnalyzerConfig,
     /// Where the store (and its key file, unless `VISAGE_KEY` is set) lives.
     pub data_dir: PathBuf,
-    /// Who acts, as recorded in the audit log (a user name, an API key id).
+    /// Who acts in the system's own operations (the purge at start-up), as recorded in the audit log.
     pub actor: String,
     pub quality: QualityGate,
     /// Exact search, HNSW, or chosen by gallery size.
@@ -72,7 +72,7 @@ pub struct EnrollRequest {
     pub name: Option<String>,
     pub consent: ConsentGrant,
     /// One face per image; each becomes a template.
-    pub images: Vec<PathBuf>,
+    pub images: Vec<ImageSource>,
     /// Enrol even if a face matches another subject (audited).
     pub allow_duplicate: bool,
 }
@@ -180,6 +180,7 @@ impl SubjectIndex {
 /// ```no_run
 /// use visage::system::{EnrollRequest, FaceRecognitionSystem, SystemConfig};
 /// use visage::store::ConsentGrant;
+/// use std::path::{Path, PathBuf};
 ///
 /// let system = FaceRecognitionSystem::open(SystemConfig::new("/var/lib/visage"))?;
 /// system.enroll(&EnrollRequest {
@@ -191,13 +192,13 @@ impl SubjectIndex {
 ///         evidence: "signed form 2026-118".into(),
 ///         expires_at: None,
 ///     },
-///     images: vec!["alice-1.jpg".into(), "alice-2.jpg".into()],
+///     images: vec![PathBuf::from("alice-1.jpg").into(), PathBuf::from("alice-2.jpg").into()],
 ///     allow_duplicate: false,
-/// })?;
-/// for face in system.identify("door-camera.jpg".as_ref(), 3)?.faces {
+/// }, "cli:admin")?;
+/// for face in system.identify(Path::new("door-camera.jpg"), 3, "cli:admin")?.faces {
 ///     println!("{:?} ({:?})", face.matched, face.similarity);   // Some("alice") or None: unknown
 /// }
-/// system.delete("alice")?;                                      // right to erasure
+/// system.delete("alice", "cli:admin")?;                         // right to erasure
 /// assert!(system.audit_verify()?.intact);
 /// # Ok::<(), visage::VisageError>(())
 /// ```
@@ -262,12 +263,12 @@ impl FaceRecognitionSystem {
     /// Enrols one subject from one or more images, all or nothing: each image must hold exactly one
     /// face that passes the quality gate, no face may match another subject (unless allowed, which is
     /// audited), and the consent is recorded with the templates in one transaction.
-    pub fn enroll(&self, request: &EnrollRequest) -> Result<EnrollOutcome, VisageError> {
+    pub fn enroll(&self, request: &EnrollRequest, actor: &str) -> Result<EnrollOutcome, VisageError> {
         visage_store::validate_subject_id(&request.subject)?;
         if request.images.is_empty() {
             return Err(VisageError::Invalid("no images to enrol".into()));
         }
-        let result = self.enroll_checked(request);
+        let result = self.enroll_checked(request, actor);
         // A refusal is audited too: the images were processed, and a forced duplicate must be traceable.
         if let Err(e) = &result {
             let (outcome, detail) = match e {
@@ -282,19 +283,19 @@ impl FaceRecognitionSystem {
                 }
                 other => ("failed", serde_json::json!({"reason": other.to_string()})),
             };
-            self.store.audit(&self.config.actor, "enroll", Some(&request.subject), outcome, detail)?;
+            self.store.audit(actor, "enroll", Some(&request.subject), outcome, detail)?;
         }
         result
     }
 
-    fn enroll_checked(&self, request: &EnrollRequest) -> Result<EnrollOutcome, VisageError> {
-        let actor = &self.config.actor;
+    fn enroll_checked(&self, request: &EnrollRequest, actor: &str) -> Result<EnrollOutcome, VisageError> {
         let (model_id, model_sha) = self.analyzer.embedding_model();
         let mut templates = Vec::new();
         let mut reports = Vec::new();
         let mut overridden = Vec::new();
-        for path in &request.images {
-            let image = self.analyzer.load(path)?;
+        for source in &request.images {
+            let path = &source.name();
+            let image = self.analyzer.load(source)?;
             let faces = self.analyzer.detect(&image)?;
             let face = match crate::choose_face(&faces, FaceChoice::Single, image.width(), image.height()) {
                 Ok(f) => f,
@@ -359,8 +360,13 @@ impl FaceRecognitionSystem {
     /// Identifies every face in an image among the enrolled subjects. Each face gets its best `top_k`
     /// subjects (scored by their best template) and a decision: the best subject if it reaches the
     /// threshold, else unknown. Audited, one entry per face.
-    pub fn identify(&self, path: &Path, top_k: usize) -> Result<Identification, VisageError> {
-        let image = self.analyzer.load(path)?;
+    pub fn identify(
+        &self,
+        image: impl Into<ImageSource>,
+        top_k: usize,
+        actor: &str,
+    ) -> Result<Identification, VisageError> {
+        let image = self.analyzer.load(image)?;
         let detections = self.analyzer.detect(&image)?;
         let (embeddings, ..) = if detections.is_empty() {
             (Vec::new(), 0.0, 0.0)
@@ -385,12 +391,12 @@ impl FaceRecognitionSystem {
             .collect::<Result<_, VisageError>>()?;
         drop(index);
         if faces.is_empty() {
-            self.store.audit(&self.config.actor, "identify", None, "no-face", serde_json::json!({"faces": 0}))?;
+            self.store.audit(actor, "identify", None, "no-face", serde_json::json!({"faces": 0}))?;
         }
         for f in &faces {
             let outcome = if f.matched.is_some() { "match" } else { "unknown" };
             self.store.audit(
-                &self.config.actor,
+                actor,
                 "identify",
                 f.matched.as_deref(),
                 outcome,
@@ -401,51 +407,50 @@ impl FaceRecognitionSystem {
     }
 
     /// 1:1 verification of the largest faces of two images. Audited (no gallery data is read).
-    pub fn verify(&self, a: &Path, b: &Path) -> Result<Verification, VisageError> {
+    pub fn verify(
+        &self,
+        a: impl Into<ImageSource>,
+        b: impl Into<ImageSource>,
+        actor: &str,
+    ) -> Result<Verification, VisageError> {
         let fa = self.analyzer.embed_one(a, FaceChoice::Largest)?;
         let fb = self.analyzer.embed_one(b, FaceChoice::Largest)?;
         let v = self.analyzer.verifier().verify(&fa.embedding, &fb.embedding);
         let outcome = if v.is_match { "match" } else { "no-match" };
-        self.store.audit(
-            &self.config.actor,
-            "verify",
-            None,
-            outcome,
-            serde_json::json!({"similarity": v.similarity}),
-        )?;
+        self.store.audit(actor, "verify", None, outcome, serde_json::json!({"similarity": v.similarity}))?;
         Ok(v)
     }
 
     /// Erases a subject (templates, consent, index entries); the audit keeps a tombstone.
-    pub fn delete(&self, subject: &str) -> Result<usize, VisageError> {
-        let ids = self.store.delete_subject(subject, &self.config.actor)?;
+    pub fn delete(&self, subject: &str, actor: &str) -> Result<usize, VisageError> {
+        let ids = self.store.delete_subject(subject, actor)?;
         self.write_index().remove(&ids)?;
         Ok(ids.len())
     }
 
     /// Everything held about a subject (templates' embeddings only if asked). Audited.
-    pub fn export(&self, subject: &str, include_templates: bool) -> Result<SubjectExport, VisageError> {
-        Ok(self.store.export(subject, include_templates, &self.config.actor)?)
+    pub fn export(&self, subject: &str, include_templates: bool, actor: &str) -> Result<SubjectExport, VisageError> {
+        Ok(self.store.export(subject, include_templates, actor)?)
     }
 
     /// Revokes consent (one purpose or all); templates go when no active consent remains.
-    pub fn revoke_consent(&self, subject: &str, purpose: Option<&str>) -> Result<usize, VisageError> {
-        let ids = self.store.revoke_consent(subject, purpose, &self.config.actor)?;
+    pub fn revoke_consent(&self, subject: &str, purpose: Option<&str>, actor: &str) -> Result<usize, VisageError> {
+        let ids = self.store.revoke_consent(subject, purpose, actor)?;
         self.write_index().remove(&ids)?;
         Ok(ids.len())
     }
 
     /// Removes templates whose consent has expired.
-    pub fn purge_expired(&self) -> Result<PurgeReport, VisageError> {
-        let (report, ids) = self.store.purge_expired(&self.config.actor)?;
+    pub fn purge_expired(&self, actor: &str) -> Result<PurgeReport, VisageError> {
+        let (report, ids) = self.store.purge_expired(actor)?;
         self.write_index().remove(&ids)?;
         Ok(report)
     }
 
     /// Re-encrypts the gallery under a new random key and returns it (already saved to the key file
     /// when the key came from one).
-    pub fn rotate_key(&mut self) -> Result<StoreKey, VisageError> {
-        Ok(self.store.rotate_key(StoreKey::generate(), &self.config.actor)?)
+    pub fn rotate_key(&mut self, actor: &str) -> Result<StoreKey, VisageError> {
+        Ok(self.store.rotate_key(StoreKey::generate(), actor)?)
     }
 
     pub fn subjects(&self) -> Result<Vec<(Subject, usize)>, VisageError> {

@@ -29,7 +29,7 @@ fn request(subject: &str, image: std::path::PathBuf) -> EnrollRequest {
             evidence: "tests/system.rs".into(),
             expires_at: None,
         },
-        images: vec![image],
+        images: vec![image.into()],
         allow_duplicate: false,
     }
 }
@@ -44,12 +44,12 @@ fn enrol_identify_delete_through_the_library() {
     let system = FaceRecognitionSystem::open(config.clone()).unwrap();
     let a = portrait(3, 0, &system, photos.path());
     let b = portrait(3, 1, &system, photos.path());
-    system.enroll(&request("a", a.clone())).unwrap();
-    system.enroll(&request("b", b)).unwrap();
-    let err = system.enroll(&request("c", a.clone())).unwrap_err();
+    system.enroll(&request("a", a.clone()), "test").unwrap();
+    system.enroll(&request("b", b), "test").unwrap();
+    let err = system.enroll(&request("c", a.clone()), "test").unwrap_err();
     assert!(matches!(err, VisageError::Duplicate { ref other, .. } if other == "a"), "{err}");
 
-    let found = system.identify(&sample_photos()[3], 2).unwrap();
+    let found = system.identify(&sample_photos()[3], 2, "test").unwrap();
     assert_eq!(found.faces.len(), 4);
     let mut names: Vec<Option<&str>> = found.faces.iter().map(|f| f.matched.as_deref()).collect();
     names.sort();
@@ -58,13 +58,13 @@ fn enrol_identify_delete_through_the_library() {
     // A restart rebuilds the index from the store: same answers.
     drop(system);
     let system = FaceRecognitionSystem::open(config).unwrap();
-    let again = system.identify(&sample_photos()[3], 2).unwrap();
+    let again = system.identify(&sample_photos()[3], 2, "test").unwrap();
     let names_again: Vec<Option<&str>> = again.faces.iter().map(|f| f.matched.as_deref()).collect();
     assert_eq!(names_again.iter().filter(|n| n.is_some()).count(), 2);
 
-    assert_eq!(system.delete("a").unwrap(), 1);
-    let after = system.identify(&a, 1).unwrap();
+    assert_eq!(system.delete("a", "test").unwrap(), 1);
+    let after = system.identify(&a, 1, "test").unwrap();
     assert_eq!(after.faces[0].matched, None, "erased: no longer identified");
-    assert!(system.verify(&a, &a).unwrap().is_match);
+    assert!(system.verify(&a, &a, "test").unwrap().is_match);
     assert!(system.audit_verify().unwrap().intact);
 }

@@ -1,0 +1,280 @@
+//! The HTTP API in-process: keys and scopes, limits, malformed requests, and the happy path.
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use base64::Engine;
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use std::time::Duration;
+use tower::ServiceExt;
+use visage::system::{FaceRecognitionSystem, SystemConfig};
+use visage::AnalyzerConfig;
+use visage_server::{router, Limits};
+use visage_testkit::{models_home, sample_photos};
+
+struct Api {
+    app: axum::Router,
+    admin: String,
+    identify_only: String,
+    revoked: String,
+    _data: tempfile::TempDir,
+}
+
+fn api(limits: Limits) -> Api {
+    let data = tempfile::tempdir().unwrap();
+    let mut config = SystemConfig::new(data.path());
+    config.analyzer = AnalyzerConfig { home: models_home(), progress: false, ..AnalyzerConfig::default() };
+    let system = FaceRecognitionSystem::open(config).unwrap();
+    let store = system.store();
+    let (_, admin) = store.create_api_key(&["admin".into()], None, "test").unwrap();
+    let (_, identify_only) = store.create_api_key(&["identify".into()], None, "test").unwrap();
+    let (revoked_key, revoked) = store.create_api_key(&["admin".into()], None, "test").unwrap();
+    store.revoke_api_key(&revoked_key.id, "test").unwrap();
+    Api { app: router(system, limits), admin, identify_only, revoked, _data: data }
+}
+
+async fn send(app: &axum::Router, request: Request<Body>) -> (StatusCode, Value, axum::http::HeaderMap) {
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
+    (status, body, headers)
+}
+
+fn get(path: &str, key: Option<&str>) -> Request<Body> {
+    let mut r = Request::get(path);
+    if let Some(k) = key {
+        r = r.header(header::AUTHORIZATION, format!("Bearer {k}"));
+    }
+    r.body(Body::empty()).unwrap()
+}
+
+/// A multipart body with text fields and files.
+fn multipart(path: &str, key: &str, fields: &[(&str, &str)], files: &[(&str, Vec<u8>)]) -> Request<Body> {
+    let boundary = "visage-test-boundary";
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").bytes(),
+        );
+    }
+    for (name, bytes) in files {
+        body.extend(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{name}.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n")
+                .bytes(),
+        );
+        body.extend(bytes);
+        body.extend(b"\r\n");
+    }
+    body.extend(format!("--{boundary}--\r\n").bytes());
+    Request::post(path)
+        .header(header::AUTHORIZATION, format!("Bearer {key}"))
+        .header(header::CONTENT_TYPE, format!("multipart/form-data; boundary={boundary}"))
+        .body(Body::from(body))
+        .unwrap()
+}
+
+fn json_request(path: &str, key: &str, body: &str) -> Request<Body> {
+    Request::post(path)
+        .header(header::AUTHORIZATION, format!("Bearer {key}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap()
+}
+
+fn portrait() -> Vec<u8> {
+    // The first face of demo photo 1, with a margin, as JPEG.
+    let img = image::open(&sample_photos()[0]).unwrap().to_rgb8();
+    let crop = image::imageops::crop_imm(&img, 300, 250, 450, 450).to_image();
+    let mut out = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::ImageRgb8(crop).write_to(&mut out, image::ImageFormat::Jpeg).unwrap();
+    out.into_inner()
+}
+
+#[tokio::test]
+async fn keys_and_scopes() {
+    let api = api(Limits::default());
+    let (s, body, _) = send(&api.app, get("/healthz", None)).await;
+    assert_eq!((s, body["status"].as_str()), (StatusCode::OK, Some("ok")), "health needs no key");
+    for path in ["/v1/subjects", "/v1/models", "/metrics", "/v1/audit/verify"] {
+        let (s, body, _) = send(&api.app, get(path, None)).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{path}");
+        assert_eq!(body["error"]["code"], "unauthorized");
+        let (s, _, _) = send(&api.app, get(path, Some(&api.revoked))).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{path}: revoked key");
+        let (s, _, _) = send(&api.app, get(path, Some("vsg_kNOPE_garbage"))).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{path}: unknown key");
+    }
+    let (s, body, _) = send(&api.app, get("/v1/subjects", Some(&api.identify_only))).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert_eq!(body["error"]["code"], "forbidden");
+    let (s, _, _) = send(&api.app, get("/v1/models", Some(&api.identify_only))).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, body, _) = send(&api.app, get("/v1/nothing-here", Some(&api.admin))).await;
+    assert_eq!((s, body["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
+}
+
+#[tokio::test]
+async fn enrol_identify_delete_over_http_audited_with_the_key_id() {
+    let api = api(Limits::default());
+    let photo = portrait();
+    let (s, body, _) = send(
+        &api.app,
+        multipart(
+            "/v1/subjects/ann/enroll",
+            &api.admin,
+            &[("purpose", "door"), ("evidence", "form-1")],
+            &[("image", photo.clone())],
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    assert_eq!(body["templates"].as_array().unwrap().len(), 1);
+
+    let group = std::fs::read(&sample_photos()[0]).unwrap();
+    let (s, body, _) =
+        send(&api.app, multipart("/v1/identify", &api.identify_only, &[], &[("image", group.clone())])).await;
+    assert_eq!(s, StatusCode::OK);
+    let matches: Vec<&Value> = body["faces"].as_array().unwrap().iter().map(|f| &f["match"]).collect();
+    assert_eq!(matches.iter().filter(|m| m.as_str() == Some("ann")).count(), 1);
+    assert_eq!(matches.iter().filter(|m| m.is_null()).count(), 2);
+
+    // JSON with base64 images works the same, for verify.
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&photo);
+    let (s, body, _) = send(
+        &api.app,
+        json_request("/v1/verify", &api.identify_only, &json!({"image1": b64, "image2": b64}).to_string()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["match"], true);
+
+    let (s, body, _) = send(&api.app, multipart("/v1/detect", &api.identify_only, &[], &[("image", group)])).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(body["faces"].as_array().unwrap().len(), 3);
+
+    let (s, body, _) = send(&api.app, get("/v1/subjects/ann/export", Some(&api.admin))).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(body["consents"][0]["purpose"], "door");
+
+    let del = Request::delete("/v1/subjects/ann")
+        .header(header::AUTHORIZATION, format!("Bearer {}", api.admin))
+        .body(Body::empty())
+        .unwrap();
+    let (s, body, _) = send(&api.app, del).await;
+    assert_eq!((s, body["templates_erased"].as_u64()), (StatusCode::OK, Some(1)));
+    let (s, body, _) = send(&api.app, get("/v1/subjects/ann", Some(&api.admin))).await;
+    assert_eq!((s, body["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("unknown_subject")));
+
+    let (_, audit, _) = send(&api.app, get("/v1/audit?limit=100", Some(&api.admin))).await;
+    let actors: Vec<&str> = audit.as_array().unwrap().iter().map(|e| e["actor"].as_str().unwrap()).collect();
+    assert!(actors.iter().filter(|a| a.starts_with("key:k")).count() >= 6, "{actors:?}");
+    let (_, v, _) = send(&api.app, get("/v1/audit/verify", Some(&api.admin))).await;
+    assert_eq!(v["intact"], true);
+}
+
+#[tokio::test]
+async fn malformed_and_hostile_requests_get_the_right_status() {
+    let api = api(Limits { max_body_bytes: 2 * 1024 * 1024, ..Limits::default() });
+    let cases: Vec<(Request<Body>, StatusCode, &str)> = vec![
+        (json_request("/v1/identify", &api.admin, "{not json"), StatusCode::BAD_REQUEST, "malformed_body"),
+        (json_request("/v1/identify", &api.admin, "[1, 2]"), StatusCode::BAD_REQUEST, "malformed_json"),
+        (
+            json_request("/v1/identify", &api.admin, r#"{"image": "***not base64***"}"#),
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+        ),
+        (json_request("/v1/identify", &api.admin, "{}"), StatusCode::BAD_REQUEST, "missing_image"),
+        (
+            multipart("/v1/identify", &api.admin, &[], &[("image", b"just some text".to_vec())]),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_image",
+        ),
+        (
+            multipart("/v1/identify", &api.admin, &[("top_k", "0")], &[("image", portrait())]),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            multipart("/v1/subjects/ann/enroll", &api.admin, &[("purpose", "door")], &[("image", portrait())]),
+            StatusCode::BAD_REQUEST,
+            "missing_field",
+        ),
+        (
+            multipart(
+                "/v1/subjects/..%2F..%2Fetc/enroll",
+                &api.admin,
+                &[("purpose", "d"), ("evidence", "e")],
+                &[("image", portrait())],
+            ),
+            StatusCode::BAD_REQUEST,
+            "invalid_subject_id",
+        ),
+        (
+            multipart("/v1/identify", &api.admin, &[], &[("image", vec![0xFF; 3 * 1024 * 1024])]),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+        ),
+        (
+            Request::post("/v1/identify")
+                .header(header::AUTHORIZATION, format!("Bearer {}", api.admin))
+                .header(header::CONTENT_TYPE, "multipart/form-data; boundary=xyz")
+                .body(Body::from("--xyz\r\nContent-Disposition: form-data; name=\"image\"\r\n\r\ntruncated"))
+                .unwrap(),
+            StatusCode::BAD_REQUEST,
+            "malformed_body",
+        ),
+        (
+            Request::post("/v1/identify")
+                .header(header::AUTHORIZATION, format!("Bearer {}", api.admin))
+                .header(header::CONTENT_TYPE, "text/plain")
+                .body(Body::from("hi"))
+                .unwrap(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        ),
+    ];
+    for (i, (request, status, code)) in cases.into_iter().enumerate() {
+        let (s, body, _) = send(&api.app, request).await;
+        assert_eq!(s, status, "case {i}: {body}");
+        assert_eq!(body["error"]["code"], code, "case {i}: {body}");
+    }
+    // Still up.
+    let (s, _, _) = send(&api.app, get("/healthz", None)).await;
+    assert_eq!(s, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_flood_is_rate_limited_and_overload_answers_503() {
+    let api = api(Limits { requests_per_minute: 20, ..Limits::default() });
+    let mut limited = None;
+    for i in 0..40 {
+        let (s, body, headers) = send(&api.app, get("/v1/models", Some(&api.identify_only))).await;
+        if s == StatusCode::TOO_MANY_REQUESTS {
+            assert_eq!(body["error"]["code"], "rate_limited");
+            assert!(headers.get(header::RETRY_AFTER).is_some());
+            limited = Some(i);
+            break;
+        }
+        assert_eq!(s, StatusCode::OK);
+    }
+    assert!(
+        matches!(limited, Some(n) if (5..=10).contains(&n)),
+        "burst of a quarter of the per-minute rate: {limited:?}"
+    );
+    // Another key is not affected.
+    let (s, _, _) = send(&api.app, get("/v1/models", Some(&api.admin))).await;
+    assert_eq!(s, StatusCode::OK);
+
+    let busy = api_with_no_inference_slots();
+    let (s, body, headers) =
+        send(&busy.app, multipart("/v1/identify", &busy.admin, &[], &[("image", portrait())])).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["error"]["code"], "overloaded");
+    assert_eq!(headers.get(header::RETRY_AFTER).unwrap(), "1");
+}
+
+fn api_with_no_inference_slots() -> Api {
+    api(Limits { max_concurrent_inference: 0, request_timeout: Duration::from_secs(5), ..Limits::default() })
+}
