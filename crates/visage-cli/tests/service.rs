@@ -1,0 +1,169 @@
+//! `visage serve` as a process: SIGKILL during enrolments under load loses no acknowledged enrolment,
+//! and the audit chain still verifies after a restart. Loopback only, bounded in time.
+
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use visage_testkit::{models_home, sample_photos};
+
+fn visage(data: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_visage"));
+    cmd.env("VISAGE_HOME", models_home().root()).env("VISAGE_DATA_DIR", data).env_remove("VISAGE_KEY");
+    cmd
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn start(data: &Path, port: u16) -> Child {
+    let child = visage(data)
+        .args(["serve", "--addr", &format!("127.0.0.1:{port}"), "--rate-per-minute", "100000"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while request(port, "GET", "/healthz", "", &[], "").map(|(s, _)| s).ok() != Some(200) {
+        assert!(Instant::now() < deadline, "the service did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child
+}
+
+/// A minimal HTTP/1.1 request; returns the status and body.
+fn request(
+    port: u16,
+    method: &str,
+    path: &str,
+    key: &str,
+    body: &[u8],
+    content_type: &str,
+) -> std::io::Result<(u16, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if !key.is_empty() {
+        head.push_str(&format!("Authorization: Bearer {key}\r\n"));
+    }
+    if !content_type.is_empty() {
+        head.push_str(&format!("Content-Type: {content_type}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(body)?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response)?;
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other("no status"))?;
+    let body = text.split_once("\r\n\r\n").map_or(String::new(), |(_, b)| b.to_string());
+    Ok((status, body))
+}
+
+fn enrol_body(photo: &[u8]) -> (Vec<u8>, String) {
+    let boundary = "b0undary";
+    let mut body = Vec::new();
+    for (k, v) in [("purpose", "door"), ("evidence", "form"), ("allow_duplicate", "true")] {
+        body.extend(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n").bytes());
+    }
+    body.extend(
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"p.jpg\"\r\n\r\n").bytes(),
+    );
+    body.extend(photo);
+    body.extend(format!("\r\n--{boundary}--\r\n").bytes());
+    (body, format!("multipart/form-data; boundary={boundary}"))
+}
+
+/// Body of a chunked response (axum streams JSON bodies without a length).
+fn dechunk(body: &str) -> String {
+    if body.trim_start().starts_with('[') || body.trim_start().starts_with('{') {
+        return body.to_string();
+    }
+    let mut out = String::new();
+    let mut rest = body;
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(&after[..n]);
+        rest = &after[n + 2..];
+    }
+    out
+}
+
+#[test]
+fn sigkill_during_enrolments_under_load_loses_nothing_acknowledged() {
+    let data = tempfile::tempdir().unwrap();
+    let out = visage(data.path()).args(["keys", "create", "--scopes", "admin", "--json"]).output().unwrap();
+    let key: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let key = key["key"].as_str().unwrap().to_string();
+
+    let img = image::open(&sample_photos()[0]).unwrap().to_rgb8();
+    let mut photo = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::ImageRgb8(image::imageops::crop_imm(&img, 300, 250, 450, 450).to_image())
+        .write_to(&mut photo, image::ImageFormat::Jpeg)
+        .unwrap();
+    let (body, content_type) = enrol_body(&photo.into_inner());
+
+    let port = free_port();
+    let mut server = start(data.path(), port);
+    let acknowledged = Arc::new(Mutex::new(Vec::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..3)
+        .map(|t| {
+            let (acknowledged, stop, key, body, content_type) =
+                (acknowledged.clone(), stop.clone(), key.clone(), body.clone(), content_type.clone());
+            std::thread::spawn(move || {
+                for i in 0..200 {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let subject = format!("s{t}-{i}");
+                    match request(port, "POST", &format!("/v1/subjects/{subject}/enroll"), &key, &body, &content_type) {
+                        Ok((201, _)) => acknowledged.lock().unwrap().push(subject),
+                        Ok(_) => {}
+                        Err(_) => break, // the server is gone
+                    }
+                }
+            })
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while acknowledged.lock().unwrap().len() < 12 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    server.kill().unwrap(); // SIGKILL, mid-request for some clients
+    server.wait().unwrap();
+    stop.store(true, Ordering::Relaxed);
+    clients.into_iter().for_each(|c| c.join().unwrap());
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(acknowledged.len() >= 12, "only {} enrolments before the deadline", acknowledged.len());
+
+    let mut server = start(data.path(), port);
+    let (status, body) = request(port, "GET", "/v1/subjects", &key, &[], "").unwrap();
+    assert_eq!(status, 200);
+    let subjects: Value = serde_json::from_str(&dechunk(&body)).unwrap();
+    let stored: Vec<&str> = subjects.as_array().unwrap().iter().map(|r| r["subject"]["id"].as_str().unwrap()).collect();
+    for s in &acknowledged {
+        assert!(stored.contains(&s.as_str()), "{s} was answered 201 but is missing after the crash");
+    }
+    assert!(subjects.as_array().unwrap().iter().all(|r| r["templates"] == 1), "no half-written subject");
+    let (_, verify) = request(port, "GET", "/v1/audit/verify", &key, &[], "").unwrap();
+    let verify: Value = serde_json::from_str(&dechunk(&verify)).unwrap();
+    assert_eq!(verify["intact"], true, "{verify}");
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
