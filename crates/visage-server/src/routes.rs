@@ -24,6 +24,7 @@ pub fn build(state: Arc<AppState>) -> Router {
     let timeout = state.limits.request_timeout;
     let body_limit = state.limits.max_body_bytes;
     Router::new()
+        .route("/", get(|| async { axum::response::Html(include_str!("../web/index.html")) }))
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/readyz", get(|| async { Json(json!({"status": "ready"})) }))
         .route("/metrics", get(metrics))

@@ -97,6 +97,9 @@ async fn keys_and_scopes() {
     let api = api(Limits::default());
     let (s, body, _) = send(&api.app, get("/healthz", None)).await;
     assert_eq!((s, body["status"].as_str()), (StatusCode::OK, Some("ok")), "health needs no key");
+    let (s, page, _) = send(&api.app, get("/", None)).await;
+    assert_eq!(s, StatusCode::OK, "the page itself is public; everything it does needs a key");
+    assert!(page.as_str().unwrap().contains("informed consent"));
     for path in ["/v1/subjects", "/v1/models", "/metrics", "/v1/audit/verify"] {
         let (s, body, _) = send(&api.app, get(path, None)).await;
         assert_eq!(s, StatusCode::UNAUTHORIZED, "{path}");

@@ -68,12 +68,12 @@ impl Store {
             created_at: time_util::now(),
             revoked_at: None,
         };
-        self.write(|tx, audit| {
-            tx.execute(
+        self.write(|w| {
+            w.tx.execute(
                 "INSERT INTO api_keys (id, secret_sha256, scopes, label, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![key.id, secret_hash(&secret), key.scopes.join(","), key.label, key.created_at],
             )?;
-            audit(tx, actor, "key-create", None, "ok", serde_json::json!({"key": key.id, "scopes": key.scopes}))
+            w.audit(actor, "key-create", None, "ok", serde_json::json!({"key": key.id, "scopes": key.scopes}))
         })?;
         let text = format!("vsg_{}_{secret}", key.id);
         Ok((key, text))
@@ -82,8 +82,7 @@ impl Store {
     /// Every key, newest last.
     pub fn api_keys(&self) -> Result<Vec<ApiKey>, StoreError> {
         let conn = self.conn();
-        let mut stmt =
-            conn.prepare("SELECT id, scopes, label, created_at, revoked_at FROM api_keys ORDER BY rowid")?;
+        let mut stmt = conn.prepare("SELECT id, scopes, label, created_at, revoked_at FROM api_keys ORDER BY rowid")?;
         let rows = stmt.query_map([], row_to_key)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -91,15 +90,16 @@ impl Store {
     /// Revokes a key: it stops working at once.
     pub fn revoke_api_key(&self, id: &str, actor: &str) -> Result<(), StoreError> {
         let now = time_util::now();
-        self.write(|tx, audit| {
-            let n = tx.execute(
+        self.write(|w| {
+            let n = w.tx.execute(
                 "UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
                 params![id, now],
             )?;
             if n == 0 {
                 return Err(StoreError::Invalid(format!("no active API key '{id}'")));
             }
-            audit(tx, actor, "key-revoke", None, "ok", serde_json::json!({"key": id}))
+            w.audit(actor, "key-revoke", None, "ok", serde_json::json!({"key": id}))?;
+            Ok(())
         })
     }
 

@@ -110,6 +110,26 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// A write transaction and the means to audit inside it.
+pub(crate) struct Write<'a> {
+    pub tx: rusqlite::Transaction<'a>,
+    audit_key: &'a [u8],
+}
+
+impl Write<'_> {
+    /// Appends an audit entry that commits (or not) with the transaction.
+    pub fn audit(
+        &self,
+        actor: &str,
+        action: &str,
+        subject: Option<&str>,
+        outcome: &str,
+        detail: serde_json::Value,
+    ) -> Result<i64, StoreError> {
+        audit::append(&self.tx, self.audit_key, actor, action, subject, outcome, detail)
+    }
+}
+
 /// An active consent: granted, not revoked, not expired (at `now`).
 const ACTIVE: &str = "revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?2)";
 
@@ -169,33 +189,13 @@ impl Store {
         &self.path
     }
 
-    /// Runs `f` in an immediate transaction, with an audit appender for the same transaction.
-    pub(crate) fn write<T>(
-        &self,
-        f: impl FnOnce(
-            &rusqlite::Transaction<'_>,
-            &dyn Fn(
-                &rusqlite::Transaction<'_>,
-                &str,
-                &str,
-                Option<&str>,
-                &str,
-                serde_json::Value,
-            ) -> Result<(), StoreError>,
-        ) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
+    /// Runs `f` in an immediate transaction (committed if `f` succeeds), which it may audit into.
+    pub(crate) fn write<T>(&self, f: impl FnOnce(&Write<'_>) -> Result<T, StoreError>) -> Result<T, StoreError> {
         let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let key = &self.audit_key;
-        let audit =
-            |tx: &rusqlite::Transaction<'_>,
-             actor: &str,
-             action: &str,
-             subject: Option<&str>,
-             outcome: &str,
-             detail| { audit::append(tx, key, actor, action, subject, outcome, detail).map(|_| ()) };
-        let out = f(&tx, &audit)?;
-        tx.commit()?;
+        let write =
+            Write { tx: conn.transaction_with_behavior(TransactionBehavior::Immediate)?, audit_key: &self.audit_key };
+        let out = f(&write)?;
+        write.tx.commit()?;
         Ok(out)
     }
 
@@ -580,11 +580,7 @@ impl Store {
         outcome: &str,
         detail: serde_json::Value,
     ) -> Result<i64, StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let seq = audit::append(&tx, &self.audit_key, actor, action, subject, outcome, detail)?;
-        tx.commit()?;
-        Ok(seq)
+        self.write(|w| w.audit(actor, action, subject, outcome, detail))
     }
 
     pub fn audit_entries(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
