@@ -104,19 +104,99 @@ fn dechunk(body: &str) -> String {
     out
 }
 
-#[test]
-fn sigkill_during_enrolments_under_load_loses_nothing_acknowledged() {
-    let data = tempfile::tempdir().unwrap();
-    let out = visage(data.path()).args(["keys", "create", "--scopes", "admin", "--json"]).output().unwrap();
-    let key: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let key = key["key"].as_str().unwrap().to_string();
-
+/// A portrait (one face) cut from demo photo 1, as JPEG bytes.
+fn portrait_jpeg() -> Vec<u8> {
     let img = image::open(&sample_photos()[0]).unwrap().to_rgb8();
     let mut photo = std::io::Cursor::new(Vec::new());
     image::DynamicImage::ImageRgb8(image::imageops::crop_imm(&img, 300, 250, 450, 450).to_image())
         .write_to(&mut photo, image::ImageFormat::Jpeg)
         .unwrap();
-    let (body, content_type) = enrol_body(&photo.into_inner());
+    photo.into_inner()
+}
+
+fn admin_key(data: &Path) -> String {
+    let out = visage(data).args(["keys", "create", "--scopes", "admin", "--json"]).output().unwrap();
+    let key: Value = serde_json::from_slice(&out.stdout).unwrap();
+    key["key"].as_str().unwrap().to_string()
+}
+
+/// Runs a set-up command, failing the test with its output if it fails.
+fn setup(program: &str, args: &[&str], dir: &Path) {
+    let out = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Debian's Chromium and npm's playwright-core, installed on first use (the test's own set-up).
+fn browser_tools() -> std::path::PathBuf {
+    if !Path::new("/usr/bin/chromium").exists() {
+        setup("apt-get", &["update", "-qq"], Path::new("/"));
+        setup("apt-get", &["install", "-y", "-qq", "chromium"], Path::new("/"));
+    }
+    let dir = models_home().root().join("e2e");
+    std::fs::create_dir_all(&dir).unwrap();
+    if !dir.join("node_modules/playwright-core/package.json").exists() {
+        setup(
+            "npm",
+            &["install", "--silent", "--no-save", "--prefix", dir.to_str().unwrap(), "playwright-core@1.65.1"],
+            &dir,
+        );
+    }
+    dir.join("node_modules")
+}
+
+#[test]
+fn the_web_page_enrols_and_identifies_in_headless_chromium() {
+    let node_modules = browser_tools();
+    let data = tempfile::tempdir().unwrap();
+    let key = admin_key(data.path());
+    let portrait = data.path().join("portrait.jpg");
+    std::fs::write(&portrait, portrait_jpeg()).unwrap();
+    let port = free_port();
+    let mut server = start(data.path(), port);
+    let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let screenshot = artifacts.join("web-enrol-identify.png");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../visage-server/web/e2e/enrol-and-identify.js");
+    let out = Command::new("node")
+        .arg(&script)
+        .args([
+            &format!("http://127.0.0.1:{port}/"),
+            &key,
+            portrait.to_str().unwrap(),
+            sample_photos()[0].to_str().unwrap(),
+        ])
+        .arg(&screenshot)
+        .env("NODE_PATH", &node_modules)
+        .output()
+        .unwrap();
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert!(
+        out.status.success(),
+        "browser test failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(result["result"].as_str().unwrap().contains("e2e-person"));
+    assert!(std::fs::metadata(&screenshot).unwrap().len() > 10_000, "screenshot saved at {}", screenshot.display());
+    eprintln!("screenshot: {}", screenshot.display());
+}
+
+#[test]
+fn sigkill_during_enrolments_under_load_loses_nothing_acknowledged() {
+    let data = tempfile::tempdir().unwrap();
+    let key = admin_key(data.path());
+    let (body, content_type) = enrol_body(&portrait_jpeg());
 
     let port = free_port();
     let mut server = start(data.path(), port);
