@@ -109,6 +109,8 @@ pub enum Command {
     /// The audit log: show or verify.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Drive a running service at a fixed request rate and report throughput and latency.
+    Loadtest(crate::loadtest::LoadtestArgs),
     /// Run the HTTP service on the gallery (API keys from `visage keys create`).
     Serve {
         /// Address to listen on.

@@ -4,6 +4,7 @@ mod bench;
 mod cli;
 mod commands;
 mod gallery;
+mod loadtest;
 mod output;
 
 use clap::Parser;
