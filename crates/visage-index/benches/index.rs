@@ -45,11 +45,9 @@ fn benches(c: &mut Criterion) {
     let query = random_unit_vectors(1, 99);
     let mut group = c.benchmark_group("exact search k=10");
     for n in [2_000, 4_000, 10_000, 100_000] {
-        for (name, precision, parallel) in [
-            ("f32", Precision::F32, true),
-            ("f32 1 thread", Precision::F32, false),
-            ("int8", Precision::Int8, true),
-        ] {
+        for (name, precision, parallel) in
+            [("f32", Precision::F32, true), ("f32 1 thread", Precision::F32, false), ("int8", Precision::Int8, true)]
+        {
             if n < 10_000 && precision == Precision::Int8 {
                 continue;
             }

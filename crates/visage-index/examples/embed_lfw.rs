@@ -18,6 +18,9 @@ use std::process::{Command, Stdio};
 /// Images per CLI invocation: large enough that model loading is amortised, small enough that progress shows.
 const BATCH: usize = 500;
 
+/// Per image of a batch: the chosen face's embedding, if any face was found.
+type BatchEmbeddings = Vec<Option<Vec<f32>>>;
+
 struct Args {
     lfw: PathBuf,
     out: PathBuf,
@@ -83,7 +86,7 @@ fn list_images(lfw: &Path) -> Result<Vec<PathBuf>> {
 
 /// Runs `visage embed --json` on one batch; returns, per image, the embedding of the face nearest the
 /// image centre (LFW labels the centred person; a second face is often someone else).
-fn embed_batch(visage: &Path, batch: &[PathBuf]) -> Result<Vec<Option<Vec<f32>>>> {
+fn embed_batch(visage: &Path, batch: &[PathBuf]) -> Result<BatchEmbeddings> {
     let mut child = Command::new(visage)
         .arg("embed")
         .arg("--json")
@@ -133,12 +136,12 @@ fn main() -> Result<()> {
     let batches: Vec<&[PathBuf]> = images.chunks(BATCH).collect();
     let start = std::time::Instant::now();
     // Each job takes every `jobs`-th batch; the CLI itself uses one inference thread, so jobs fill the cores.
-    let per_job: Vec<Vec<(usize, Vec<Option<Vec<f32>>>)>> = std::thread::scope(|s| {
+    let per_job: Vec<Vec<(usize, BatchEmbeddings)>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..args.jobs)
             .map(|j| {
                 let batches = &batches;
                 let visage = &args.visage;
-                s.spawn(move || -> Result<Vec<(usize, Vec<Option<Vec<f32>>>)>> {
+                s.spawn(move || -> Result<Vec<(usize, BatchEmbeddings)>> {
                     let mut out = Vec::new();
                     for b in (j..batches.len()).step_by(args.jobs) {
                         out.push((b, embed_batch(visage, batches[b])?));
@@ -150,7 +153,7 @@ fn main() -> Result<()> {
             .collect();
         handles.into_iter().map(|h| h.join().expect("embedding thread panicked")).collect::<Result<Vec<_>>>()
     })?;
-    let mut by_batch: Vec<Vec<Option<Vec<f32>>>> = vec![Vec::new(); batches.len()];
+    let mut by_batch: Vec<BatchEmbeddings> = vec![Vec::new(); batches.len()];
     for (b, r) in per_job.into_iter().flatten() {
         by_batch[b] = r;
     }

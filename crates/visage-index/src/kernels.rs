@@ -21,12 +21,40 @@ pub(crate) fn scores_f32(query: &[f32], rows: &[f32], out: &mut [f32]) {
     }
 }
 
+/// Scores a tile of queries against a tile of rows: `out[qi * stride + r] = dot(query qi, row r)`.
+///
+/// Each row is loaded once for several queries (and each query chunk once for several rows), so a batch
+/// of queries is bound by arithmetic instead of memory bandwidth, like a matrix product.
+pub(crate) fn scores_f32_tile(queries: &[f32], rows: &[f32], dim: usize, out: &mut [f32], stride: usize) {
+    let (nq, nr) = (queries.len() / dim, rows.len() / dim);
+    assert!(nr <= stride && out.len() >= nq.saturating_sub(1) * stride + nr, "output tile too small");
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2_fma() {
+        // SAFETY: the CPU supports AVX2 and FMA; sizes are asserted above.
+        unsafe { x86::scores_f32_tile_avx2(queries, rows, dim, out, stride) };
+        return;
+    }
+    for (qi, q) in queries.chunks_exact(dim).enumerate() {
+        scores_f32(q, rows, &mut out[qi * stride..qi * stride + nr]);
+    }
+}
+
 /// Dot product of two f32 slices of equal length.
 pub(crate) fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    let mut out = [0.0f32];
-    scores_f32(a, b, &mut out);
-    out[0]
+    dot_f32_fn()(a, b)
+}
+
+/// The best dot product kernel for this CPU, chosen once: for callers that compute one product at a
+/// time many times over (the HNSW graph walk).
+pub(crate) fn dot_f32_fn() -> fn(&[f32], &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2_fma() {
+        return x86::dot_f32_checked;
+    }
+    |a, b| {
+        assert_eq!(a.len(), b.len());
+        dot_portable(a, b)
+    }
 }
 
 /// `out[i] = dot(query, rows[i * dim .. (i + 1) * dim])` in integers, for int8 rows. The query comes
@@ -43,6 +71,23 @@ pub(crate) fn scores_i8(query: &[i16], rows: &[i8], out: &mut [i32]) {
     for (i, o) in out.iter_mut().enumerate() {
         *o = dot_i8_portable(query, &rows[i * dim..(i + 1) * dim]);
     }
+}
+
+/// The inner-product distance (`1 - dot`) over raw pointers to `dim` values, as usearch calls its metric,
+/// with the kernel chosen once here so that the graph walk pays no dispatch per distance.
+pub(crate) fn ip_distance(dim: usize) -> Box<dyn Fn(*const f32, *const f32) -> f32 + Send + Sync> {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2_fma() {
+        return Box::new(move |a, b| {
+            // SAFETY: usearch passes two vectors of the index's dimension; the CPU check is above.
+            unsafe { 1.0 - x86::dot_f32_avx2(std::slice::from_raw_parts(a, dim), std::slice::from_raw_parts(b, dim)) }
+        });
+    }
+    Box::new(move |a, b| {
+        // SAFETY: as above.
+        let (a, b) = unsafe { (std::slice::from_raw_parts(a, dim), std::slice::from_raw_parts(b, dim)) };
+        1.0 - dot_portable(a, b)
+    })
 }
 
 /// Name of the kernel set chosen on this CPU, for benchmark reports.
@@ -107,6 +152,37 @@ mod x86 {
         _mm_cvtsi128_si32(s)
     }
 
+    /// One pair with four accumulators: the FMA latency chain is split four ways.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn dot_f32_avx2(a: &[f32], b: &[f32]) -> f32 {
+        let dim = a.len().min(b.len());
+        let body = dim - dim % 32;
+        let (pa, pb) = (a.as_ptr(), b.as_ptr());
+        let mut acc = [_mm256_setzero_ps(); 4];
+        let mut j = 0;
+        while j < body {
+            for (k, acc) in acc.iter_mut().enumerate() {
+                *acc = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(j + 8 * k)), _mm256_loadu_ps(pb.add(j + 8 * k)), *acc);
+            }
+            j += 32;
+        }
+        let mut s = hsum_ps(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
+        for t in body..dim {
+            s += *pa.add(t) * *pb.add(t);
+        }
+        s
+    }
+
+    /// Safe entry to [`dot_f32_avx2`]; handed out by `dot_f32_fn` only after the CPU check.
+    pub(super) fn dot_f32_checked(a: &[f32], b: &[f32]) -> f32 {
+        assert_eq!(a.len(), b.len());
+        // SAFETY: only reachable through `dot_f32_fn`, which checked AVX2 and FMA.
+        unsafe { dot_f32_avx2(a, b) }
+    }
+
     /// Four rows at a time with two accumulators each: eight independent FMA chains hide the FMA
     /// latency, and each query load serves four rows.
     ///
@@ -157,6 +233,67 @@ mod x86 {
             }
             out[i] = s;
             i += 1;
+        }
+    }
+
+    /// Register tile of 4 rows x 3 queries: 12 accumulators plus 7 loads per 8 dimensions keep both FMA
+    /// ports busy. Leftover queries and rows go through the one-query kernel.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA; `out` holds `queries / dim` rows of `stride >= rows / dim`.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn scores_f32_tile_avx2(
+        queries: &[f32],
+        rows: &[f32],
+        dim: usize,
+        out: &mut [f32],
+        stride: usize,
+    ) {
+        let (nq, nr) = (queries.len() / dim, rows.len() / dim);
+        let body = dim - dim % 8;
+        let (nq3, nr4) = (nq - nq % 3, nr - nr % 4);
+        let mut qi = 0;
+        while qi < nq3 {
+            let q = [0, 1, 2].map(|j| queries.as_ptr().add((qi + j) * dim));
+            let mut r = 0;
+            while r < nr4 {
+                let p = [0, 1, 2, 3].map(|k| rows.as_ptr().add((r + k) * dim));
+                let mut acc = [[_mm256_setzero_ps(); 4]; 3];
+                let mut d = 0;
+                while d < body {
+                    let rv = [0, 1, 2, 3].map(|k| _mm256_loadu_ps(p[k].add(d)));
+                    for j in 0..3 {
+                        let qv = _mm256_loadu_ps(q[j].add(d));
+                        for k in 0..4 {
+                            acc[j][k] = _mm256_fmadd_ps(rv[k], qv, acc[j][k]);
+                        }
+                    }
+                    d += 8;
+                }
+                for j in 0..3 {
+                    for k in 0..4 {
+                        let mut s = hsum_ps(acc[j][k]);
+                        for t in body..dim {
+                            s += *q[j].add(t) * *p[k].add(t);
+                        }
+                        out[(qi + j) * stride + r + k] = s;
+                    }
+                }
+                r += 4;
+            }
+            for j in 0..3 {
+                let o = (qi + j) * stride;
+                scores_f32_avx2(
+                    &queries[(qi + j) * dim..(qi + j + 1) * dim],
+                    &rows[nr4 * dim..],
+                    &mut out[o + nr4..o + nr],
+                );
+            }
+            qi += 3;
+        }
+        for qi in nq3..nq {
+            let o = qi * stride;
+            scores_f32_avx2(&queries[qi * dim..(qi + 1) * dim], rows, &mut out[o..o + nr]);
         }
     }
 
@@ -233,6 +370,19 @@ mod tests {
                     let want = naive(&q, &rows[i * dim..(i + 1) * dim]);
                     assert!((out[i] - want).abs() < 1e-3, "dim {dim} row {i}: {} vs {want}", out[i]);
                     assert!((dot_portable(&q, &rows[i * dim..(i + 1) * dim]) - want).abs() < 1e-3);
+                    assert!((dot_f32(&q, &rows[i * dim..(i + 1) * dim]) - want).abs() < 1e-3);
+                }
+                for nq in [1, 3, 5] {
+                    let qs: Vec<f32> = (0..nq * dim).map(|i| ((i * 3 % 17) as f32 - 8.0) / 10.0).collect();
+                    let stride = n + 2;
+                    let mut tile = vec![0.0; nq * stride];
+                    scores_f32_tile(&qs, &rows, dim, &mut tile, stride);
+                    for qi in 0..nq {
+                        for r in 0..n {
+                            let want = naive(&qs[qi * dim..(qi + 1) * dim], &rows[r * dim..(r + 1) * dim]);
+                            assert!((tile[qi * stride + r] - want).abs() < 1e-3, "tile q{qi} r{r} dim {dim}");
+                        }
+                    }
                 }
                 let q8: Vec<i16> = (0..dim).map(|i| (i as i16 * 37 % 255) - 127).collect();
                 let r8: Vec<i8> = (0..n * dim).map(|i| ((i * 91 % 255) as i32 - 127) as i8).collect();

@@ -60,6 +60,9 @@ pub trait VectorIndex: Send + Sync {
 
     /// Adds one vector under a new id.
     fn add(&mut self, id: u64, vector: &[f32]) -> Result<(), IndexError> {
+        if vector.len() != self.dimension() {
+            return Err(IndexError::DimensionMismatch { expected: self.dimension(), got: vector.len() });
+        }
         self.add_batch(&[id], vector)
     }
 

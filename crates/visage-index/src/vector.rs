@@ -36,7 +36,12 @@ pub(crate) fn check_batch(
     contains: impl Fn(u64) -> bool,
 ) -> Result<(), IndexError> {
     if vectors.len() != ids.len() * dimension {
-        return Err(IndexError::BatchShape { rows: ids.len(), dimension, expected: ids.len() * dimension, got: vectors.len() });
+        return Err(IndexError::BatchShape {
+            rows: ids.len(),
+            dimension,
+            expected: ids.len() * dimension,
+            got: vectors.len(),
+        });
     }
     let mut seen = std::collections::HashSet::with_capacity(ids.len());
     for &id in ids {

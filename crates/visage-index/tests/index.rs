@@ -42,8 +42,11 @@ fn normalised(v: Vec<f32>) -> Vec<f32> {
 
 /// Top-k by sorting every score: the slow, obviously correct answer.
 fn brute_force(data: &[f32], dim: usize, q: &[f32], k: usize) -> Vec<(u64, f32)> {
-    let mut all: Vec<(u64, f32)> =
-        data.chunks_exact(dim).enumerate().map(|(i, r)| (i as u64, r.iter().zip(q).map(|(a, b)| a * b).sum())).collect();
+    let mut all: Vec<(u64, f32)> = data
+        .chunks_exact(dim)
+        .enumerate()
+        .map(|(i, r)| (i as u64, r.iter().zip(q).map(|(a, b)| a * b).sum()))
+        .collect();
     all.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     all.truncate(k);
     all
@@ -69,6 +72,26 @@ fn exact_returns_the_true_top_k() {
             let q = rng.unit(dim);
             let got = index.search(&q, 10).unwrap();
             let want = brute_force(&data, dim, &q, 10);
+            assert_eq!(got.iter().map(|r| r.0).collect::<Vec<_>>(), want.iter().map(|r| r.0).collect::<Vec<_>>());
+            for (g, w) in got.iter().zip(&want) {
+                assert!((g.1 - w.1).abs() < 1e-5);
+            }
+        }
+    }
+}
+
+#[test]
+fn batch_search_matches_single_searches() {
+    let (dim, n) = (40, 1_000);
+    let mut rng = Rng(8);
+    let data = rng.units(n, dim);
+    let index = filled(ExactIndex::new(dim).unwrap(), &data);
+    for nq in [1, 5, 7, 50, 101] {
+        let queries = rng.units(nq, dim);
+        let batch = index.search_batch(&queries, 5).unwrap();
+        assert_eq!(batch.len(), nq);
+        for (q, got) in queries.chunks_exact(dim).zip(&batch) {
+            let want = index.search(q, 5).unwrap();
             assert_eq!(got.iter().map(|r| r.0).collect::<Vec<_>>(), want.iter().map(|r| r.0).collect::<Vec<_>>());
             for (g, w) in got.iter().zip(&want) {
                 assert!((g.1 - w.1).abs() < 1e-5);
@@ -114,22 +137,28 @@ fn errors_are_reported_and_leave_the_index_unchanged() {
     assert_eq!(hnsw.len(), 1);
 }
 
-/// Removes every third id and checks that none comes back, even for a query equal to its vector.
-fn check_removal<I: VectorIndex>(mut index: I, data: &[f32], dim: usize) {
+/// Removes every third id and checks that none comes back, even for a query equal to its vector, and
+/// that live vectors still find themselves (all of them for exact search, `min_self_recall` for HNSW,
+/// which can miss a node it cannot reach).
+fn check_removal<I: VectorIndex>(name: &str, mut index: I, data: &[f32], dim: usize, min_self_recall: f64) {
     let n = data.len() / dim;
     for id in (0..n as u64).step_by(3) {
         assert!(index.remove(id).unwrap());
-        assert!(!index.remove(id).unwrap(), "second removal of {id} reported success");
+        assert!(!index.remove(id).unwrap(), "{name}: second removal of {id} reported success");
     }
     assert_eq!(index.len(), n - n.div_ceil(3));
+    let (mut live, mut found_self) = (0, 0);
     for i in 0..n {
         let row = &data[i * dim..(i + 1) * dim];
         let found = index.search(row, 10).unwrap();
-        assert!(found.iter().all(|r| r.0 % 3 != 0), "removed id returned for query {i}: {found:?}");
+        assert!(found.iter().all(|r| r.0 % 3 != 0), "{name}: removed id returned for query {i}: {found:?}");
         if i % 3 != 0 {
-            assert_eq!(found[0].0, i as u64, "a live vector should find itself");
+            live += 1;
+            found_self += usize::from(found[0].0 == i as u64);
         }
     }
+    let self_recall = found_self as f64 / live as f64;
+    assert!(self_recall >= min_self_recall, "{name}: only {found_self} of {live} live vectors find themselves");
     // Re-adding a removed id works and makes it findable again.
     index.add(0, &data[..dim]).unwrap();
     assert_eq!(index.search(&data[..dim], 1).unwrap()[0].0, 0);
@@ -139,9 +168,9 @@ fn check_removal<I: VectorIndex>(mut index: I, data: &[f32], dim: usize) {
 fn removal_exact_f32_int8_and_hnsw() {
     let (dim, n) = (32, 1_500);
     let data = Rng(2).units(n, dim);
-    check_removal(filled(ExactIndex::new(dim).unwrap(), &data), &data, dim);
-    check_removal(filled(ExactIndex::with_precision(dim, Precision::Int8).unwrap(), &data), &data, dim);
-    check_removal(filled(HnswIndex::new(dim, HnswParams::default()).unwrap(), &data), &data, dim);
+    check_removal("exact", filled(ExactIndex::new(dim).unwrap(), &data), &data, dim, 1.0);
+    check_removal("int8", filled(ExactIndex::with_precision(dim, Precision::Int8).unwrap(), &data), &data, dim, 1.0);
+    check_removal("hnsw", filled(HnswIndex::new(dim, HnswParams::default()).unwrap(), &data), &data, dim, 0.99);
 }
 
 #[test]
@@ -193,7 +222,8 @@ fn int8_recall_and_exact_rescored_scores() {
     let (mut hits1, mut hits10) = (0, 0);
     for i in 0..queries {
         // Half near a stored vector, half pure random (only near-ties there: the hard case for int8).
-        let q = if i % 2 == 0 { rng.near(&data[(i * 31 % n) * dim..(i * 31 % n + 1) * dim], 0.03) } else { rng.unit(dim) };
+        let q =
+            if i % 2 == 0 { rng.near(&data[(i * 31 % n) * dim..(i * 31 % n + 1) * dim], 0.03) } else { rng.unit(dim) };
         let want = f32_index.search(&q, 10).unwrap();
         let got = int8_index.search(&q, 10).unwrap();
         hits1 += usize::from(got[0].0 == want[0].0);
@@ -235,15 +265,22 @@ fn concurrent_searches_beyond_the_thread_count_all_succeed() {
     let data = Rng(7).units(2_000, dim);
     let index = filled(HnswIndex::new(dim, HnswParams::default()).unwrap(), &data);
     // More threads than usearch reserved scratch space for: callers must wait, not fail.
-    std::thread::scope(|s| {
-        for t in 0..8 {
-            let (index, data) = (&index, &data);
-            s.spawn(move || {
-                for i in 0..200 {
-                    let row = (t * 200 + i) % 2_000;
-                    assert_eq!(index.search(&data[row * dim..(row + 1) * dim], 1).unwrap()[0].0, row as u64);
-                }
-            });
-        }
+    let found_self: usize = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8)
+            .map(|t| {
+                let (index, data) = (&index, &data);
+                s.spawn(move || {
+                    (0..200)
+                        .filter(|i| {
+                            let row = (t * 200 + i) % 2_000;
+                            let found = index.search(&data[row * dim..(row + 1) * dim], 1).unwrap();
+                            found[0].0 == row as u64
+                        })
+                        .count()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
     });
+    assert!(found_self >= 1_580, "only {found_self} of 1600 searches found their own vector");
 }
