@@ -27,7 +27,8 @@ pub fn laplacian_variance(grey: &GrayImage) -> f32 {
 /// Mean brightness (0-255) and contrast (standard deviation) of a grey image.
 pub fn brightness_contrast(grey: &GrayImage) -> (f32, f32) {
     let n = (grey.width() * grey.height()).max(1) as f64;
-    let (sum, sum2) = grey.as_raw().iter().fold((0.0f64, 0.0f64), |(s, s2), &v| (s + v as f64, s2 + (v as f64).powi(2)));
+    let (sum, sum2) =
+        grey.as_raw().iter().fold((0.0f64, 0.0f64), |(s, s2), &v| (s + v as f64, s2 + (v as f64).powi(2)));
     let mean = sum / n;
     (mean as f32, (sum2 / n - mean * mean).max(0.0).sqrt() as f32)
 }

@@ -42,6 +42,6 @@ mod tests {
         for bad in ["", "2027-13-01", "31/01/2027", "tomorrow", "2027-02-30"] {
             assert!(matches!(parse_user_date(bad), Err(StoreError::InvalidDate(_))), "{bad}");
         }
-        assert!(now() > "2026-01-01T00:00:00Z".to_string());
+        assert!(now().as_str() > "2026-01-01T00:00:00Z");
     }
 }

@@ -228,8 +228,8 @@ fn lfw_pairs_of_one_fold_verify_correctly() {
     let (mut right, mut total) = (0, 0);
     for line in text.lines().skip(1).filter(|l| l.starts_with("0,")).step_by(3) {
         let f: Vec<&str> = line.split(',').collect();
-        let a = ort().embed_one(&lfw.join("lfw-deepfunneled").join(f[2]), FaceChoice::Centred).unwrap();
-        let b = ort().embed_one(&lfw.join("lfw-deepfunneled").join(f[3]), FaceChoice::Centred).unwrap();
+        let a = ort().embed_one(lfw.join("lfw-deepfunneled").join(f[2]), FaceChoice::Centred).unwrap();
+        let b = ort().embed_one(lfw.join("lfw-deepfunneled").join(f[3]), FaceChoice::Centred).unwrap();
         let same = ort().verifier().verify(&a.embedding, &b.embedding).is_match;
         right += usize::from(same == (f[1] == "1"));
         total += 1;
