@@ -226,60 +226,60 @@ impl Store {
         if consent.expires_at.as_deref().is_some_and(|e| e <= now.as_str()) {
             return Err(StoreError::Invalid("the consent has already expired".into()));
         }
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute(
-            "INSERT INTO subjects (id, display_name, created_at) VALUES (?1, ?2, ?3)
-             ON CONFLICT(id) DO UPDATE SET display_name = COALESCE(excluded.display_name, display_name)",
-            params![subject_id, display_name, now],
-        )?;
-        let active: Option<i64> = tx
-            .query_row(
-                &format!("SELECT id FROM consents WHERE subject_id = ?1 AND {ACTIVE} AND purpose = ?3"),
-                params![subject_id, now, consent.purpose],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let consent_id = match active {
-            Some(id) => id,
-            None => {
-                tx.execute(
-                    "INSERT INTO consents (subject_id, purpose, legal_basis, evidence, granted_at, expires_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![
-                        subject_id,
-                        consent.purpose,
-                        consent.legal_basis,
-                        consent.evidence,
-                        now,
-                        consent.expires_at
-                    ],
-                )?;
-                tx.last_insert_rowid()
-            }
-        };
-        let mut ids = Vec::with_capacity(templates.len());
-        for t in templates {
-            if t.embedding.iter().any(|v| !v.is_finite()) {
-                return Err(StoreError::Invalid("embedding has non-finite values".into()));
-            }
-            let sealed = self.templates.seal(&embedding_bytes(&t.embedding), subject_id.as_bytes());
+        self.write(|w| {
+            let tx = &w.tx;
             tx.execute(
-                "INSERT INTO templates (subject_id, nonce, ciphertext, model_id, model_sha256, quality, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![subject_id, sealed.nonce, sealed.ciphertext, t.model_id, t.model_sha256, t.quality, now],
+                "INSERT INTO subjects (id, display_name, created_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT(id) DO UPDATE SET display_name = COALESCE(excluded.display_name, display_name)",
+                params![subject_id, display_name, now],
             )?;
-            ids.push(tx.last_insert_rowid());
-        }
-        let mut detail = detail;
-        if let Some(obj) = detail.as_object_mut() {
-            obj.insert("templates".into(), ids.len().into());
-            obj.insert("consent".into(), consent_id.into());
-            obj.insert("purpose".into(), consent.purpose.clone().into());
-        }
-        audit::append(&tx, &self.audit_key, actor, "enroll", Some(subject_id), "ok", detail)?;
-        tx.commit()?;
-        Ok(ids)
+            let active: Option<i64> = tx
+                .query_row(
+                    &format!("SELECT id FROM consents WHERE subject_id = ?1 AND {ACTIVE} AND purpose = ?3"),
+                    params![subject_id, now, consent.purpose],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let consent_id = match active {
+                Some(id) => id,
+                None => {
+                    tx.execute(
+                        "INSERT INTO consents (subject_id, purpose, legal_basis, evidence, granted_at, expires_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        params![
+                            subject_id,
+                            consent.purpose,
+                            consent.legal_basis,
+                            consent.evidence,
+                            now,
+                            consent.expires_at
+                        ],
+                    )?;
+                    tx.last_insert_rowid()
+                }
+            };
+            let mut ids = Vec::with_capacity(templates.len());
+            for t in templates {
+                if t.embedding.iter().any(|v| !v.is_finite()) {
+                    return Err(StoreError::Invalid("embedding has non-finite values".into()));
+                }
+                let sealed = self.templates.seal(&embedding_bytes(&t.embedding), subject_id.as_bytes());
+                tx.execute(
+                    "INSERT INTO templates (subject_id, nonce, ciphertext, model_id, model_sha256, quality, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![subject_id, sealed.nonce, sealed.ciphertext, t.model_id, t.model_sha256, t.quality, now],
+                )?;
+                ids.push(tx.last_insert_rowid());
+            }
+            let mut detail = detail;
+            if let Some(obj) = detail.as_object_mut() {
+                obj.insert("templates".into(), ids.len().into());
+                obj.insert("consent".into(), consent_id.into());
+                obj.insert("purpose".into(), consent.purpose.clone().into());
+            }
+            w.audit(actor, "enroll", Some(subject_id), "ok", detail)?;
+            Ok(ids)
+        })
     }
 
     /// One subject, if known.
@@ -341,33 +341,37 @@ impl Store {
     /// how many templates were erased). Returns the erased template ids (to remove from indexes).
     pub fn delete_subject(&self, subject_id: &str, actor: &str) -> Result<Vec<i64>, StoreError> {
         validate_subject_id(subject_id)?;
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let exists = subject_exists(&tx, subject_id)?;
-        if !exists {
-            drop(tx);
-            drop(conn);
+        let erased = self.write(|w| {
+            let tx = &w.tx;
+            if !subject_exists(tx, subject_id)? {
+                return Ok(None);
+            }
+            let ids = subject_template_ids(tx, subject_id)?;
+            let consents: i64 =
+                tx.query_row("SELECT COUNT(*) FROM consents WHERE subject_id = ?1", [subject_id], |r| r.get(0))?;
+            tx.execute("DELETE FROM subjects WHERE id = ?1", [subject_id])?;
+            w.audit(
+                actor,
+                "delete",
+                Some(subject_id),
+                "ok",
+                serde_json::json!({"templates_erased": ids.len(), "consents_erased": consents}),
+            )?;
+            Ok(Some(ids))
+        })?;
+        let Some(ids) = erased else {
             self.audit(actor, "delete", Some(subject_id), "unknown-subject", serde_json::json!({}))?;
             return Err(StoreError::UnknownSubject(subject_id.to_string()));
-        }
-        let ids = subject_template_ids(&tx, subject_id)?;
-        let consents: i64 =
-            tx.query_row("SELECT COUNT(*) FROM consents WHERE subject_id = ?1", [subject_id], |r| r.get(0))?;
-        tx.execute("DELETE FROM subjects WHERE id = ?1", [subject_id])?;
-        audit::append(
-            &tx,
-            &self.audit_key,
-            actor,
-            "delete",
-            Some(subject_id),
-            "ok",
-            serde_json::json!({"templates_erased": ids.len(), "consents_erased": consents}),
-        )?;
-        tx.commit()?;
-        // Move the committed pages into the main file (where secure_delete zeroed the freed ones) and
-        // empty the WAL, which still held copies of the deleted rows.
-        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        };
+        self.checkpoint()?;
         Ok(ids)
+    }
+
+    /// Moves committed pages into the main file (where `secure_delete` zeroed the freed ones) and empties
+    /// the WAL, which still holds copies of deleted rows.
+    fn checkpoint(&self) -> Result<(), StoreError> {
+        self.conn().query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
     }
 
     /// Everything about a subject, as JSON-ready data (templates' embeddings only if asked). Audited.
@@ -449,10 +453,9 @@ impl Store {
     pub fn revoke_consent(&self, subject_id: &str, purpose: Option<&str>, actor: &str) -> Result<Vec<i64>, StoreError> {
         validate_subject_id(subject_id)?;
         let now = time_util::now();
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let exists = subject_exists(&tx, subject_id)?;
-        if !exists {
+        let removed = self.write(|w| {
+        let tx = &w.tx;
+        if !subject_exists(tx, subject_id)? {
             return Err(StoreError::UnknownSubject(subject_id.to_string()));
         }
         let revoked = tx.execute(
@@ -462,19 +465,18 @@ impl Store {
         if revoked == 0 {
             return Err(StoreError::NoConsent(subject_id.to_string(), purpose.unwrap_or("any").to_string()));
         }
-        let removed = remove_templates_without_consent(&tx, subject_id, &now)?;
-        audit::append(
-            &tx,
-            &self.audit_key,
+        let removed = remove_templates_without_consent(tx, subject_id, &now)?;
+        w.audit(
             actor,
             "consent-revoke",
             Some(subject_id),
             "ok",
             serde_json::json!({"purpose": purpose, "consents_revoked": revoked, "templates_removed": removed.len()}),
         )?;
-        tx.commit()?;
+        Ok(removed)
+        })?;
         if !removed.is_empty() {
-            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+            self.checkpoint()?;
         }
         Ok(removed)
     }
@@ -482,34 +484,27 @@ impl Store {
     /// Removes the templates of every subject whose consents have all expired or been revoked.
     pub fn purge_expired(&self, actor: &str) -> Result<(PurgeReport, Vec<i64>), StoreError> {
         let now = time_util::now();
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let subjects: Vec<String> = {
-            let mut stmt = tx.prepare(&format!(
-                "SELECT DISTINCT t.subject_id FROM templates t WHERE NOT EXISTS
+        let (subjects, removed) = self.write(|w| {
+            let tx = &w.tx;
+            let subjects: Vec<String> = {
+                let mut stmt = tx.prepare(&format!(
+                    "SELECT DISTINCT t.subject_id FROM templates t WHERE NOT EXISTS
                  (SELECT 1 FROM consents WHERE subject_id = t.subject_id AND {})",
-                ACTIVE.replace("?2", "?1")
-            ))?;
-            let rows = stmt.query_map([&now], |r| r.get(0))?.collect::<Result<_, _>>()?;
-            rows
-        };
-        let mut removed = Vec::new();
-        for s in &subjects {
-            let ids = remove_templates_without_consent(&tx, s, &now)?;
-            audit::append(
-                &tx,
-                &self.audit_key,
-                actor,
-                "purge-expired",
-                Some(s),
-                "ok",
-                serde_json::json!({"templates_removed": ids.len()}),
-            )?;
-            removed.extend(ids);
-        }
-        tx.commit()?;
+                    ACTIVE.replace("?2", "?1")
+                ))?;
+                let rows = stmt.query_map([&now], |r| r.get(0))?.collect::<Result<_, _>>()?;
+                rows
+            };
+            let mut removed = Vec::new();
+            for s in &subjects {
+                let ids = remove_templates_without_consent(tx, s, &now)?;
+                w.audit(actor, "purge-expired", Some(s), "ok", serde_json::json!({"templates_removed": ids.len()}))?;
+                removed.extend(ids);
+            }
+            Ok((subjects, removed))
+        })?;
         if !removed.is_empty() {
-            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+            self.checkpoint()?;
         }
         Ok((PurgeReport { subjects, templates_removed: removed.len() }, removed))
     }
