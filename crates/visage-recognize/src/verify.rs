@@ -4,7 +4,7 @@ use serde::Serialize;
 use visage_core::cosine_similarity;
 
 /// The answer for one pair of faces.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Verification {
     /// Cosine similarity of the two embeddings, in [-1, 1].
     pub similarity: f32,

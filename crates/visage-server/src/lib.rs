@@ -12,6 +12,7 @@ mod error;
 mod images;
 mod limits;
 mod metrics;
+mod openapi;
 mod routes;
 
 pub use error::ApiError;
@@ -29,6 +30,11 @@ pub struct AppState {
     pub(crate) rate: limits::RateLimiter,
     pub(crate) inference: Arc<tokio::sync::Semaphore>,
     pub(crate) metrics: metrics::Metrics,
+}
+
+/// The OpenAPI document of the service (also served at `/v1/openapi.json`).
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    routes::documented_routes().1
 }
 
 /// The service's router over a gallery.

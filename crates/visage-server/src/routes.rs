@@ -3,47 +3,98 @@
 
 use crate::auth::{actor, authorize};
 use crate::images::read_upload;
+use crate::openapi::{
+    CommonResponses, EnrollForm, EnrollJson, ErrorBody, ImageForm, ImageJson, RevokeRequest, VerifyForm, VerifyJson,
+};
 use crate::{ApiError, AppState};
 use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 use std::sync::Arc;
 use std::time::Instant;
+use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use visage::recognize::Verification;
 use visage::store::{time_util, AuditFilter, ConsentGrant};
-use visage::system::EnrollRequest;
+use visage::store::{AuditEntry, AuditVerification, Consent, Subject, SubjectExport};
+use visage::system::{EnrollOutcome, EnrollRequest, Identification};
+use visage::Face;
 
 type AppResult = Result<Response, ApiError>;
 type Shared = State<Arc<AppState>>;
 
+/// The documented API: every route with its OpenAPI operation, and the document itself.
+pub(crate) fn documented_routes() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
+    let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health))
+        .routes(routes!(ready))
+        .routes(routes!(metrics))
+        .routes(routes!(detect))
+        .routes(routes!(verify))
+        .routes(routes!(identify))
+        .routes(routes!(models))
+        .routes(routes!(subjects))
+        .routes(routes!(subject, delete_subject))
+        .routes(routes!(enroll))
+        .routes(routes!(export))
+        .routes(routes!(revoke_consent))
+        .routes(routes!(audit_list))
+        .routes(routes!(audit_verify))
+        .split_for_parts();
+    CommonResponses.modify(&mut doc);
+    (router, doc)
+}
+
 pub fn build(state: Arc<AppState>) -> Router {
     let timeout = state.limits.request_timeout;
     let body_limit = state.limits.max_body_bytes;
-    Router::new()
-        .route("/", get(|| async { axum::response::Html(include_str!("../web/index.html")) }))
-        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
-        .route("/readyz", get(|| async { Json(json!({"status": "ready"})) }))
-        .route("/metrics", get(metrics))
-        .route("/v1/detect", post(detect))
-        .route("/v1/verify", post(verify))
-        .route("/v1/identify", post(identify))
-        .route("/v1/models", get(models))
-        .route("/v1/subjects", get(subjects))
-        .route("/v1/subjects/{id}", get(subject).delete(delete_subject))
-        .route("/v1/subjects/{id}/enroll", post(enroll))
-        .route("/v1/subjects/{id}/export", get(export))
-        .route("/v1/subjects/{id}/consent/revoke", post(revoke_consent))
-        .route("/v1/audit", get(audit_list))
-        .route("/v1/audit/verify", get(audit_verify))
+    let (api, doc) = documented_routes();
+    let doc = Arc::new(doc);
+    // The document is public, like the page: it describes the API and holds no data.
+    api.route("/", get(|| async { axum::response::Html(include_str!("../web/index.html")) }))
+        .route("/v1/openapi.json", get(move || async move { Json(doc.as_ref().clone()) }))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .layer(middleware::from_fn_with_state(state.clone(), count_requests))
+        .layer(middleware::from_fn(move |request: Request, next: Next| time_limit(timeout, request, next)))
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
         .with_state(state)
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "visage",
+        description = "Face detection, verification and consent-based 1:N identification. Every route but the \
+                       health checks needs `Authorization: Bearer <key>` with the route's scope; every request is \
+                       audited with the key's id. Errors are always `{\"error\": {\"code\", \"message\"}}`."
+    ),
+    components(schemas(ErrorBody)),
+    tags(
+        (name = "faces", description = "Detection, verification and identification"),
+        (name = "gallery", description = "Subjects, enrolment with consent, erasure and export"),
+        (name = "audit", description = "The hash-chained audit log"),
+        (name = "service", description = "Health, readiness, metrics and models"),
+    )
+)]
+struct ApiDoc;
+
+/// Answers 408 in the API's error shape when a request takes longer than the limit.
+async fn time_limit(limit: std::time::Duration, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "timeout",
+            format!("the request took longer than {} s", limit.as_secs_f64()),
+        )
+        .into_response(),
+    }
 }
 
 async fn count_requests(State(state): Shared, request: Request, next: Next) -> Response {
@@ -76,25 +127,75 @@ async fn infer<T: Send + 'static>(
     result
 }
 
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "service", responses((status = 200, body = Status)))]
+async fn health() -> Json<Status> {
+    Json(Status { status: "ok".into() })
+}
+
+/// Readiness: the models are loaded and the store is open.
+#[utoipa::path(get, path = "/readyz", tag = "service", responses((status = 200, body = Status)))]
+async fn ready() -> Json<Status> {
+    Json(Status { status: "ready".into() })
+}
+
+#[derive(Serialize, ToSchema)]
+struct Status {
+    status: String,
+}
+
+/// Prometheus counters: requests by route and status, time spent running models.
+#[utoipa::path(get, path = "/metrics", tag = "service", security(("api_key" = ["admin"])),
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 async fn metrics(State(state): Shared, headers: HeaderMap) -> AppResult {
     authorize(&state, &headers, "admin")?;
     Ok(([("content-type", "text/plain; version=0.0.4")], state.metrics.render()).into_response())
 }
 
+/// The faces of an image.
+#[derive(Serialize, ToSchema)]
+struct Detections {
+    /// The upload's file name (`upload:<field>` for base64).
+    image: String,
+    width: u32,
+    height: u32,
+    faces: Vec<Face>,
+}
+
+/// Find faces: box, score and 5 landmarks per face.
+#[utoipa::path(post, path = "/v1/detect", tag = "faces", security(("api_key" = ["identify"])),
+    request_body(content(
+        (ImageForm = "multipart/form-data"),
+        (ImageJson = "application/json"),
+    )),
+    responses(
+        (status = 200, body = Detections),
+        (status = 422, description = "Not a decodable image", body = ErrorBody),
+    ))]
 async fn detect(State(state): Shared, headers: HeaderMap, request: Request) -> AppResult {
     let key = authorize(&state, &headers, "identify")?;
     let upload = read_upload(request, &["image"]).await?;
     let image = upload.image("image")?;
     let out = infer(&state, move |s| {
-        let name = image.name();
+        let name = image.name().display().to_string();
         let a = s.system.analyzer().analyze(image, false)?;
         s.system.store().audit(&actor(&key), "detect", None, "ok", json!({"faces": a.faces.len()}))?;
-        Ok(json!({"image": name, "width": a.width, "height": a.height, "faces": a.faces}))
+        Ok(Detections { image: name, width: a.width, height: a.height, faces: a.faces })
     })
     .await?;
     Ok(Json(out).into_response())
 }
 
+/// Are the people in two photos the same? The largest face of each is compared.
+#[utoipa::path(post, path = "/v1/verify", tag = "faces", security(("api_key" = ["identify"])),
+    request_body(content(
+        (VerifyForm = "multipart/form-data"),
+        (VerifyJson = "application/json"),
+    )),
+    responses(
+        (status = 200, body = Verification),
+        (status = 422, description = "An image is not decodable or holds no usable face", body = ErrorBody),
+    ))]
 async fn verify(State(state): Shared, headers: HeaderMap, request: Request) -> AppResult {
     let key = authorize(&state, &headers, "identify")?;
     let upload = read_upload(request, &["image1", "image2"]).await?;
@@ -103,6 +204,16 @@ async fn verify(State(state): Shared, headers: HeaderMap, request: Request) -> A
     Ok(Json(v).into_response())
 }
 
+/// Who is in this photo? For each face the best subjects, and a match or `null` (unknown).
+#[utoipa::path(post, path = "/v1/identify", tag = "faces", security(("api_key" = ["identify"])),
+    request_body(content(
+        (ImageForm = "multipart/form-data"),
+        (ImageJson = "application/json"),
+    )),
+    responses(
+        (status = 200, body = Identification),
+        (status = 422, description = "Not a decodable image", body = ErrorBody),
+    ))]
 async fn identify(State(state): Shared, headers: HeaderMap, request: Request) -> AppResult {
     let key = authorize(&state, &headers, "identify")?;
     let upload = read_upload(request, &["image"]).await?;
@@ -118,6 +229,18 @@ async fn identify(State(state): Shared, headers: HeaderMap, request: Request) ->
     Ok(Json(result).into_response())
 }
 
+/// Enrol a subject with their consent from one or more photos (exactly one usable face each).
+#[utoipa::path(post, path = "/v1/subjects/{id}/enroll", tag = "gallery", security(("api_key" = ["enroll"])),
+    params(("id" = String, Path, description = "Subject id: 1-128 characters from A-Z a-z 0-9 . _ @ -")),
+    request_body(content(
+        (EnrollForm = "multipart/form-data"),
+        (EnrollJson = "application/json"),
+    )),
+    responses(
+        (status = 201, body = EnrollOutcome),
+        (status = 409, description = "The face matches another subject", body = ErrorBody),
+        (status = 422, description = "No face, several faces, poor quality or not an image", body = ErrorBody),
+    ))]
 async fn enroll(State(state): Shared, headers: HeaderMap, Path(id): Path<String>, request: Request) -> AppResult {
     let key = authorize(&state, &headers, "enroll")?;
     let upload = read_upload(request, &["image"]).await?;
@@ -142,29 +265,84 @@ async fn enroll(State(state): Shared, headers: HeaderMap, Path(id): Path<String>
     Ok((StatusCode::CREATED, Json(outcome)).into_response())
 }
 
+/// An installed (or missing) model, with its licence.
+#[derive(Serialize, ToSchema)]
+struct ModelStatus {
+    id: String,
+    task: String,
+    file: String,
+    licence: String,
+    source: String,
+    /// Bytes on disk (`null` when missing).
+    size: Option<u64>,
+    /// `installed`, `missing`, `modified` or `unreadable`.
+    status: String,
+}
+
+#[derive(Serialize, ToSchema)]
+struct ModelList {
+    models: Vec<ModelStatus>,
+    /// The inference backend in use (`ort` or `tract`).
+    backend: String,
+}
+
+/// The model pack: each model's task, licence, source package and install state.
+#[utoipa::path(get, path = "/v1/models", tag = "service", security(("api_key" = ["identify"])),
+    responses((status = 200, body = ModelList)))]
 async fn models(State(state): Shared, headers: HeaderMap) -> AppResult {
     let key = authorize(&state, &headers, "identify")?;
     let installer = state.system.analyzer().installer();
-    let rows: Vec<Value> = installer
+    let models = installer
         .status()
         .iter()
-        .map(|m| {
-            json!({"id": m.id, "task": m.task, "file": m.file, "licence": m.licence, "source": m.source, "size": m.size,
-                        "status": format!("{:?}", m.state).to_lowercase()})
+        .map(|m| ModelStatus {
+            id: m.id.clone(),
+            task: m.task.clone(),
+            file: m.file.clone(),
+            licence: m.licence.clone(),
+            source: m.source.clone(),
+            size: m.size,
+            status: format!("{:?}", m.state).to_lowercase(),
         })
         .collect();
     state.system.store().audit(&actor(&key), "models", None, "ok", json!({}))?;
-    Ok(Json(json!({"models": rows, "backend": state.system.analyzer().backend().to_string()})).into_response())
+    Ok(Json(ModelList { models, backend: state.system.analyzer().backend().to_string() }).into_response())
 }
 
+#[derive(Serialize, ToSchema)]
+struct SubjectSummary {
+    subject: Subject,
+    templates: usize,
+}
+
+/// Every enrolled subject, with its number of templates.
+#[utoipa::path(get, path = "/v1/subjects", tag = "gallery", security(("api_key" = ["admin"])),
+    responses((status = 200, body = Vec<SubjectSummary>)))]
 async fn subjects(State(state): Shared, headers: HeaderMap) -> AppResult {
     let key = authorize(&state, &headers, "admin")?;
     let list = state.system.subjects()?;
     state.system.store().audit(&actor(&key), "list-subjects", None, "ok", json!({"subjects": list.len()}))?;
-    let rows: Vec<Value> = list.iter().map(|(s, n)| json!({"subject": s, "templates": n})).collect();
+    let rows: Vec<SubjectSummary> =
+        list.into_iter().map(|(subject, templates)| SubjectSummary { subject, templates }).collect();
     Ok(Json(rows).into_response())
 }
 
+#[derive(Serialize, ToSchema)]
+struct SubjectDetail {
+    subject: Subject,
+    consents: Vec<Consent>,
+    templates: usize,
+}
+
+const SUBJECT_ID: &str = "Subject id: 1-128 characters from A-Z a-z 0-9 . _ @ -";
+
+/// One subject: metadata, consent records and number of templates (no biometric data).
+#[utoipa::path(get, path = "/v1/subjects/{id}", tag = "gallery", security(("api_key" = ["admin"])),
+    params(("id" = String, Path, description = SUBJECT_ID)),
+    responses(
+        (status = 200, body = SubjectDetail),
+        (status = 404, description = "Unknown subject", body = ErrorBody),
+    ))]
 async fn subject(State(state): Shared, headers: HeaderMap, Path(id): Path<String>) -> AppResult {
     let key = authorize(&state, &headers, "admin")?;
     let store = state.system.store();
@@ -174,21 +352,43 @@ async fn subject(State(state): Shared, headers: HeaderMap, Path(id): Path<String
     let consents = store.consents(&id)?;
     let templates = store.template_ids(&id)?.len();
     store.audit(&actor(&key), "read", Some(&id), "ok", json!({}))?;
-    Ok(Json(json!({"subject": subject, "consents": consents, "templates": templates})).into_response())
+    Ok(Json(SubjectDetail { subject, consents, templates }).into_response())
 }
 
+#[derive(Serialize, ToSchema)]
+struct Erasure {
+    subject: String,
+    templates_erased: usize,
+}
+
+/// Erase a subject (right to erasure): templates, consent and index entries; the audit log keeps a
+/// tombstone without biometric data.
+#[utoipa::path(delete, path = "/v1/subjects/{id}", tag = "gallery", security(("api_key" = ["admin"])),
+    params(("id" = String, Path, description = SUBJECT_ID)),
+    responses(
+        (status = 200, body = Erasure),
+        (status = 404, description = "Unknown subject", body = ErrorBody),
+    ))]
 async fn delete_subject(State(state): Shared, headers: HeaderMap, Path(id): Path<String>) -> AppResult {
     let key = authorize(&state, &headers, "admin")?;
-    let n = state.system.delete(&id, &actor(&key))?;
-    Ok(Json(json!({"subject": id, "templates_erased": n})).into_response())
+    let templates_erased = state.system.delete(&id, &actor(&key))?;
+    Ok(Json(Erasure { subject: id, templates_erased }).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 struct ExportQuery {
+    /// Include the embeddings (biometric data).
     #[serde(default)]
     include_templates: bool,
 }
 
+/// Everything stored about a subject (right of access); embeddings only when asked for.
+#[utoipa::path(get, path = "/v1/subjects/{id}/export", tag = "gallery", security(("api_key" = ["admin"])),
+    params(("id" = String, Path, description = SUBJECT_ID), ExportQuery),
+    responses(
+        (status = 200, body = SubjectExport),
+        (status = 404, description = "Unknown subject", body = ErrorBody),
+    ))]
 async fn export(
     State(state): Shared,
     headers: HeaderMap,
@@ -199,6 +399,20 @@ async fn export(
     Ok(Json(state.system.export(&id, q.include_templates, &actor(&key))?).into_response())
 }
 
+#[derive(Serialize, ToSchema)]
+struct Revocation {
+    subject: String,
+    templates_removed: usize,
+}
+
+/// Revoke consent, for one purpose or all; the templates go when no active consent is left.
+#[utoipa::path(post, path = "/v1/subjects/{id}/consent/revoke", tag = "gallery", security(("api_key" = ["admin"])),
+    params(("id" = String, Path, description = SUBJECT_ID)),
+    request_body(content((RevokeRequest = "application/json"), (RevokeRequest = "multipart/form-data"))),
+    responses(
+        (status = 200, body = Revocation),
+        (status = 404, description = "Unknown subject or no such consent", body = ErrorBody),
+    ))]
 async fn revoke_consent(
     State(state): Shared,
     headers: HeaderMap,
@@ -207,18 +421,25 @@ async fn revoke_consent(
 ) -> AppResult {
     let key = authorize(&state, &headers, "admin")?;
     let upload = read_upload(request, &[]).await?;
-    let removed = state.system.revoke_consent(&id, upload.field("purpose"), &actor(&key))?;
-    Ok(Json(json!({"subject": id, "templates_removed": removed})).into_response())
+    let templates_removed = state.system.revoke_consent(&id, upload.field("purpose"), &actor(&key))?;
+    Ok(Json(Revocation { subject: id, templates_removed }).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 struct AuditQuery {
+    /// Only this subject's entries.
     subject: Option<String>,
+    /// Only this action (enroll, identify, verify, delete, export, ...).
     action: Option<String>,
+    /// Entries at or after this time (YYYY-MM-DD or RFC 3339).
     since: Option<String>,
+    /// At most this many (default 100, at most 10,000).
     limit: Option<usize>,
 }
 
+/// Audit entries, newest last, with filters.
+#[utoipa::path(get, path = "/v1/audit", tag = "audit", security(("api_key" = ["admin"])), params(AuditQuery),
+    responses((status = 200, body = Vec<AuditEntry>)))]
 async fn audit_list(State(state): Shared, headers: HeaderMap, Query(q): Query<AuditQuery>) -> AppResult {
     authorize(&state, &headers, "admin")?;
     let since = q.since.as_deref().map(time_util::parse_user_date).transpose()?;
@@ -227,6 +448,9 @@ async fn audit_list(State(state): Shared, headers: HeaderMap, Query(q): Query<Au
     Ok(Json(state.system.audit_entries(&filter)?).into_response())
 }
 
+/// Check the audit hash chain: intact, or the first entry that was edited, inserted or deleted.
+#[utoipa::path(get, path = "/v1/audit/verify", tag = "audit", security(("api_key" = ["admin"])),
+    responses((status = 200, body = AuditVerification)))]
 async fn audit_verify(State(state): Shared, headers: HeaderMap) -> AppResult {
     authorize(&state, &headers, "admin")?;
     Ok(Json(state.system.audit_verify()?).into_response())

@@ -33,13 +33,130 @@ fn api(limits: Limits) -> Api {
     Api { app: router(system, limits), admin, identify_only, revoked, _data: data }
 }
 
+/// Sends a request; every answer of a documented route is checked against the OpenAPI document
+/// (status documented for the operation, body matching its schema).
 async fn send(app: &axum::Router, request: Request<Body>) -> (StatusCode, Value, axum::http::HeaderMap) {
+    let (method, path) = (request.method().as_str().to_lowercase(), request.uri().path().to_string());
     let response = app.clone().oneshot(request).await.unwrap();
     let status = response.status();
     let headers = response.headers().clone();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
     let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
+    openapi_conformance::check(&method, &path, status.as_u16(), &headers, &body);
     (status, body, headers)
+}
+
+/// A small validator of responses against the served OpenAPI 3.1 document.
+mod openapi_conformance {
+    use serde_json::Value;
+    use std::sync::OnceLock;
+
+    fn document() -> &'static Value {
+        static DOC: OnceLock<Value> = OnceLock::new();
+        DOC.get_or_init(|| serde_json::to_value(visage_server::openapi_document()).unwrap())
+    }
+
+    /// The documented path template that `path` is an instance of.
+    fn template(path: &str) -> Option<String> {
+        let segments: Vec<&str> = path.split('/').collect();
+        document()["paths"]
+            .as_object()?
+            .keys()
+            .find(|t| {
+                let ts: Vec<&str> = t.split('/').collect();
+                ts.len() == segments.len() && ts.iter().zip(&segments).all(|(t, s)| t.starts_with('{') || t == s)
+            })
+            .cloned()
+    }
+
+    pub fn check(method: &str, path: &str, status: u16, headers: &axum::http::HeaderMap, body: &Value) {
+        let Some(template) = template(path) else { return };
+        let Some(op) = document()["paths"][&template].get(method) else { return };
+        let response = op["responses"].get(status.to_string()).unwrap_or_else(|| {
+            panic!("{method} {template} answered {status}, which its OpenAPI operation does not document: {body}")
+        });
+        let Some(content) = response["content"].as_object() else { return };
+        let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
+        let Some((_, media)) = content.iter().find(|(ct, _)| content_type.starts_with(ct.as_str())) else {
+            panic!("{method} {template} {status}: content type {content_type:?} is not documented")
+        };
+        if let Err(e) = validate(&media["schema"], body, "$") {
+            panic!("{method} {template} {status}: the body does not match the document: {e}\n{body}");
+        }
+    }
+
+    fn resolve(schema: &Value) -> &Value {
+        match schema.get("$ref").and_then(Value::as_str) {
+            Some(r) => resolve(&document()["components"]["schemas"][r.trim_start_matches("#/components/schemas/")]),
+            None => schema,
+        }
+    }
+
+    fn type_matches(t: &str, v: &Value) -> bool {
+        match t {
+            "object" => v.is_object(),
+            "array" => v.is_array(),
+            "string" => v.is_string(),
+            "integer" => v.is_i64() || v.is_u64(),
+            "number" => v.is_number(),
+            "boolean" => v.is_boolean(),
+            "null" => v.is_null(),
+            _ => true,
+        }
+    }
+
+    /// Validates `v` against a named component schema.
+    pub fn validate_component(name: &str, v: &Value) -> Result<(), String> {
+        validate(&document()["components"]["schemas"][name], v, "$")
+    }
+
+    fn validate(schema: &Value, v: &Value, at: &str) -> Result<(), String> {
+        let schema = resolve(schema);
+        for key in ["oneOf", "anyOf"] {
+            if let Some(options) = schema[key].as_array() {
+                if !options.iter().any(|o| validate(o, v, at).is_ok()) {
+                    return Err(format!("{at}: matches none of {key}"));
+                }
+            }
+        }
+        if let Some(all) = schema["allOf"].as_array() {
+            for s in all {
+                validate(s, v, at)?;
+            }
+        }
+        let types: Vec<&str> = match &schema["type"] {
+            Value::String(t) => vec![t.as_str()],
+            Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+            _ => vec![],
+        };
+        if !types.is_empty() && !types.iter().any(|t| type_matches(t, v)) {
+            return Err(format!("{at}: expected {types:?}, got {v}"));
+        }
+        if let Some(object) = v.as_object() {
+            for key in schema["required"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+                if !object.contains_key(key) {
+                    return Err(format!("{at}: required property '{key}' is missing"));
+                }
+            }
+            if let Some(properties) = schema["properties"].as_object() {
+                for (key, value) in object {
+                    match properties.get(key) {
+                        Some(p) => validate(p, value, &format!("{at}.{key}"))?,
+                        None if schema["additionalProperties"] == Value::Bool(false) => {
+                            return Err(format!("{at}: property '{key}' is not documented"))
+                        }
+                        None => {}
+                    }
+                }
+            }
+        }
+        if let (Some(items), Some(array)) = (schema.get("items"), v.as_array()) {
+            for (i, item) in array.iter().enumerate() {
+                validate(items, item, &format!("{at}[{i}]"))?;
+            }
+        }
+        Ok(())
+    }
 }
 
 fn get(path: &str, key: Option<&str>) -> Request<Body> {
@@ -116,6 +233,63 @@ async fn keys_and_scopes() {
     assert_eq!(s, StatusCode::OK);
     let (s, body, _) = send(&api.app, get("/v1/nothing-here", Some(&api.admin))).await;
     assert_eq!((s, body["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
+}
+
+#[tokio::test]
+async fn the_openapi_document_is_served_and_covers_every_route() {
+    let api = api(Limits::default());
+    let (s, doc, _) = send(&api.app, get("/v1/openapi.json", None)).await;
+    assert_eq!(s, StatusCode::OK, "the document is public, like the page");
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."), "{}", doc["openapi"]);
+    let expected = [
+        ("/healthz", "get"),
+        ("/readyz", "get"),
+        ("/metrics", "get"),
+        ("/v1/detect", "post"),
+        ("/v1/verify", "post"),
+        ("/v1/identify", "post"),
+        ("/v1/models", "get"),
+        ("/v1/subjects", "get"),
+        ("/v1/subjects/{id}", "get"),
+        ("/v1/subjects/{id}", "delete"),
+        ("/v1/subjects/{id}/enroll", "post"),
+        ("/v1/subjects/{id}/export", "get"),
+        ("/v1/subjects/{id}/consent/revoke", "post"),
+        ("/v1/audit", "get"),
+        ("/v1/audit/verify", "get"),
+    ];
+    for (path, method) in expected {
+        let op = &doc["paths"][path][method];
+        assert!(op.is_object(), "{method} {path} is not documented");
+        let public = path.ends_with("z");
+        assert_eq!(op["security"].is_array(), !public, "{method} {path}: security");
+        if !public {
+            assert!(op["responses"]["401"].is_object() && op["responses"]["403"].is_object(), "{method} {path}");
+        }
+    }
+    let documented: usize = doc["paths"].as_object().unwrap().values().map(|p| p.as_object().unwrap().len()).sum();
+    assert_eq!(documented, expected.len(), "a route is documented that this test does not know: update it");
+    for schema in ["Identification", "Verification", "EnrollOutcome", "SubjectExport", "AuditVerification", "ErrorBody"]
+    {
+        assert!(doc["components"]["schemas"][schema].is_object(), "{schema} missing");
+    }
+    assert_eq!(doc["components"]["securitySchemes"]["api_key"]["scheme"], "bearer");
+    std::fs::write(std::env::temp_dir().join("visage-openapi.json"), serde_json::to_vec_pretty(&doc).unwrap()).ok();
+}
+
+#[test]
+fn the_conformance_check_catches_bodies_that_differ_from_the_document() {
+    use openapi_conformance::validate_component;
+    let good = json!({"faces": [{"bbox": [1.0, 2.0, 3.0, 4.0], "match": null, "similarity": 0.2, "candidates": []}],
+                      "threshold": 0.33});
+    validate_component("Identification", &good).unwrap();
+    let mut missing = good.clone();
+    missing["faces"][0].as_object_mut().unwrap().remove("match");
+    assert!(validate_component("Identification", &missing).unwrap_err().contains("match"));
+    let mut wrong_type = good.clone();
+    wrong_type["faces"][0]["candidates"] = json!([{"subject": 7, "similarity": 0.5}]);
+    assert!(validate_component("Identification", &wrong_type).is_err());
+    assert!(validate_component("ErrorBody", &json!({"error": {"code": "x"}})).is_err());
 }
 
 #[tokio::test]
@@ -280,4 +454,12 @@ async fn a_flood_is_rate_limited_and_overload_answers_503() {
 
 fn api_with_no_inference_slots() -> Api {
     api(Limits { max_concurrent_inference: 0, request_timeout: Duration::from_secs(5), ..Limits::default() })
+}
+
+#[tokio::test]
+async fn a_request_past_the_timeout_gets_408_in_the_error_shape() {
+    let api = api(Limits { request_timeout: Duration::from_millis(1), ..Limits::default() });
+    let group = std::fs::read(&sample_photos()[0]).unwrap();
+    let (s, body, _) = send(&api.app, multipart("/v1/identify", &api.identify_only, &[], &[("image", group)])).await;
+    assert_eq!((s, body["error"]["code"].as_str()), (StatusCode::REQUEST_TIMEOUT, Some("timeout")), "{body}");
 }

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 pub const SCOPES: [&str; 3] = ["enroll", "identify", "admin"];
 
 /// A stored key (without its secret).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ApiKey {
     pub id: String,
     pub scopes: Vec<String>,

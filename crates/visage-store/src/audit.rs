@@ -15,12 +15,13 @@ use sha2::Sha256;
 pub(crate) const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// One entry. Never holds biometric data: ids, actions and outcomes only.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     pub seq: i64,
     pub time: String,
     pub actor: String,
     pub action: String,
+    #[schema(required = true)]
     pub subject: Option<String>,
     pub outcome: String,
     /// Extra facts as JSON (counts, similarity, reasons).
@@ -39,12 +40,14 @@ pub struct AuditFilter {
 }
 
 /// The result of checking the chain.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct AuditVerification {
     pub entries: i64,
     pub intact: bool,
     /// The first entry that does not verify, and why.
+    #[schema(required = true)]
     pub first_bad: Option<i64>,
+    #[schema(required = true)]
     pub reason: Option<String>,
 }
 

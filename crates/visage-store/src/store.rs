@@ -15,9 +15,10 @@ pub const DB_FILE: &str = "visage.db";
 const KEY_CHECK: &[u8] = b"visage store key check v1";
 
 /// A person known to the gallery.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Subject {
     pub id: String,
+    #[schema(required = true)]
     pub display_name: Option<String>,
     pub metadata: serde_json::Value,
     pub created_at: String,
@@ -36,14 +37,16 @@ pub struct ConsentGrant {
 }
 
 /// A consent record.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Consent {
     pub id: i64,
     pub purpose: String,
     pub legal_basis: String,
     pub evidence: String,
     pub granted_at: String,
+    #[schema(required = true)]
     pub expires_at: Option<String>,
+    #[schema(required = true)]
     pub revoked_at: Option<String>,
 }
 
@@ -57,7 +60,7 @@ pub struct NewTemplate {
 }
 
 /// A stored template's metadata (no embedding).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Template {
     pub id: i64,
     pub model_id: String,
@@ -79,7 +82,7 @@ pub struct TemplateRecord {
 }
 
 /// Everything the store holds about one subject (the right of access).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SubjectExport {
     pub subject: Subject,
     pub consents: Vec<Consent>,
@@ -88,7 +91,7 @@ pub struct SubjectExport {
 }
 
 /// What `purge_expired` removed.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct PurgeReport {
     /// Subjects whose templates were removed (no active consent left).
     pub subjects: Vec<String>,

@@ -136,7 +136,7 @@ impl StageTimings {
 }
 
 /// A detected face, with its embedding when one was computed.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Face {
     pub bbox: [f32; 4],
     pub score: f32,

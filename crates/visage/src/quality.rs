@@ -25,7 +25,7 @@ impl Default for QualityGate {
 }
 
 /// The verdict on one face.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct QualityReport {
     /// 0 to 1: half from size (full at 112 px), half from sharpness (full at 100).
     pub score: f32,

@@ -78,7 +78,7 @@ pub struct EnrollRequest {
 }
 
 /// The result of an enrolment.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct EnrollOutcome {
     pub subject: String,
     pub templates: Vec<i64>,
@@ -89,26 +89,28 @@ pub struct EnrollOutcome {
 }
 
 /// A subject and how similar its best template is to a face.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Candidate {
     pub subject: String,
     pub similarity: f32,
 }
 
 /// One face of an identification.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct IdentifiedFace {
     pub bbox: [f32; 4],
     /// The identified subject, or `null` (unknown) when the best similarity is below the threshold.
     #[serde(rename = "match")]
+    #[schema(required = true)]
     pub matched: Option<String>,
     /// The best candidate's similarity (`null` when the gallery is empty).
+    #[schema(required = true)]
     pub similarity: Option<f32>,
     pub candidates: Vec<Candidate>,
 }
 
 /// The result of identifying every face of an image.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Identification {
     pub faces: Vec<IdentifiedFace>,
     pub threshold: f32,
