@@ -56,7 +56,7 @@ pub fn run(args: &LoadtestArgs) -> Result<ExitCode> {
         ureq::AgentBuilder::new().timeout(Duration::from_secs(60)).max_idle_connections(args.max_inflight).build();
     let total = (args.rate * args.seconds as f64).round() as usize;
     let interval = Duration::from_secs_f64(1.0 / args.rate);
-    let (tx, rx) = mpsc::channel::<(bool, Duration)>();
+    let (tx, rx) = mpsc::channel::<(Outcome, Duration)>();
     let inflight = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let started = Instant::now();
     let mut dropped = 0usize;
@@ -74,20 +74,34 @@ pub fn run(args: &LoadtestArgs) -> Result<ExitCode> {
             (agent.clone(), url.clone(), body.clone(), args.key.clone(), tx.clone(), inflight.clone());
         std::thread::spawn(move || {
             let t = Instant::now();
-            let ok = agent
+            let outcome = match agent
                 .post(&url)
                 .set("Authorization", &format!("Bearer {key}"))
                 .set("Content-Type", "application/json")
                 .send_string(&body)
-                .is_ok();
-            let _ = tx.send((ok, t.elapsed()));
+            {
+                Ok(r) => Outcome::Status(r.status()),
+                Err(ureq::Error::Status(code, _)) => Outcome::Status(code),
+                Err(ureq::Error::Transport(t)) => Outcome::Transport(t.kind().to_string()),
+            };
+            let _ = tx.send((outcome, t.elapsed()));
             inflight.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
         });
     }
     drop(tx);
-    let results: Vec<(bool, Duration)> = rx.iter().collect();
+    let results: Vec<(Outcome, Duration)> = rx.iter().collect();
     let elapsed = started.elapsed().as_secs_f64();
-    let mut latencies: Vec<f64> = results.iter().filter(|r| r.0).map(|r| r.1.as_secs_f64() * 1e3).collect();
+    let mut latencies: Vec<f64> =
+        results.iter().filter(|r| r.0.is_success()).map(|r| r.1.as_secs_f64() * 1e3).collect();
+    // Every failure by what it was: an HTTP status, a transport error, or a request never sent because
+    // every connection was busy.
+    let mut by_kind: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    for (outcome, _) in results.iter().filter(|r| !r.0.is_success()) {
+        *by_kind.entry(outcome.label()).or_default() += 1;
+    }
+    if dropped > 0 {
+        by_kind.insert("not_sent_all_connections_busy".into(), dropped);
+    }
     latencies.sort_by(f64::total_cmp);
     let pct = |p: f64| latencies.get(((latencies.len().max(1) - 1) as f64 * p).round() as usize).copied();
     let ok = latencies.len();
@@ -95,7 +109,7 @@ pub fn run(args: &LoadtestArgs) -> Result<ExitCode> {
     let report = json!({
         "endpoint": args.endpoint, "rate": args.rate, "seconds": args.seconds, "sent": results.len(), "ok": ok,
         "errors": errors, "error_rate": errors as f64 / total.max(1) as f64, "throughput": ok as f64 / elapsed,
-        "p50_ms": pct(0.5), "p99_ms": pct(0.99), "max_ms": latencies.last(),
+        "p50_ms": pct(0.5), "p99_ms": pct(0.99), "max_ms": latencies.last(), "errors_by_kind": by_kind,
     });
     if args.json {
         print_json(&report);
@@ -112,6 +126,28 @@ pub fn run(args: &LoadtestArgs) -> Result<ExitCode> {
             pct(0.5).unwrap_or(f64::NAN),
             pct(0.99).unwrap_or(f64::NAN)
         );
+        for (kind, n) in &by_kind {
+            println!("  {kind}: {n}");
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// How one request ended.
+enum Outcome {
+    Status(u16),
+    Transport(String),
+}
+
+impl Outcome {
+    fn is_success(&self) -> bool {
+        matches!(self, Outcome::Status(200..=299))
+    }
+
+    fn label(&self) -> String {
+        match self {
+            Outcome::Status(code) => format!("http_{code}"),
+            Outcome::Transport(kind) => format!("transport: {kind}"),
+        }
+    }
 }

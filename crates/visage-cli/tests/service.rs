@@ -247,3 +247,38 @@ fn sigkill_during_enrolments_under_load_loses_nothing_acknowledged() {
     server.kill().unwrap();
     server.wait().unwrap();
 }
+
+#[test]
+fn loadtest_reports_throughput_and_errors_by_status() {
+    let data = tempfile::tempdir().unwrap();
+    let out = visage(data.path()).args(["keys", "create", "--scopes", "identify", "--json"]).output().unwrap();
+    let key: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let photo = data.path().join("portrait.jpg");
+    std::fs::write(&photo, portrait_jpeg()).unwrap();
+    let port = free_port();
+    let mut server = start(data.path(), port);
+    let url = format!("http://127.0.0.1:{port}");
+    let run = |key: &str| -> Value {
+        let out = visage(data.path())
+            .args(["loadtest", "--url", &url, "--key", key, "--image"])
+            .arg(&photo)
+            .args(["--rate", "4", "--seconds", "3", "--json"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let good = run(key["key"].as_str().unwrap());
+    assert_eq!((good["ok"].as_u64(), good["errors"].as_u64()), (Some(12), Some(0)), "{good}");
+    assert!(good["p50_ms"].as_f64().unwrap() > 0.0 && good["p99_ms"].as_f64() >= good["p50_ms"].as_f64());
+    let bad = run("vsg_kNOPE_not-a-key");
+    assert_eq!(bad["ok"].as_u64(), Some(0), "{bad}");
+    // The server answers 401 before reading the upload and closes the connection, so a client that
+    // reuses a connection can also see it reset: each failure is counted under what it was.
+    let kinds = bad["errors_by_kind"].as_object().unwrap();
+    assert!(kinds["http_401"].as_u64().unwrap() >= 1, "{bad}");
+    assert!(kinds.keys().all(|k| k == "http_401" || k.starts_with("transport")), "{bad}");
+    assert_eq!(kinds.values().map(|n| n.as_u64().unwrap()).sum::<u64>(), 12, "{bad}");
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
