@@ -91,7 +91,8 @@ pub async fn read_upload(request: Request, image_fields: &[&str]) -> Result<Uplo
                     })?;
                     upload.images.push((name.clone(), ImageSource::Bytes { name: format!("upload:{name}"), bytes }));
                 }
-            } else {
+            } else if !v.is_null() {
+                // `null` is the same as leaving the field out.
                 let text = match v {
                     serde_json::Value::String(s) => s.clone(),
                     other => other.to_string(),

@@ -28,23 +28,41 @@ pub struct ErrorDetail {
     pub message: String,
 }
 
-/// An image for `/v1/detect` or `/v1/identify`: a file in multipart.
+/// An image for `/v1/detect`: a file in multipart.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct DetectForm {
+    #[schema(value_type = String, format = Binary)]
+    pub image: Vec<u8>,
+}
+
+/// An image for `/v1/detect`: base64 (or a `data:` URL) in JSON.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct DetectJson {
+    #[schema(format = Byte, min_length = 1)]
+    pub image: String,
+}
+
+/// An image for `/v1/identify`: a file in multipart.
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct ImageForm {
     #[schema(value_type = String, format = Binary)]
     pub image: Vec<u8>,
-    /// `/v1/identify` only: candidates per face, 1 to 100 (default 3).
+    /// Candidates per face (default 3).
+    #[schema(minimum = 1, maximum = 100, nullable = false)]
     pub top_k: Option<u32>,
 }
 
-/// An image for `/v1/detect` or `/v1/identify`: base64 (or a `data:` URL) in JSON.
+/// An image for `/v1/identify`: base64 (or a `data:` URL) in JSON.
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct ImageJson {
-    #[schema(format = Byte)]
+    #[schema(format = Byte, min_length = 1)]
     pub image: String,
-    /// `/v1/identify` only: candidates per face, 1 to 100 (default 3).
+    /// Candidates per face (default 3).
+    #[schema(minimum = 1, maximum = 100, nullable = false)]
     pub top_k: Option<u32>,
 }
 
@@ -62,9 +80,9 @@ pub struct VerifyForm {
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct VerifyJson {
-    #[schema(format = Byte)]
+    #[schema(format = Byte, min_length = 1)]
     pub image1: String,
-    #[schema(format = Byte)]
+    #[schema(format = Byte, min_length = 1)]
     pub image2: String,
 }
 
@@ -73,19 +91,25 @@ pub struct VerifyJson {
 #[allow(dead_code)]
 pub struct EnrollForm {
     /// One or more files, each holding exactly one face.
-    #[schema(value_type = Vec<String>, format = Binary)]
+    #[schema(value_type = Vec<String>, format = Binary, min_items = 1)]
     pub image: Vec<Vec<u8>>,
     /// What the biometric data may be used for.
+    #[schema(min_length = 1)]
     pub purpose: String,
     /// Where the proof of consent is kept.
+    #[schema(min_length = 1)]
     pub evidence: String,
     /// Default `consent`.
+    #[schema(nullable = false)]
     pub legal_basis: Option<String>,
     /// Display name.
+    #[schema(nullable = false)]
     pub name: Option<String>,
     /// When the consent ends (YYYY-MM-DD or RFC 3339).
+    #[schema(nullable = false)]
     pub expires: Option<String>,
     /// `true` to enrol although the face matches another subject (audited).
+    #[schema(nullable = false)]
     pub allow_duplicate: Option<bool>,
 }
 
@@ -94,13 +118,19 @@ pub struct EnrollForm {
 #[allow(dead_code)]
 pub struct EnrollJson {
     /// One base64 image, or a list of them.
-    #[schema(value_type = Vec<String>)]
+    #[schema(value_type = Vec<String>, min_items = 1)]
     pub image: Vec<String>,
+    #[schema(min_length = 1)]
     pub purpose: String,
+    #[schema(min_length = 1)]
     pub evidence: String,
+    #[schema(nullable = false)]
     pub legal_basis: Option<String>,
+    #[schema(nullable = false)]
     pub name: Option<String>,
+    #[schema(nullable = false)]
     pub expires: Option<String>,
+    #[schema(nullable = false)]
     pub allow_duplicate: Option<bool>,
 }
 
@@ -108,6 +138,7 @@ pub struct EnrollJson {
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct RevokeRequest {
+    #[schema(nullable = false)]
     pub purpose: Option<String>,
 }
 
@@ -155,6 +186,11 @@ impl Modify for CommonResponses {
                     responses
                         .entry("503".into())
                         .or_insert_with(|| error("Every inference slot is busy (see Retry-After)"));
+                }
+                if op.parameters.as_ref().is_some_and(|p| !p.is_empty()) {
+                    responses
+                        .entry("400".into())
+                        .or_insert_with(|| error("A malformed parameter (subject id, date, number)"));
                 }
                 if op.request_body.is_some() {
                     responses.entry("400".into()).or_insert_with(|| error("Malformed body or missing field"));

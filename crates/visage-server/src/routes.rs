@@ -4,9 +4,11 @@
 use crate::auth::{actor, authorize};
 use crate::images::read_upload;
 use crate::openapi::{
-    CommonResponses, EnrollForm, EnrollJson, ErrorBody, ImageForm, ImageJson, RevokeRequest, VerifyForm, VerifyJson,
+    CommonResponses, DetectForm, DetectJson, EnrollForm, EnrollJson, ErrorBody, ImageForm, ImageJson, RevokeRequest,
+    VerifyForm, VerifyJson,
 };
 use crate::{ApiError, AppState};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
@@ -83,6 +85,11 @@ pub fn build(state: Arc<AppState>) -> Router {
     )
 )]
 struct ApiDoc;
+
+/// A query string that does not parse, in the API's error shape.
+fn query_error(e: QueryRejection) -> ApiError {
+    ApiError::bad_request("invalid_request", e.body_text())
+}
 
 /// Answers 408 in the API's error shape when a request takes longer than the limit.
 async fn time_limit(limit: std::time::Duration, request: Request, next: Next) -> Response {
@@ -165,8 +172,8 @@ struct Detections {
 /// Find faces: box, score and 5 landmarks per face.
 #[utoipa::path(post, path = "/v1/detect", tag = "faces", security(("api_key" = ["identify"])),
     request_body(content(
-        (ImageForm = "multipart/form-data"),
-        (ImageJson = "application/json"),
+        (DetectForm = "multipart/form-data"),
+        (DetectJson = "application/json"),
     )),
     responses(
         (status = 200, body = Detections),
@@ -231,7 +238,7 @@ async fn identify(State(state): Shared, headers: HeaderMap, request: Request) ->
 
 /// Enrol a subject with their consent from one or more photos (exactly one usable face each).
 #[utoipa::path(post, path = "/v1/subjects/{id}/enroll", tag = "gallery", security(("api_key" = ["enroll"])),
-    params(("id" = String, Path, description = "Subject id: 1-128 characters from A-Z a-z 0-9 . _ @ -")),
+    params(SubjectId),
     request_body(content(
         (EnrollForm = "multipart/form-data"),
         (EnrollJson = "application/json"),
@@ -327,6 +334,16 @@ async fn subjects(State(state): Shared, headers: HeaderMap) -> AppResult {
     Ok(Json(rows).into_response())
 }
 
+/// The subject id in a route's path.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+struct SubjectId {
+    /// 1-128 characters from A-Z a-z 0-9 . _ @ -, not starting with a dot.
+    #[param(pattern = r"^[A-Za-z0-9_@-][A-Za-z0-9._@-]{0,127}$")]
+    id: String,
+}
+
 #[derive(Serialize, ToSchema)]
 struct SubjectDetail {
     subject: Subject,
@@ -334,11 +351,9 @@ struct SubjectDetail {
     templates: usize,
 }
 
-const SUBJECT_ID: &str = "Subject id: 1-128 characters from A-Z a-z 0-9 . _ @ -";
-
 /// One subject: metadata, consent records and number of templates (no biometric data).
 #[utoipa::path(get, path = "/v1/subjects/{id}", tag = "gallery", security(("api_key" = ["admin"])),
-    params(("id" = String, Path, description = SUBJECT_ID)),
+    params(SubjectId),
     responses(
         (status = 200, body = SubjectDetail),
         (status = 404, description = "Unknown subject", body = ErrorBody),
@@ -364,7 +379,7 @@ struct Erasure {
 /// Erase a subject (right to erasure): templates, consent and index entries; the audit log keeps a
 /// tombstone without biometric data.
 #[utoipa::path(delete, path = "/v1/subjects/{id}", tag = "gallery", security(("api_key" = ["admin"])),
-    params(("id" = String, Path, description = SUBJECT_ID)),
+    params(SubjectId),
     responses(
         (status = 200, body = Erasure),
         (status = 404, description = "Unknown subject", body = ErrorBody),
@@ -384,7 +399,7 @@ struct ExportQuery {
 
 /// Everything stored about a subject (right of access); embeddings only when asked for.
 #[utoipa::path(get, path = "/v1/subjects/{id}/export", tag = "gallery", security(("api_key" = ["admin"])),
-    params(("id" = String, Path, description = SUBJECT_ID), ExportQuery),
+    params(SubjectId, ExportQuery),
     responses(
         (status = 200, body = SubjectExport),
         (status = 404, description = "Unknown subject", body = ErrorBody),
@@ -393,8 +408,9 @@ async fn export(
     State(state): Shared,
     headers: HeaderMap,
     Path(id): Path<String>,
-    Query(q): Query<ExportQuery>,
+    q: Result<Query<ExportQuery>, QueryRejection>,
 ) -> AppResult {
+    let Query(q) = q.map_err(query_error)?;
     let key = authorize(&state, &headers, "admin")?;
     Ok(Json(state.system.export(&id, q.include_templates, &actor(&key))?).into_response())
 }
@@ -407,8 +423,8 @@ struct Revocation {
 
 /// Revoke consent, for one purpose or all; the templates go when no active consent is left.
 #[utoipa::path(post, path = "/v1/subjects/{id}/consent/revoke", tag = "gallery", security(("api_key" = ["admin"])),
-    params(("id" = String, Path, description = SUBJECT_ID)),
-    request_body(content((RevokeRequest = "application/json"), (RevokeRequest = "multipart/form-data"))),
+    params(SubjectId),
+    request_body(content((RevokeRequest = "application/json"))),
     responses(
         (status = 200, body = Revocation),
         (status = 404, description = "Unknown subject or no such consent", body = ErrorBody),
@@ -433,18 +449,28 @@ struct AuditQuery {
     action: Option<String>,
     /// Entries at or after this time (YYYY-MM-DD or RFC 3339).
     since: Option<String>,
-    /// At most this many (default 100, at most 10,000).
-    limit: Option<usize>,
+    /// At most this many (default 100).
+    #[param(minimum = 1, maximum = 10_000)]
+    limit: Option<u32>,
 }
 
 /// Audit entries, newest last, with filters.
 #[utoipa::path(get, path = "/v1/audit", tag = "audit", security(("api_key" = ["admin"])), params(AuditQuery),
     responses((status = 200, body = Vec<AuditEntry>)))]
-async fn audit_list(State(state): Shared, headers: HeaderMap, Query(q): Query<AuditQuery>) -> AppResult {
+async fn audit_list(
+    State(state): Shared,
+    headers: HeaderMap,
+    q: Result<Query<AuditQuery>, QueryRejection>,
+) -> AppResult {
     authorize(&state, &headers, "admin")?;
+    let Query(q) = q.map_err(query_error)?;
+    let limit = match q.limit {
+        None => 100,
+        Some(n @ 1..=10_000) => n as usize,
+        Some(_) => return Err(ApiError::bad_request("invalid_request", "limit must be from 1 to 10000")),
+    };
     let since = q.since.as_deref().map(time_util::parse_user_date).transpose()?;
-    let filter =
-        AuditFilter { subject: q.subject, action: q.action, since, limit: Some(q.limit.unwrap_or(100).min(10_000)) };
+    let filter = AuditFilter { subject: q.subject, action: q.action, since, limit: Some(limit) };
     Ok(Json(state.system.audit_entries(&filter)?).into_response())
 }
 
