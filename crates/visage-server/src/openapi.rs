@@ -5,7 +5,7 @@
 //! security scheme and the error responses every authenticated route can give (401, 403, 429), plus
 //! 503 for the routes that run models.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, ToSchema};
@@ -87,12 +87,31 @@ pub struct VerifyJson {
 }
 
 /// An enrolment: consent and one or more photos (one face each), as multipart.
-#[derive(ToSchema)]
+#[derive(ToSchema, Deserialize)]
 #[allow(dead_code)]
 pub struct EnrollForm {
     /// One or more files, each holding exactly one face.
     #[schema(value_type = Vec<String>, format = Binary, min_items = 1)]
     pub image: Vec<Vec<u8>>,
+    #[serde(flatten)]
+    pub consent: EnrollFields,
+}
+
+/// An enrolment with base64 images in JSON.
+#[derive(ToSchema, Deserialize)]
+#[allow(dead_code)]
+pub struct EnrollJson {
+    /// One base64 image, or a list of them.
+    #[schema(value_type = Vec<String>, min_items = 1)]
+    pub image: Vec<String>,
+    #[serde(flatten)]
+    pub consent: EnrollFields,
+}
+
+/// The consent and subject fields of an enrolment.
+#[derive(ToSchema, Deserialize)]
+#[allow(dead_code)]
+pub struct EnrollFields {
     /// What the biometric data may be used for.
     #[schema(min_length = 1)]
     pub purpose: String,
@@ -109,27 +128,6 @@ pub struct EnrollForm {
     #[schema(nullable = false)]
     pub expires: Option<String>,
     /// `true` to enrol although the face matches another subject (audited).
-    #[schema(nullable = false)]
-    pub allow_duplicate: Option<bool>,
-}
-
-/// An enrolment with base64 images in JSON.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct EnrollJson {
-    /// One base64 image, or a list of them.
-    #[schema(value_type = Vec<String>, min_items = 1)]
-    pub image: Vec<String>,
-    #[schema(min_length = 1)]
-    pub purpose: String,
-    #[schema(min_length = 1)]
-    pub evidence: String,
-    #[schema(nullable = false)]
-    pub legal_basis: Option<String>,
-    #[schema(nullable = false)]
-    pub name: Option<String>,
-    #[schema(nullable = false)]
-    pub expires: Option<String>,
     #[schema(nullable = false)]
     pub allow_duplicate: Option<bool>,
 }
