@@ -284,6 +284,9 @@ pub enum EvalCommand {
         /// Images processed in parallel (default: all cores).
         #[arg(long)]
         workers: Option<usize>,
+        /// Embed every image again instead of using the embedding cache ($VISAGE_HOME/cache/embeddings).
+        #[arg(long)]
+        no_cache: bool,
         #[command(flatten)]
         pipeline: PipelineArgs,
     },

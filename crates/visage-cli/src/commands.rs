@@ -1,7 +1,7 @@
 //! One function per command.
 
 use crate::cli::{Cli, Command, EvalCommand, ModelsCommand, PipelineArgs};
-use crate::output::{print_json, Progress};
+use crate::output::print_json;
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -21,7 +21,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Verify { image1, image2, threshold, require_single, gallery, pipeline } => {
             verify(&image1, &image2, threshold, require_single, &gallery, &pipeline)
         }
-        Command::Eval(EvalCommand::Lfw { data, workers, pipeline }) => eval_lfw(&data, workers, &pipeline),
+        Command::Eval(EvalCommand::Lfw { data, workers, no_cache, pipeline }) => {
+            crate::evaluate::eval_lfw(&data, workers, no_cache, &pipeline)
+        }
         Command::Bench(args) => crate::bench::run(&args),
         Command::Enroll(args) => crate::gallery::enroll(&args),
         Command::Identify { image, top_k, gallery, pipeline } => {
@@ -310,43 +312,6 @@ fn verify(
         }
     }
     Ok(if v.is_match { ExitCode::SUCCESS } else { ExitCode::from(1) })
-}
-
-fn eval_lfw(data: &Path, workers: Option<usize>, args: &PipelineArgs) -> Result<ExitCode> {
-    if !data.join("pairs.csv").is_file() {
-        bail!("{} does not look like LFW: no pairs.csv (expected pairs.csv and lfw-deepfunneled/)", data.display());
-    }
-    let analyzer = analyzer(args, None, Purpose::Recognition)?;
-    let threads = workers.unwrap_or_else(default_workers);
-    let progress = Progress::new(visage_eval::lfw::image_count(data)? as u64, "embedding LFW images");
-    let options = visage_eval::LfwOptions { data: data.to_path_buf(), threads };
-    let report = visage_eval::run_lfw(&analyzer, &options, &|| progress.inc())?;
-    progress.finish();
-    if args.json {
-        print_json(&report);
-    } else {
-        println!(
-            "LFW ({}, {} pairs, {} images, {} backend, {} detector)",
-            report.data, report.pairs, report.images, report.backend, report.detector
-        );
-        println!("  accuracy     {:.2}% ± {:.2} (10-fold)", report.accuracy * 100.0, report.accuracy_std * 100.0);
-        println!("  AUC          {:.4}", report.auc);
-        for (far, tar) in &report.tar_at_far {
-            println!("  TAR@FAR={far} {tar:.4}");
-        }
-        println!(
-            "  threshold    {:.4} at FAR=1e-3; {:.4} for best accuracy",
-            report.threshold, report.threshold_best_accuracy
-        );
-        println!("  no face      {} image(s)", report.no_face);
-        println!("  speed        {:.1} images/s on {} worker(s)", report.images_per_second, report.threads);
-        let s = report.stage_ms;
-        println!(
-            "  stage ms     decode {:.2}, detect {:.2}, align {:.2}, embed {:.2}",
-            s.decode, s.detect, s.align, s.embed
-        );
-    }
-    Ok(ExitCode::SUCCESS)
 }
 
 pub fn default_workers() -> usize {

@@ -3,6 +3,7 @@
 mod bench;
 mod cli;
 mod commands;
+mod evaluate;
 mod gallery;
 mod loadtest;
 mod output;
