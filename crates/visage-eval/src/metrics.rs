@@ -113,8 +113,32 @@ pub fn tar_at_far(pairs: &[ScoredPair], far: f64) -> Option<(f64, f32)> {
     Some((accepted as f64 / genuine.len() as f64, t))
 }
 
+/// The equal error rate: sweeping the threshold over every score, the point where the false accept
+/// rate (impostors ≥ t) and the false reject rate (genuine < t) are closest; returns their mean there
+/// and that threshold. `None` without both kinds of score.
+pub fn eer(genuine: &[f32], impostor: &[f32]) -> Option<(f64, f32)> {
+    if genuine.is_empty() || impostor.is_empty() {
+        return None;
+    }
+    let mut g = genuine.to_vec();
+    let mut i = impostor.to_vec();
+    g.sort_by(f32::total_cmp);
+    i.sort_by(f32::total_cmp);
+    let (ng, ni) = (g.len() as f64, i.len() as f64);
+    let mut best: Option<(f64, f64, f32)> = None; // (|FAR - FRR|, EER, threshold)
+    for &t in g.iter().chain(&i) {
+        let frr = g.partition_point(|&s| s < t) as f64 / ng;
+        let far = (i.len() - i.partition_point(|&s| s < t)) as f64 / ni;
+        let gap = (far - frr).abs();
+        if best.is_none_or(|(b, _, bt)| gap < b || (gap == b && t < bt)) {
+            best = Some((gap, (far + frr) / 2.0, t));
+        }
+    }
+    best.map(|(_, rate, t)| (rate, t))
+}
+
 /// The smallest f32 greater than `x`.
-fn next_up(x: f32) -> f32 {
+pub(crate) fn next_up(x: f32) -> f32 {
     if x.is_nan() || x == f32::INFINITY {
         return x;
     }
@@ -174,6 +198,22 @@ mod tests {
         // 2 genuine x 2 impostor, 3 of 4 orderings right.
         assert_eq!(auc(&[p(0.9, true, 0), p(0.4, true, 0), p(0.5, false, 0), p(0.1, false, 0)]), 0.75);
         assert!(auc(&[p(0.9, true, 0)]).is_nan());
+    }
+
+    #[test]
+    fn eer_of_constructed_scores() {
+        // Genuine 0.5..0.9 and impostors 0.1..0.5 touching at 0.5: at t = 0.5 FAR = 1/5 (the impostor
+        // at 0.5), FRR = 0; just above, FAR = 0, FRR = 1/5. Either way |FAR - FRR| = 0.2.
+        let genuine = [0.5, 0.6, 0.7, 0.8, 0.9];
+        let impostor = [0.1, 0.2, 0.3, 0.4, 0.5];
+        let (rate, t) = eer(&genuine, &impostor).unwrap();
+        assert!((rate - 0.1).abs() < 1e-12 && t == 0.5, "{rate} {t}");
+        // Separable: EER 0 at the lowest genuine score.
+        assert_eq!(eer(&[0.8, 0.9], &[0.1, 0.2]), Some((0.0, 0.8)));
+        // Crossing exactly: at t = 4.5 one genuine of four (4) is rejected and one impostor of four
+        // (4.5) accepted, so FAR = FRR = 0.25.
+        assert_eq!(eer(&[4.0, 5.0, 6.0, 7.0], &[1.0, 2.0, 3.0, 4.5]), Some((0.25, 4.5)));
+        assert_eq!(eer(&[], &[0.1]), None);
     }
 
     #[test]
