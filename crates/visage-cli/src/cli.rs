@@ -48,6 +48,8 @@ pub enum Command {
         #[arg(long)]
         require_single: bool,
         #[command(flatten)]
+        calibration: crate::calibrate::CalibrationArgs,
+        #[command(flatten)]
         gallery: GalleryArgs,
         #[command(flatten)]
         pipeline: PipelineArgs,
@@ -55,6 +57,8 @@ pub enum Command {
     /// Measure accuracy on a benchmark.
     #[command(subcommand)]
     Eval(EvalCommand),
+    /// Calibrate the verification threshold on labelled pairs: threshold per target FAR, FRR, EER.
+    Calibrate(crate::calibrate::CalibrateArgs),
     /// Measure speed against the Python reference pipeline (bench/reference.py) in the same run.
     Bench(BenchArgs),
     /// Enrol a person, with their consent, from one or more photos (one face each).
@@ -65,6 +69,11 @@ pub enum Command {
         /// How many candidate subjects to list per face.
         #[arg(long, default_value_t = 3)]
         top_k: usize,
+        /// Cosine similarity threshold in [-1, 1] (default: the model's, from the manifest).
+        #[arg(long, value_parser = parse_similarity)]
+        threshold: Option<f32>,
+        #[command(flatten)]
+        calibration: crate::calibrate::CalibrationArgs,
         #[command(flatten)]
         gallery: GalleryArgs,
         #[command(flatten)]

@@ -18,16 +18,20 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Models(cmd) => models(cmd),
         Command::Detect { images, draw, pipeline } => faces_per_image(&images, draw.as_deref(), false, &pipeline),
         Command::Embed { images, pipeline } => faces_per_image(&images, None, true, &pipeline),
-        Command::Verify { image1, image2, threshold, require_single, gallery, pipeline } => {
-            verify(&image1, &image2, threshold, require_single, &gallery, &pipeline)
+        Command::Verify { image1, image2, threshold, require_single, calibration, gallery, pipeline } => {
+            let calibration = crate::calibrate::resolve(&calibration)?;
+            let threshold = threshold.or(calibration.as_ref().and_then(|c| c.threshold()));
+            verify(&image1, &image2, threshold, require_single, calibration.as_ref(), &gallery, &pipeline)
         }
+        Command::Calibrate(args) => crate::calibrate::run(&args),
         Command::Eval(EvalCommand::Lfw { data, workers, no_cache, pipeline }) => {
             crate::evaluate::eval_lfw(&data, workers, no_cache, &pipeline)
         }
         Command::Bench(args) => crate::bench::run(&args),
         Command::Enroll(args) => crate::gallery::enroll(&args),
-        Command::Identify { image, top_k, gallery, pipeline } => {
-            crate::gallery::identify(&image, top_k, &gallery, &pipeline)
+        Command::Identify { image, top_k, threshold, calibration, gallery, pipeline } => {
+            let calibration = crate::calibrate::resolve(&calibration)?;
+            crate::gallery::identify(&image, top_k, threshold, calibration.as_ref(), &gallery, &pipeline)
         }
         Command::Delete { subject, gallery } => crate::gallery::delete(&subject, &gallery),
         Command::Export { subject, include_templates, out, gallery } => {
@@ -270,6 +274,7 @@ fn verify(
     b: &Path,
     threshold: Option<f32>,
     require_single: bool,
+    calibration: Option<&crate::calibrate::ActiveCalibration>,
     gallery: &crate::cli::GalleryArgs,
     args: &PipelineArgs,
 ) -> Result<ExitCode> {
@@ -303,10 +308,16 @@ fn verify(
         if !several.is_empty() {
             out["note"] = json!(several.join("; "));
         }
+        if let Some(c) = calibration {
+            crate::calibrate::merge(&mut out, c.decision_fields(Some(v.similarity)));
+        }
         print_json(&out);
     } else {
         let verdict = if v.is_match { "same person" } else { "different people" };
         println!("{verdict}: similarity {:.4} (threshold {:.4})", v.similarity, v.threshold);
+        if let Some(c) = calibration {
+            println!("{}", c.describe(v.similarity));
+        }
         for note in &several {
             println!("note: {note}");
         }

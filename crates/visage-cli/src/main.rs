@@ -1,12 +1,14 @@
 //! The `visage` command-line tool: wires arguments to the library crates and prints results.
 
 mod bench;
+mod calibrate;
 mod cli;
 mod commands;
 mod evaluate;
 mod gallery;
 mod loadtest;
 mod output;
+mod report;
 
 use clap::Parser;
 use std::process::ExitCode;

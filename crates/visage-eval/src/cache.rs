@@ -1,7 +1,7 @@
 //! Embeddings cached on disk per model and pipeline, so evaluations rerun in seconds.
 //!
 //! Layout: `<root>/<embedding model SHA-256>/<pipeline fingerprint>/embeddings.bin`, with the root
-//! `$VISAGE_HOME/cache/embeddings` by default. The pipeline fingerprint hashes everything besides the
+//! `$VISAGE_HOME/cache/embeddings` by default (`$VISAGE_CACHE_DIR` overrides it). The pipeline fingerprint hashes everything besides the
 //! model that changes an embedding (detector and its options, detection size, flip, backend, which face
 //! stands for the image). An entry is keyed by the image's absolute path, size and modification time:
 //! an edited image is embedded again. The file is append-only: one record per image, written with one
@@ -40,9 +40,13 @@ pub struct EmbeddingCache {
     file: Mutex<File>,
 }
 
-/// The default root: `$VISAGE_HOME/cache/embeddings` (the model home's `cache/embeddings`).
+/// The default root: `$VISAGE_CACHE_DIR` if set, else `$VISAGE_HOME/cache/embeddings` (the model
+/// home's `cache/embeddings`).
 pub fn default_root() -> PathBuf {
-    visage::models::ModelHome::from_env().root().join("cache").join("embeddings")
+    match std::env::var_os("VISAGE_CACHE_DIR").filter(|v| !v.is_empty()) {
+        Some(dir) => PathBuf::from(dir),
+        None => visage::models::ModelHome::from_env().root().join("cache").join("embeddings"),
+    }
 }
 
 /// A stable fingerprint of everything besides the model weights that changes an embedding.

@@ -6,6 +6,8 @@ pub mod calibration;
 pub mod lfw;
 pub mod metrics;
 pub mod pairs;
+pub mod plot;
+pub mod report;
 pub mod stats;
 
 pub use batch::{embed_images, embed_images_cached, BatchEmbeddings};
