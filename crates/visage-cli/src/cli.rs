@@ -299,6 +299,8 @@ pub enum EvalCommand {
         #[command(flatten)]
         pipeline: PipelineArgs,
     },
+    /// WIDER FACE detection AP (easy, medium, hard) for each detector, the official way.
+    Wider(crate::evaluate_wider::WiderArgs),
 }
 
 #[derive(Debug, Args)]

@@ -24,6 +24,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             verify(&image1, &image2, threshold, require_single, calibration.as_ref(), &gallery, &pipeline)
         }
         Command::Calibrate(args) => crate::calibrate::run(&args),
+        Command::Eval(EvalCommand::Wider(args)) => crate::evaluate_wider::run(&args),
         Command::Eval(EvalCommand::Lfw { data, workers, no_cache, pipeline }) => {
             crate::evaluate::eval_lfw(&data, workers, no_cache, &pipeline)
         }

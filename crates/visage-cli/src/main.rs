@@ -5,6 +5,7 @@ mod calibrate;
 mod cli;
 mod commands;
 mod evaluate;
+mod evaluate_wider;
 mod gallery;
 mod loadtest;
 mod output;

@@ -9,6 +9,7 @@ pub mod pairs;
 pub mod plot;
 pub mod report;
 pub mod stats;
+pub mod wider;
 
 pub use batch::{embed_images, embed_images_cached, BatchEmbeddings};
 pub use cache::{CachedEmbedding, EmbeddingCache};
