@@ -142,7 +142,7 @@ pub fn resolve(args: &CalibrationArgs) -> Result<Option<ActiveCalibration>> {
     Ok(Some(ActiveCalibration { calibration, path, target }))
 }
 
-fn is_lfw(path: &Path) -> bool {
+pub fn is_lfw(path: &Path) -> bool {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
     matches!(name, "pairs.txt" | "pairs.csv") && path.with_file_name("lfw-deepfunneled").is_dir()
 }

@@ -301,6 +301,10 @@ pub enum EvalCommand {
     },
     /// WIDER FACE detection AP (easy, medium, hard) for each detector, the official way.
     Wider(crate::evaluate_wider::WiderArgs),
+    /// Open-set identification on LFW: rank-1/5, FNIR at FPIR, threshold against gallery size.
+    Identify(crate::evaluate_identify::IdentifyEvalArgs),
+    /// Per-group FMR and FNMR with confidence intervals, differentials and FMR-equalising thresholds.
+    Fairness(crate::evaluate_fairness::FairnessArgs),
 }
 
 #[derive(Debug, Args)]

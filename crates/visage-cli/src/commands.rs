@@ -25,6 +25,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Calibrate(args) => crate::calibrate::run(&args),
         Command::Eval(EvalCommand::Wider(args)) => crate::evaluate_wider::run(&args),
+        Command::Eval(EvalCommand::Identify(args)) => crate::evaluate_identify::run(&args),
+        Command::Eval(EvalCommand::Fairness(args)) => crate::evaluate_fairness::run(&args),
         Command::Eval(EvalCommand::Lfw { data, workers, no_cache, pipeline }) => {
             crate::evaluate::eval_lfw(&data, workers, no_cache, &pipeline)
         }

@@ -150,7 +150,7 @@ pub fn run(args: &WiderArgs) -> Result<ExitCode> {
             results.iter().map(|(n, r)| (n, r.iter().map(|(d, s)| (d.name(), s.ap)).collect())).collect();
         print_json(&json!({
             "data": args.data, "images": images.len(), "faces": faces, "iou": visage_eval::wider::IOU_THRESHOLD,
-            "score_threshold": args.score_threshold,
+            "score_threshold": (args.score_threshold as f64 * 1e6).round() / 1e6,
             "detect_size": if args.detect_size == 0 { "native".to_string() } else { args.detect_size.to_string() },
             "backend": analyzer.backend().to_string(), "detectors": detectors,
         }));

@@ -5,6 +5,8 @@ mod calibrate;
 mod cli;
 mod commands;
 mod evaluate;
+mod evaluate_fairness;
+mod evaluate_identify;
 mod evaluate_wider;
 mod gallery;
 mod loadtest;

@@ -3,6 +3,8 @@
 pub mod batch;
 pub mod cache;
 pub mod calibration;
+pub mod fairness;
+pub mod identification;
 pub mod lfw;
 pub mod metrics;
 pub mod pairs;
