@@ -28,6 +28,9 @@ pub struct IdentifyEvalArgs {
     /// Write the DET plot of FNIR against FPIR (det-identify.png, .svg) into this folder.
     #[arg(long)]
     pub plot: Option<PathBuf>,
+    /// Use only the first N people in name order (a quick run; the figures are then of that subset).
+    #[arg(long)]
+    pub people: Option<usize>,
     /// Images processed in parallel (default: all cores).
     #[arg(long)]
     pub workers: Option<usize>,
@@ -81,7 +84,10 @@ pub fn run(args: &IdentifyEvalArgs) -> Result<ExitCode> {
     if !images_dir.is_dir() {
         bail!("{} does not look like LFW: no lfw-deepfunneled/", args.data.display());
     }
-    let people = people(&images_dir)?;
+    let mut people = people(&images_dir)?;
+    if let Some(n) = args.people {
+        people.truncate(n.max(1));
+    }
     let pipeline = EvalPipeline::new(&args.pipeline, FaceChoice::Centred, args.no_cache)?;
     let all: Vec<PathBuf> = people.iter().flat_map(|p| p.images.iter().cloned()).collect();
     let batch = pipeline.embed(&all, args.workers, "embedding LFW images")?;

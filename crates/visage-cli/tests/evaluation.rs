@@ -124,3 +124,87 @@ fn calibrate_on_lfw_subset_then_verify_at_a_target_far() {
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("calibration was made with embedding model"), "{}", run.stderr);
 }
+
+#[test]
+fn open_set_identification_on_lfw_people_subset() {
+    let Some(lfw) = lfw_dir() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let plot = dir.path().join("plot");
+    let run = visage(
+        &dir.path().join("cache"),
+        &["eval", "identify", "--data", s(&lfw), "--people", "150", "--plot", s(&plot), "--json"],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let v: Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    assert_eq!(v["people"], 150);
+    let p = &v["protocol"];
+    let mated = p["mated_searches"].as_u64().unwrap();
+    let non_mated = p["non_mated_searches"].as_u64().unwrap();
+    assert!(mated > 50 && non_mated > 50, "{p}");
+    // Rank-1 on LFW with this model is high; rank-5 is at least rank-1.
+    let rank1 = p["rank1"]["rate"].as_f64().unwrap();
+    assert!(rank1 > 0.9, "{p}");
+    assert!(p["rank5"]["rate"].as_f64().unwrap() >= rank1);
+    // Fewer than 3,000 non-mated searches: FPIR 1e-2 and 1e-3 are not reported (rule of 30).
+    let unsupported: Vec<f64> = serde_json::from_value(p["unsupported_fpir"].clone()).unwrap();
+    assert!(unsupported.contains(&0.001) && unsupported.contains(&0.01), "{p}");
+    assert!(plot.join("det-identify.png").is_file() && plot.join("det-identify.svg").is_file());
+}
+
+#[test]
+fn fairness_on_lfw_subset_with_gender_labels() {
+    let Some(lfw) = lfw_dir() else { return };
+    let attributes = lfw.join("../lfw-attributes/lfw_gender_afifi.csv");
+    if !attributes.is_file() {
+        eprintln!("SKIPPED: ../shared/data/lfw-attributes not found");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pairs_csv = dir.path().join("pairs.csv");
+    lfw_subset(&lfw, 100, &pairs_csv);
+    let run = visage(
+        &dir.path().join("cache"),
+        &["eval", "fairness", "--pairs", s(&pairs_csv), "--groups", s(&attributes), "--threshold", "0.25", "--json"],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let v: Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    let groups = v["report"]["groups"].as_array().unwrap();
+    let names: Vec<&str> = groups.iter().map(|g| g["group"].as_str().unwrap()).collect();
+    assert!(names.contains(&"gender=male") && names.contains(&"gender=female"), "{names:?}");
+    // Every pair in a gender group has both images labelled; the groups hold at most all pairs.
+    let genuine_in_groups: u64 = groups.iter().map(|g| g["fnmr"]["trials"].as_u64().unwrap()).sum();
+    assert!(genuine_in_groups > 50 && genuine_in_groups <= 100, "{v}");
+    for g in groups {
+        let ci: Vec<f64> = serde_json::from_value(g["fmr"]["ci95"].clone()).unwrap();
+        assert!(ci[0] <= g["fmr"]["rate"].as_f64().unwrap() && ci[1] >= g["fmr"]["rate"].as_f64().unwrap());
+    }
+}
+
+#[test]
+fn wider_face_ap_on_a_few_images() {
+    let Some(data) = visage_testkit::shared_data().map(|d| d.join("widerface-val-subset")).filter(|d| d.is_dir()) else {
+        eprintln!("SKIPPED: ../shared/data/widerface-val-subset not found");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let run = visage(
+        &dir.path().join("cache"),
+        &["eval", "wider", "--data", s(&data), "--limit", "12", "--plot", s(dir.path()), "--json"],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let v: Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    assert_eq!(v["images"], 12);
+    for detector in ["centerface", "ultraface"] {
+        for set in ["easy", "medium", "hard"] {
+            let ap = v["detectors"][detector][set].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&ap), "{detector} {set}: {ap}");
+        }
+    }
+    // CenterFace at full resolution finds most easy faces; it beats UltraFace (320x240) on hard ones.
+    assert!(v["detectors"]["centerface"]["easy"].as_f64().unwrap() > 0.7, "{v}");
+    assert!(
+        v["detectors"]["centerface"]["hard"].as_f64().unwrap() > v["detectors"]["ultraface"]["hard"].as_f64().unwrap(),
+        "{v}"
+    );
+    assert!(dir.path().join("pr.png").is_file());
+}
