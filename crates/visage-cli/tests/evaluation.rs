@@ -111,6 +111,27 @@ fn calibrate_on_lfw_subset_then_verify_at_a_target_far() {
     assert_eq!(run.code, if out["match"] == true { 0 } else { 1 }, "{out}");
     assert!(out["estimated_far"].as_f64().is_some(), "{out}");
 
+    // identify at FAR 0.1: the enrolled person is found in another photo of them, with an estimated FAR.
+    let gallery = dir.path().join("gallery");
+    let (a, b, _) = &pairs[0];
+    let run = visage(
+        &cache,
+        &["enroll", "--subject", "p1", "--purpose", "test", "--evidence", "test", "--data-dir", s(&gallery), s(a)],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let run = visage(
+        &cache,
+        &["identify", s(b), "--data-dir", s(&gallery), "--target-far", "0.1", "--calibration", s(&cal), "--json"],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let out: Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    assert_eq!(out["target_far"], 0.1);
+    assert_eq!(out["threshold"], points[0]["threshold"]);
+    assert_eq!(out["faces"][0]["match"], "p1", "{out}");
+    let far = out["faces"][0]["estimated_far"].as_f64().unwrap();
+    assert!(far > 0.0 && far <= 0.1, "{out}");
+    let (a, b, _) = &pairs[150];
+
     // A FAR the data cannot support is refused, naming the limit.
     let run = visage(&cache, &["verify", s(a), s(b), "--target-far", "0.001", "--calibration", s(&cal)]);
     assert_eq!(run.code, 2);
