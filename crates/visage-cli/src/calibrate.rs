@@ -133,10 +133,9 @@ pub fn resolve(args: &CalibrationArgs) -> Result<Option<ActiveCalibration>> {
     let calibration = Calibration::load(&path)?;
     calibration.check_model(&sha).with_context(|| format!("calibration {}", path.display()))?;
     let target = match args.target_far {
-        Some(far) => Some((
-            far,
-            calibration.threshold_for_far(far).with_context(|| format!("calibration {}", path.display()))?,
-        )),
+        Some(far) => {
+            Some((far, calibration.threshold_for_far(far).with_context(|| format!("calibration {}", path.display()))?))
+        }
         None => None,
     };
     Ok(Some(ActiveCalibration { calibration, path, target }))
@@ -174,7 +173,11 @@ pub fn score_pairs(pipeline: &EvalPipeline, pairs: Vec<LabelledPair>, workers: O
         match (embedding.get(p.a.as_path()), embedding.get(p.b.as_path())) {
             (Some(a), Some(b)) => {
                 let s = verifier.verify(a, b).similarity;
-                if p.genuine { genuine.push(s) } else { impostor.push(s) }
+                if p.genuine {
+                    genuine.push(s)
+                } else {
+                    impostor.push(s)
+                }
                 scores.push(Some(s));
             }
             _ => {

@@ -110,7 +110,10 @@ fn print_text(args: &FairnessArgs, r: &FairnessReport, pairs: usize, skipped: us
         r.threshold
     );
     println!("overall: FMR {}, FNMR {}", rate(&r.overall_fmr), rate(&r.overall_fnmr));
-    println!("{:<28} {:>36} {:>36} {:>12}", "group", "FMR [95% CI] (errors/pairs)", "FNMR [95% CI] (errors/pairs)", "t equal FMR");
+    println!(
+        "{:<28} {:>36} {:>36} {:>12}",
+        "group", "FMR [95% CI] (errors/pairs)", "FNMR [95% CI] (errors/pairs)", "t equal FMR"
+    );
     for g in &r.groups {
         let t = g.threshold_for_equal_fmr.map_or("-".to_string(), |t| format!("{t:.4}"));
         println!("{:<28} {:>36} {:>36} {:>12}", g.group, rate(&g.fmr), rate(&g.fnmr), t);
@@ -121,7 +124,12 @@ fn print_text(args: &FairnessArgs, r: &FairnessReport, pairs: usize, skipped: us
             (None, Some(w)) => format!("unbounded: the best group has no errors (worst {w})"),
             _ => format!("not computed: fewer than two groups with {} pairs", r.min_pairs),
         };
-        println!("{}: FMR worst/best {}; FNMR worst/best {}", d.attribute, ratio(d.fmr_ratio, &d.fmr_worst), ratio(d.fnmr_ratio, &d.fnmr_worst));
+        println!(
+            "{}: FMR worst/best {}; FNMR worst/best {}",
+            d.attribute,
+            ratio(d.fmr_ratio, &d.fmr_worst),
+            ratio(d.fnmr_ratio, &d.fnmr_worst)
+        );
     }
 }
 

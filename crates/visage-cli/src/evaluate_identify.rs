@@ -120,7 +120,8 @@ pub fn run(args: &IdentifyEvalArgs) -> Result<ExitCode> {
     order.sort_by_key(|&i| Sha256::digest(people[i].name.as_bytes()).to_vec());
     let held_out: Vec<usize> = order.iter().enumerate().filter(|(k, _)| k % 4 == 3).map(|(_, &i)| i).collect();
     let enrolable: Vec<usize> = order.iter().enumerate().filter(|(k, _)| k % 4 != 3).map(|(_, &i)| i).collect();
-    let probes_out: Vec<&[f32]> = held_out.iter().flat_map(|&i| embedded[i].iter().flatten().map(|e| e.as_slice())).collect();
+    let probes_out: Vec<&[f32]> =
+        held_out.iter().flat_map(|&i| embedded[i].iter().flatten().map(|e| e.as_slice())).collect();
     let mut sizes: Vec<usize> = [1000, 2000, 5000].into_iter().filter(|&n| n < enrolable.len()).collect();
     sizes.push(enrolable.len());
     let mut by_size = Vec::new();
@@ -186,7 +187,14 @@ fn print_text(
     );
     // Here the rate counts hits (the mate at rank k or better).
     let pct = |r: &visage_eval::stats::Rate| {
-        format!("{:.2}% [{:.2}, {:.2}] ({} of {})", 100.0 * r.rate, 100.0 * r.ci95[0], 100.0 * r.ci95[1], r.errors, r.trials)
+        format!(
+            "{:.2}% [{:.2}, {:.2}] ({} of {})",
+            100.0 * r.rate,
+            100.0 * r.ci95[0],
+            100.0 * r.ci95[1],
+            r.errors,
+            r.trials
+        )
     };
     println!("  rank-1 hit rate  {}", pct(&m.rank1));
     println!("  rank-5 hit rate  {}", pct(&m.rank5));
@@ -207,9 +215,17 @@ fn print_text(
         let cells: Vec<String> = row
             .at_fpir
             .iter()
-            .map(|p| format!("FPIR {:.0e}: threshold {:.4}, FNIR {:.4}", p["fpir"].as_f64().unwrap_or(f64::NAN), p["threshold"].as_f64().unwrap_or(f64::NAN), p["fnir"].as_f64().unwrap_or(f64::NAN)))
+            .map(|p| {
+                format!(
+                    "FPIR {:.0e}: threshold {:.4}, FNIR {:.4}",
+                    p["fpir"].as_f64().unwrap_or(f64::NAN),
+                    p["threshold"].as_f64().unwrap_or(f64::NAN),
+                    p["fnir"].as_f64().unwrap_or(f64::NAN)
+                )
+            })
             .collect();
-        let unsupported: Vec<String> = row.unsupported_fpir.iter().map(|f| format!("FPIR {f:.0e}: too few non-mated")).collect();
+        let unsupported: Vec<String> =
+            row.unsupported_fpir.iter().map(|f| format!("FPIR {f:.0e}: too few non-mated")).collect();
         println!(
             "  gallery {:>5} people ({} mated, {} non-mated searches): rank-1 {:.4}; {}",
             row.gallery_size,
@@ -234,7 +250,10 @@ fn write_det(dir: &Path, outcome: &SearchOutcome, m: &OpenSetMetrics) -> Result<
         y_scale: Scale::Log,
         x_range: Some((1.0 / m.non_mated_searches.max(1) as f64, 1.0)),
         y_range: Some((1.0 / m.mated_searches.max(1) as f64, 1.0)),
-        curves: vec![Curve { name: "visage".into(), points: curve.into_iter().filter(|p| p.0 > 0.0 && p.1 > 0.0).collect() }],
+        curves: vec![Curve {
+            name: "visage".into(),
+            points: curve.into_iter().filter(|p| p.0 > 0.0 && p.1 > 0.0).collect(),
+        }],
         markers: m
             .fnir_at_fpir
             .iter()

@@ -54,23 +54,48 @@ pub struct WiderArgs {
     pub json: bool,
 }
 
-fn build_detector(name: &str, args: &WiderArgs, installer: &Installer, inference: &InferenceConfig) -> Result<Box<dyn FaceDetector>> {
-    let options = DetectorOptions { score_threshold: Some(args.score_threshold), min_face_size: 0.0, ..Default::default() };
-    let load = |id: &str| -> Result<_> {
-        let path = installer.ensure_models(&[id])?.remove(0);
-        Ok(load_model(&path, inference)?)
-    };
-    Ok(match name {
-        "centerface" => {
-            let side = if args.detect_size == 0 { u32::MAX } else { args.detect_size };
-            Box::new(CenterFace::new(load(ids::CENTERFACE)?, options).with_max_side(side))
-        }
-        _ => Box::new(UltraFace::new(load(ids::ULTRAFACE)?, Landmark68::new(load(ids::LANDMARK68)?), options)),
-    })
+/// The detector under test, built directly (not through the analyzer) so that UltraFace can run
+/// without its 68-point landmark step, which detection AP does not use.
+enum Detector {
+    CenterFace(CenterFace),
+    UltraFace(UltraFace),
 }
 
-/// Boxes of every image, by one detector (boxes only: UltraFace's landmark step is skipped).
-fn detect_all(name: &str, detector: &dyn FaceDetector, ultra: Option<&UltraFace>, images: &[PathBuf], workers: usize) -> Result<Vec<Vec<ScoredBox>>> {
+impl Detector {
+    fn build(name: &str, args: &WiderArgs, installer: &Installer, inference: &InferenceConfig) -> Result<Detector> {
+        let options =
+            DetectorOptions { score_threshold: Some(args.score_threshold), min_face_size: 0.0, ..Default::default() };
+        let load = |id: &str| -> Result<_> {
+            let path = installer.ensure_models(&[id])?.remove(0);
+            Ok(load_model(&path, inference)?)
+        };
+        Ok(match name {
+            "centerface" => {
+                let side = if args.detect_size == 0 { u32::MAX } else { args.detect_size };
+                Detector::CenterFace(CenterFace::new(load(ids::CENTERFACE)?, options).with_max_side(side))
+            }
+            _ => Detector::UltraFace(UltraFace::new(
+                load(ids::ULTRAFACE)?,
+                Landmark68::new(load(ids::LANDMARK68)?),
+                options,
+            )),
+        })
+    }
+
+    /// Boxes (clipped to the image) and scores.
+    fn boxes(&self, image: &image::RgbImage) -> Result<Vec<(visage::core::BBox, f32)>> {
+        Ok(match self {
+            Detector::CenterFace(d) => d.detect(image)?.into_iter().map(|d| (d.bbox, d.score)).collect(),
+            Detector::UltraFace(u) => {
+                let (w, h) = (image.width() as f32, image.height() as f32);
+                u.detect_boxes(image)?.into_iter().map(|(b, s)| (b.clip(w, h), s)).collect()
+            }
+        })
+    }
+}
+
+/// Boxes of every image, by one detector.
+fn detect_all(name: &str, detector: &Detector, images: &[PathBuf], workers: usize) -> Result<Vec<Vec<ScoredBox>>> {
     let pool = rayon::ThreadPoolBuilder::new().num_threads(workers).build()?;
     let progress = Progress::new(images.len() as u64, &format!("{name} on WIDER FACE"));
     let load = visage::core::LoadOptions::default();
@@ -79,17 +104,14 @@ fn detect_all(name: &str, detector: &dyn FaceDetector, ultra: Option<&UltraFace>
             .par_iter()
             .map(|path| {
                 let image = visage::core::load_image(path, &load).with_context(|| format!("{}", path.display()))?;
-                let boxes: Vec<(visage::core::BBox, f32)> = match ultra {
-                    Some(u) => {
-                        let (w, h) = (image.width() as f32, image.height() as f32);
-                        u.detect_boxes(&image)?.into_iter().map(|(b, s)| (b.clip(w, h), s)).collect()
-                    }
-                    None => detector.detect(&image)?.into_iter().map(|d| (d.bbox, d.score)).collect(),
-                };
+                let boxes = detector.boxes(&image)?;
                 progress.inc();
                 Ok(boxes
                     .into_iter()
-                    .map(|(b, s)| ScoredBox { bbox: [b.x1 as f64, b.y1 as f64, b.x2 as f64, b.y2 as f64], score: s as f64 })
+                    .map(|(b, s)| ScoredBox {
+                        bbox: [b.x1 as f64, b.y1 as f64, b.x2 as f64, b.y2 as f64],
+                        score: s as f64,
+                    })
                     .collect())
             })
             .collect()
@@ -126,25 +148,15 @@ pub fn run(args: &WiderArgs) -> Result<ExitCode> {
     let workers = args.workers.unwrap_or_else(default_workers);
     let mut results: BTreeMap<String, BTreeMap<Difficulty, SetResult>> = BTreeMap::new();
     for name in &names {
-        let detector = build_detector(name, args, &installer, &inference)?;
-        let ultra = if *name == "ultraface" {
-            let load = |id: &str| -> Result<_> { Ok(load_model(&installer.ensure_models(&[id])?.remove(0), &inference)?) };
-            let options = DetectorOptions { score_threshold: Some(args.score_threshold), min_face_size: 0.0, ..Default::default() };
-            Some(UltraFace::new(load(ids::ULTRAFACE)?, Landmark68::new(load(ids::LANDMARK68)?), options))
-        } else {
-            None
-        };
-        let detections = detect_all(name, detector.as_ref(), ultra.as_ref(), &paths, workers)?;
+        let detector = Detector::build(name, args, &installer, &inference)?;
+        let detections = detect_all(name, &detector, &paths, workers)?;
         results.insert(name.to_string(), evaluate(&images, &detections));
     }
     if let Some(dir) = &args.plot {
         write_plot(dir, &results, images.len())?;
     }
-    let faces: BTreeMap<&str, usize> = results
-        .values()
-        .next()
-        .map(|r| r.iter().map(|(d, s)| (d.name(), s.faces)).collect())
-        .unwrap_or_default();
+    let faces: BTreeMap<&str, usize> =
+        results.values().next().map(|r| r.iter().map(|(d, s)| (d.name(), s.faces)).collect()).unwrap_or_default();
     if args.json {
         let detectors: BTreeMap<&String, BTreeMap<&str, f64>> =
             results.iter().map(|(n, r)| (n, r.iter().map(|(d, s)| (d.name(), s.ap)).collect())).collect();

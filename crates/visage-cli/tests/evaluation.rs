@@ -203,7 +203,8 @@ fn fairness_on_lfw_subset_with_gender_labels() {
 
 #[test]
 fn wider_face_ap_on_a_few_images() {
-    let Some(data) = visage_testkit::shared_data().map(|d| d.join("widerface-val-subset")).filter(|d| d.is_dir()) else {
+    let Some(data) = visage_testkit::shared_data().map(|d| d.join("widerface-val-subset")).filter(|d| d.is_dir())
+    else {
         eprintln!("SKIPPED: ../shared/data/widerface-val-subset not found");
         return;
     };

@@ -228,7 +228,8 @@ impl Calibration {
 
     /// Reads a calibration file.
     pub fn load(path: &Path) -> Result<Calibration, CalibrationError> {
-        let text = std::fs::read_to_string(path).map_err(|source| CalibrationError::Io { path: path.into(), source })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| CalibrationError::Io { path: path.into(), source })?;
         let c: Calibration = serde_json::from_str(&text)
             .map_err(|e| CalibrationError::Format { path: path.into(), reason: e.to_string() })?;
         if c.format != FORMAT {

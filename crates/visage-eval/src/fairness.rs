@@ -60,7 +60,8 @@ impl GroupLabels {
     pub fn add_file(&mut self, path: &Path, columns: Option<&[String]>) -> Result<(), GroupsError> {
         let text = std::fs::read_to_string(path).map_err(|source| GroupsError::Io { path: path.into(), source })?;
         let mut lines = text.lines().filter(|l| !l.trim().is_empty());
-        let header: Vec<String> = split_csv(lines.next().unwrap_or_default()).iter().map(|h| h.to_lowercase()).collect();
+        let header: Vec<String> =
+            split_csv(lines.next().unwrap_or_default()).iter().map(|h| h.to_lowercase()).collect();
         let bad = |reason: String| GroupsError::Format { path: path.into(), reason };
         let image_key = header.iter().position(|h| h == "image");
         let person_key = header.iter().position(|h| PERSON_KEYS.contains(&h.as_str()));
@@ -109,7 +110,9 @@ impl GroupLabels {
         let text = image.to_string_lossy().replace('\\', "/");
         let file = image.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
         for (key, l) in self.by_image.get(&file).into_iter().flatten() {
-            if text.ends_with(key.as_str()) && (text.len() == key.len() || text[..text.len() - key.len()].ends_with('/')) {
+            if text.ends_with(key.as_str())
+                && (text.len() == key.len() || text[..text.len() - key.len()].ends_with('/'))
+            {
                 labels.extend(l.iter().cloned());
             }
         }
@@ -198,7 +201,13 @@ pub fn fairness(
         let impostors: Vec<f32> =
             scores.iter().filter(|p| !p.genuine && p.groups.contains(group)).map(|p| p.score).collect();
         let threshold_for_equal_fmr = equalising_threshold(&impostors, overall_fmr.rate);
-        table.push(GroupRates { group: group.clone(), attribute: attribute.clone(), fmr, fnmr, threshold_for_equal_fmr });
+        table.push(GroupRates {
+            group: group.clone(),
+            attribute: attribute.clone(),
+            fmr,
+            fnmr,
+            threshold_for_equal_fmr,
+        });
     }
     let attributes: BTreeSet<&String> = table.iter().map(|g| &g.attribute).collect();
     let differentials = attributes
@@ -291,8 +300,11 @@ mod tests {
         let by_image = dir.path().join("g.csv");
         std::fs::write(&by_image, "image,name,gender\nA_B/A_B_0001.jpg,A_B,female\nC/C_0001.jpg,C,male\n").unwrap();
         let by_person = dir.path().join("r.csv");
-        std::fs::write(&by_person, "name,race_labels,primary_if_single\nA_B,\"latino,african\",\nC,caucasian,caucasian\n")
-            .unwrap();
+        std::fs::write(
+            &by_person,
+            "name,race_labels,primary_if_single\nA_B,\"latino,african\",\nC,caucasian,caucasian\n",
+        )
+        .unwrap();
         let mut labels = GroupLabels::default();
         labels.add_file(&by_image, None).unwrap();
         labels.add_file(&by_person, Some(&["race_labels".to_string()])).unwrap();

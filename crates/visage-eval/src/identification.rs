@@ -104,7 +104,10 @@ pub fn threshold_at_fpir(non_mated_top: &[f32], target: f64, min_errors: u64) ->
 pub fn rates_at(outcome: &SearchOutcome, t: f32) -> (Rate, Rate) {
     let misses = outcome.mated.iter().filter(|m| !(m.top_is_mate && m.top_score >= t)).count();
     let false_pos = outcome.non_mated_top.iter().filter(|&&s| s >= t).count();
-    (Rate::new(misses as u64, outcome.mated.len() as u64), Rate::new(false_pos as u64, outcome.non_mated_top.len() as u64))
+    (
+        Rate::new(misses as u64, outcome.mated.len() as u64),
+        Rate::new(false_pos as u64, outcome.non_mated_top.len() as u64),
+    )
 }
 
 /// Rank-1 and rank-5 rates and FNIR at each supported target FPIR.

@@ -113,8 +113,14 @@ pub fn run_lfw(
     names.dedup();
 
     let paths: Vec<PathBuf> = names.iter().map(|n| images_dir.join(n)).collect();
-    let batch =
-        embed_images_cached(analyzer, options.cache.as_deref(), &paths, FaceChoice::Centred, options.threads, on_image)?;
+    let batch = embed_images_cached(
+        analyzer,
+        options.cache.as_deref(),
+        &paths,
+        FaceChoice::Centred,
+        options.threads,
+        on_image,
+    )?;
     let embeddings: HashMap<&str, Vec<f32>> =
         names.iter().zip(batch.embeddings).filter_map(|(&n, e)| Some((n, e?))).collect();
     let verifier = analyzer.verifier();

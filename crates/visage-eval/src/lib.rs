@@ -15,6 +15,6 @@ pub mod wider;
 
 pub use batch::{embed_images, embed_images_cached, BatchEmbeddings};
 pub use cache::{CachedEmbedding, EmbeddingCache};
+pub use calibration::{Calibration, CalibrationError, FarEstimate};
 pub use lfw::{run_lfw, LfwOptions, LfwReport};
 pub use metrics::{auc, best_accuracy_threshold, k_fold_accuracy, tar_at_far, threshold_at_far, ScoredPair};
-pub use calibration::{Calibration, CalibrationError, FarEstimate};

@@ -85,12 +85,12 @@ fn read_lfw_txt(path: &Path, text: &str, images: &Path) -> Result<Vec<LabelledPa
         let fields: Vec<&str> = line.split_whitespace().collect();
         match fields[..] {
             [] => continue,
-            [name, x, y] => pairs.push(LabelledPair {
-                a: image(name, x, i + 1)?,
-                b: image(name, y, i + 1)?,
-                genuine: true,
-            }),
-            [n1, x, n2, y] => pairs.push(LabelledPair { a: image(n1, x, i + 1)?, b: image(n2, y, i + 1)?, genuine: false }),
+            [name, x, y] => {
+                pairs.push(LabelledPair { a: image(name, x, i + 1)?, b: image(name, y, i + 1)?, genuine: true })
+            }
+            [n1, x, n2, y] => {
+                pairs.push(LabelledPair { a: image(n1, x, i + 1)?, b: image(n2, y, i + 1)?, genuine: false })
+            }
             _ => return Err(format_error(path, i + 1, "expected `name i j` or `name1 i name2 j`")),
         }
     }

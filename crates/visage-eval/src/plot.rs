@@ -332,7 +332,10 @@ mod tests {
             y_scale: Scale::Log,
             x_range: None,
             y_range: None,
-            curves: vec![Curve { name: "a".into(), points: (1..100).map(|i| (i as f64 / 100.0, 1.0 / i as f64)).collect() }],
+            curves: vec![Curve {
+                name: "a".into(),
+                points: (1..100).map(|i| (i as f64 / 100.0, 1.0 / i as f64)).collect(),
+            }],
             markers: vec![Marker { label: "t".into(), x: 0.1 }],
         };
         let [png, svg] = draw_curves(&chart, &dir.path().join("det")).unwrap();

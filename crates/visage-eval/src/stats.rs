@@ -31,16 +31,9 @@ pub fn clopper_pearson(k: u64, n: u64, confidence: f64) -> (f64, f64) {
     let k = k.min(n);
     let alpha = 1.0 - confidence;
     let (kf, nf) = (k as f64, n as f64);
-    let lo = if k == 0 {
-        0.0
-    } else {
-        Beta::new(kf, nf - kf + 1.0).expect("positive shape").inverse_cdf(alpha / 2.0)
-    };
-    let hi = if k == n {
-        1.0
-    } else {
-        Beta::new(kf + 1.0, nf - kf).expect("positive shape").inverse_cdf(1.0 - alpha / 2.0)
-    };
+    let lo = if k == 0 { 0.0 } else { Beta::new(kf, nf - kf + 1.0).expect("positive shape").inverse_cdf(alpha / 2.0) };
+    let hi =
+        if k == n { 1.0 } else { Beta::new(kf + 1.0, nf - kf).expect("positive shape").inverse_cdf(1.0 - alpha / 2.0) };
     (lo, hi)
 }
 
