@@ -92,11 +92,13 @@ pub fn eval_lfw(data: &Path, workers: Option<usize>, no_cache: bool, args: &Pipe
             ),
             None => println!("  speed        not measured: every image came from the embedding cache (--no-cache)"),
         }
-        let s = report.stage_ms;
-        println!(
-            "  stage ms     decode {:.2}, detect {:.2}, align {:.2}, embed {:.2}",
-            s.decode, s.detect, s.align, s.embed
-        );
+        if report.images_per_second.is_some() {
+            let s = report.stage_ms;
+            println!(
+                "  stage ms     decode {:.2}, detect {:.2}, align {:.2}, embed {:.2}",
+                s.decode, s.detect, s.align, s.embed
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -163,6 +163,7 @@ fn write_det(dir: &Path, scores: &[GroupedScore], r: &FairnessReport) -> Result<
         y_range: Some((1e-3, 1.0)),
         curves,
         markers: vec![],
+        legend: visage_eval::plot::Corner::LowerLeft,
     };
     draw_curves(&chart, &dir.join("fairness-det"))?;
     Ok(())

@@ -259,6 +259,7 @@ fn write_det(dir: &Path, outcome: &SearchOutcome, m: &OpenSetMetrics) -> Result<
             .iter()
             .map(|p| visage_eval::plot::Marker { label: format!("FPIR {:.0e}", p.target_fpir), x: p.target_fpir })
             .collect(),
+        legend: visage_eval::plot::Corner::LowerLeft,
     };
     draw_curves(&chart, &dir.join("det-identify"))?;
     Ok(())

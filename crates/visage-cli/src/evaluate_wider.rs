@@ -210,6 +210,7 @@ fn write_plot(dir: &Path, results: &BTreeMap<String, BTreeMap<Difficulty, SetRes
         y_range: Some((0.0, 1.0)),
         curves,
         markers: vec![],
+        legend: visage_eval::plot::Corner::LowerLeft,
     };
     draw_curves(&chart, &dir.join("pr"))?;
     Ok(())

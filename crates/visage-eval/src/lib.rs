@@ -1,4 +1,6 @@
-//! Evaluation for visage: verification metrics and the LFW protocol.
+//! Evaluation for visage: verification metrics and the LFW protocol, threshold calibration
+//! ([`calibration`]), open-set identification, WIDER FACE detection AP, demographic differentials
+//! ([`fairness`]), the embedding cache and plots ([`plot`]).
 
 pub mod batch;
 pub mod cache;

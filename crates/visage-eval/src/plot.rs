@@ -32,6 +32,16 @@ pub struct Marker {
     pub x: f64,
 }
 
+/// Where a chart's legend goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Corner {
+    #[default]
+    LowerRight,
+    LowerLeft,
+    UpperLeft,
+    UpperRight,
+}
+
 /// A chart of curves.
 #[derive(Debug, Clone)]
 pub struct CurveChart {
@@ -45,6 +55,8 @@ pub struct CurveChart {
     pub y_range: Option<(f64, f64)>,
     pub curves: Vec<Curve>,
     pub markers: Vec<Marker>,
+    /// Where the legend goes (out of the curves' way).
+    pub legend: Corner,
 }
 
 /// Overlaid histograms of named samples, each normalised to a density so that sets of different
@@ -241,7 +253,12 @@ fn curves_on<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &CurveCha
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK.mix(0.4))
             .label_font(("sans-serif", 14))
-            .position(SeriesLabelPosition::LowerRight)
+            .position(match chart.legend {
+                Corner::LowerRight => SeriesLabelPosition::LowerRight,
+                Corner::LowerLeft => SeriesLabelPosition::LowerLeft,
+                Corner::UpperLeft => SeriesLabelPosition::UpperLeft,
+                Corner::UpperRight => SeriesLabelPosition::UpperRight,
+            })
             .draw()
             .map_err(err)?;
     }
@@ -337,6 +354,7 @@ mod tests {
                 points: (1..100).map(|i| (i as f64 / 100.0, 1.0 / i as f64)).collect(),
             }],
             markers: vec![Marker { label: "t".into(), x: 0.1 }],
+            legend: Corner::default(),
         };
         let [png, svg] = draw_curves(&chart, &dir.path().join("det")).unwrap();
         let img = image::open(&png).unwrap().to_rgb8();

@@ -3,7 +3,7 @@
 
 use crate::calibration::Calibration;
 use crate::metrics::error_tradeoff;
-use crate::plot::{draw_curves, draw_histograms, Curve, CurveChart, HistogramChart, Marker, PlotError, Scale};
+use crate::plot::{draw_curves, draw_histograms, Corner, Curve, CurveChart, HistogramChart, Marker, PlotError, Scale};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -38,6 +38,7 @@ pub fn write_verification_report(
             .iter()
             .map(|p| Marker { label: format!("FAR {:.0e}", p.target_far), x: p.target_far })
             .collect(),
+        legend: Corner::LowerRight,
     };
     draw_curves(&roc, &dir.join("roc"))?;
     let frr_floor = 1.0 / genuine.len() as f64;
@@ -54,6 +55,7 @@ pub fn write_verification_report(
             points: curve.iter().filter(|p| p.1 > 0.0 && p.2 > 0.0).map(|&(_, far, frr)| (far, frr)).collect(),
         }],
         markers: roc.markers.clone(),
+        legend: Corner::LowerLeft,
     };
     draw_curves(&det, &dir.join("det"))?;
     let mut markers: Vec<Marker> = calibration
