@@ -154,6 +154,8 @@ pub struct PairScores {
     pub pairs: Vec<LabelledPair>,
     /// Per pair (in order), its score, or `None` when an image had no face.
     pub scores: Vec<Option<f32>>,
+    /// The embedding of every image with a face.
+    pub embeddings: HashMap<PathBuf, Vec<f32>>,
 }
 
 /// Embeds every image of the pairs (cached) and scores each pair.
@@ -186,7 +188,8 @@ pub fn score_pairs(pipeline: &EvalPipeline, pairs: Vec<LabelledPair>, workers: O
             }
         }
     }
-    Ok(PairScores { genuine, impostor, skipped, pairs, scores })
+    let embeddings = embedding.into_iter().map(|(p, e)| (p.to_path_buf(), e.clone())).collect();
+    Ok(PairScores { genuine, impostor, skipped, pairs, scores, embeddings })
 }
 
 /// `visage calibrate`.

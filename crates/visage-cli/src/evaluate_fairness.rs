@@ -8,6 +8,7 @@ use crate::output::print_json;
 use anyhow::{bail, Result};
 use clap::Args;
 use serde_json::json;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use visage::FaceChoice;
@@ -34,6 +35,12 @@ pub struct FairnessArgs {
     /// Groups with fewer genuine (or impostor) pairs than this are listed but not compared.
     #[arg(long, default_value_t = 30)]
     pub min_pairs: u64,
+    /// Instead of the file's impostor pairs, draw up to this many impostor pairs within each group
+    /// (two images of different people, both carrying the label; people are told apart by the folder
+    /// an image is in) from the images of the pairs file. FMR per group then compares people within
+    /// the group, as NIST FRVT's demographic FMR does. 0: use the file's impostor pairs.
+    #[arg(long, default_value_t = 0)]
+    pub within_group_impostors: usize,
     /// Which face of an image to use.
     #[arg(long, value_enum, default_value = "auto")]
     pub face: FaceRule,
@@ -48,6 +55,51 @@ pub struct FairnessArgs {
     pub no_cache: bool,
     #[command(flatten)]
     pub pipeline: PipelineArgs,
+}
+
+/// Up to `per_group` impostor pairs within each group, drawn reproducibly (a fixed-seed generator) from
+/// the embedded images; each counts for its group only.
+fn within_group_impostors(
+    labels: &GroupLabels,
+    embeddings: &HashMap<PathBuf, Vec<f32>>,
+    per_group: usize,
+) -> Vec<GroupedScore> {
+    let mut images: Vec<(&PathBuf, BTreeSet<String>)> = embeddings.keys().map(|p| (p, labels.labels_of(p))).collect();
+    images.sort_by(|a, b| a.0.cmp(b.0));
+    let person = |p: &Path| p.parent().map(Path::to_path_buf);
+    let mut out = Vec::new();
+    for group in labels.groups.keys() {
+        let pool: Vec<&PathBuf> = images.iter().filter(|(_, l)| l.contains(group)).map(|(p, _)| *p).collect();
+        if pool.len() < 2 {
+            continue;
+        }
+        // SplitMix64 seeded by the group name: the same pairs on every run.
+        let mut state =
+            group.bytes().fold(0x9E37_79B9_7F4A_7C15u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01B3));
+        let mut next = || {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        };
+        let mut seen = HashSet::new();
+        let mut drawn = 0;
+        for _ in 0..per_group * 20 {
+            if drawn == per_group {
+                break;
+            }
+            let (i, j) = ((next() % pool.len() as u64) as usize, (next() % pool.len() as u64) as usize);
+            let (a, b) = (pool[i.min(j)], pool[i.max(j)]);
+            if person(a) == person(b) || !seen.insert((i.min(j), i.max(j))) {
+                continue;
+            }
+            let score = visage::core::cosine_similarity(&embeddings[a], &embeddings[b]);
+            out.push(GroupedScore { score, genuine: false, groups: BTreeSet::from([group.clone()]) });
+            drawn += 1;
+        }
+    }
+    out
 }
 
 /// `visage eval fairness`.
@@ -69,22 +121,27 @@ pub fn run(args: &FairnessArgs) -> Result<ExitCode> {
     let pipeline = EvalPipeline::new(&args.pipeline, choice, args.no_cache)?;
     let threshold = args.threshold.unwrap_or_else(|| pipeline.analyzer.verifier().threshold);
     let scored = score_pairs(&pipeline, pairs, args.workers)?;
-    let grouped: Vec<GroupedScore> = scored
+    let mut grouped: Vec<GroupedScore> = scored
         .pairs
         .iter()
         .zip(&scored.scores)
+        .filter(|(p, _)| p.genuine || args.within_group_impostors == 0)
         .filter_map(|(p, s)| {
             let a = labels.labels_of(&p.a);
             let b = labels.labels_of(&p.b);
             Some(GroupedScore { score: (*s)?, genuine: p.genuine, groups: a.intersection(&b).cloned().collect() })
         })
         .collect();
+    if args.within_group_impostors > 0 {
+        grouped.extend(within_group_impostors(&labels, &scored.embeddings, args.within_group_impostors));
+    }
     let report = fairness(&grouped, &labels.groups, threshold, args.min_pairs);
     if let Some(dir) = &args.plot {
         write_det(dir, &grouped, &report)?;
     }
     if args.pipeline.json {
         print_json(&json!({"data": args.pairs, "groups_files": args.groups, "pairs": grouped.len(),
+                           "within_group_impostors": args.within_group_impostors,
                            "skipped_pairs": scored.skipped, "membership": "a pair belongs to a group when both images carry the label",
                            "report": report}));
     } else {
@@ -109,6 +166,13 @@ fn print_text(args: &FairnessArgs, r: &FairnessReport, pairs: usize, skipped: us
         "threshold {:.4}; a pair is in a group when both images carry the label; 95% Clopper-Pearson intervals",
         r.threshold
     );
+    if args.within_group_impostors > 0 {
+        println!(
+            "impostor pairs: up to {} drawn within each group from the images of the pairs file (the file's \
+             impostor pairs are not used); genuine pairs: the file's",
+            args.within_group_impostors
+        );
+    }
     println!("overall: FMR {}, FNMR {}", rate(&r.overall_fmr), rate(&r.overall_fnmr));
     println!(
         "{:<28} {:>36} {:>36} {:>12}",

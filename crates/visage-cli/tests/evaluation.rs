@@ -199,6 +199,28 @@ fn fairness_on_lfw_subset_with_gender_labels() {
         let ci: Vec<f64> = serde_json::from_value(g["fmr"]["ci95"].clone()).unwrap();
         assert!(ci[0] <= g["fmr"]["rate"].as_f64().unwrap() && ci[1] >= g["fmr"]["rate"].as_f64().unwrap());
     }
+
+    // Impostor pairs drawn within each group instead: up to 150 per group, reproducibly.
+    let args = [
+        "eval",
+        "fairness",
+        "--pairs",
+        s(&pairs_csv),
+        "--groups",
+        s(&attributes),
+        "--threshold",
+        "0.25",
+        "--within-group-impostors",
+        "150",
+        "--json",
+    ];
+    let first = visage(&dir.path().join("cache"), &args);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let v: Value = serde_json::from_str(first.stdout.trim()).unwrap();
+    let male = v["report"]["groups"].as_array().unwrap().iter().find(|g| g["group"] == "gender=male").unwrap().clone();
+    assert_eq!(male["fmr"]["trials"], 150, "{male}");
+    let again = visage(&dir.path().join("cache"), &args);
+    assert_eq!(again.stdout, first.stdout, "the drawn pairs are the same on every run");
 }
 
 #[test]
