@@ -121,17 +121,17 @@ pub fn resolve(args: &CalibrationArgs) -> Result<Option<ActiveCalibration>> {
     let sha = model_sha();
     let explicit = args.target_far.is_some() || args.calibration.is_some();
     let path = args.calibration.clone().unwrap_or_else(|| default_path(&sha));
-    if !path.is_file() {
-        if explicit {
-            bail!(
-                "no calibration at {}: run `visage calibrate --pairs FILE` first (or pass --calibration FILE)",
-                path.display()
-            );
-        }
-        return Ok(None);
+    if explicit && !path.is_file() {
+        bail!(
+            "no calibration at {}: run `visage calibrate --pairs FILE` first (or pass --calibration FILE)",
+            path.display()
+        );
     }
-    let calibration = Calibration::load(&path)?;
-    calibration.check_model(&sha).with_context(|| format!("calibration {}", path.display()))?;
+    let Some((calibration, path)) = visage_eval::calibration::load_active(&sha, args.calibration.as_deref())
+        .with_context(|| format!("calibration {}", path.display()))?
+    else {
+        return Ok(None);
+    };
     let target = match args.target_far {
         Some(far) => {
             Some((far, calibration.threshold_for_far(far).with_context(|| format!("calibration {}", path.display()))?))

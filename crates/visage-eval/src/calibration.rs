@@ -262,6 +262,22 @@ pub fn default_path(model_sha256: &str) -> PathBuf {
     visage::models::ModelHome::from_env().root().join("calibration").join(format!("{model_sha256}.json"))
 }
 
+/// The active calibration of a model: `path` if given, else [`default_path`]; checked against the
+/// model's SHA-256. `Ok(None)` when no path was given and the default file does not exist (the caller
+/// then decides at the manifest's threshold and reports no estimated FAR).
+pub fn load_active(
+    model_sha256: &str,
+    path: Option<&Path>,
+) -> Result<Option<(Calibration, PathBuf)>, CalibrationError> {
+    let file = path.map(Path::to_path_buf).unwrap_or_else(|| default_path(model_sha256));
+    if path.is_none() && !file.is_file() {
+        return Ok(None);
+    }
+    let calibration = Calibration::load(&file)?;
+    calibration.check_model(model_sha256)?;
+    Ok(Some((calibration, file)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -329,6 +345,8 @@ mod tests {
         let path = dir.path().join("sub/cal.json");
         c.save(&path).unwrap();
         assert_eq!(Calibration::load(&path).unwrap(), c);
+        assert_eq!(load_active(&"ab".repeat(32), Some(&path)).unwrap().unwrap().0, c);
+        assert!(matches!(load_active(&"cd".repeat(32), Some(&path)), Err(CalibrationError::ModelMismatch { .. })));
         std::fs::write(&path, "{\"format\": 1}").unwrap();
         assert!(matches!(Calibration::load(&path), Err(CalibrationError::Format { .. })));
     }
