@@ -77,8 +77,16 @@ pub fn eval_lfw(data: &Path, workers: Option<usize>, no_cache: bool, args: &Pipe
         );
         println!("  accuracy     {:.2}% ± {:.2} (10-fold)", report.accuracy * 100.0, report.accuracy_std * 100.0);
         println!("  AUC          {:.4}", report.auc);
+        // Say on how many errors each FAR rests.
+        let impostors = report.impostor_pairs;
         for (far, tar) in &report.tar_at_far {
-            println!("  TAR@FAR={far} {tar:.4}");
+            let allowed = far.parse::<f64>().map_or(0.0, |f| (f * impostors as f64).floor());
+            let rough = if allowed < visage_eval::calibration::DEFAULT_MIN_ERRORS as f64 {
+                " (rough: fewer than 30 errors)"
+            } else {
+                ""
+            };
+            println!("  TAR@FAR={far} {tar:.4}: at most {allowed} of {impostors} impostor pairs accepted{rough}");
         }
         println!(
             "  threshold    {:.4} at FAR=1e-3; {:.4} for best accuracy",

@@ -25,6 +25,8 @@ pub struct LfwOptions {
 pub struct LfwReport {
     pub data: String,
     pub pairs: usize,
+    /// Of the pairs, those of two different people (what each FAR rests on).
+    pub impostor_pairs: usize,
     pub images: usize,
     pub accuracy: f64,
     pub accuracy_std: f64,
@@ -154,6 +156,7 @@ pub fn run_lfw(
     Ok(LfwReport {
         data: options.data.display().to_string(),
         pairs: scored.len(),
+        impostor_pairs: scored.iter().filter(|p| !p.genuine).count(),
         images: names.len(),
         accuracy,
         accuracy_std,
