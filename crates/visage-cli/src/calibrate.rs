@@ -224,7 +224,7 @@ pub fn run(args: &CalibrateArgs) -> Result<ExitCode> {
     let out = args.out.clone().unwrap_or_else(|| default_path(sha));
     calibration.save(&out)?;
     if let Some(dir) = &args.report {
-        crate::report::verification_report(dir, &calibration, &scored.genuine, &scored.impostor)?;
+        visage_eval::report::write_verification_report(dir, &calibration, &scored.genuine, &scored.impostor)?;
         eprintln!("report written to {}", dir.join("report.md").display());
     }
     if args.pipeline.json {

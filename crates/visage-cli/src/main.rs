@@ -11,7 +11,6 @@ mod evaluate_wider;
 mod gallery;
 mod loadtest;
 mod output;
-mod report;
 
 use clap::Parser;
 use std::process::ExitCode;
