@@ -48,6 +48,8 @@ pub enum Command {
         #[arg(long)]
         require_single: bool,
         #[command(flatten)]
+        calibration: crate::calibrate::CalibrationArgs,
+        #[command(flatten)]
         gallery: GalleryArgs,
         #[command(flatten)]
         pipeline: PipelineArgs,
@@ -55,6 +57,8 @@ pub enum Command {
     /// Measure accuracy on a benchmark.
     #[command(subcommand)]
     Eval(EvalCommand),
+    /// Calibrate the verification threshold on labelled pairs: threshold per target FAR, FRR, EER.
+    Calibrate(crate::calibrate::CalibrateArgs),
     /// Measure speed against the Python reference pipeline (bench/reference.py) in the same run.
     Bench(BenchArgs),
     /// Enrol a person, with their consent, from one or more photos (one face each).
@@ -65,6 +69,11 @@ pub enum Command {
         /// How many candidate subjects to list per face.
         #[arg(long, default_value_t = 3)]
         top_k: usize,
+        /// Cosine similarity threshold in [-1, 1] (default: the model's, from the manifest).
+        #[arg(long, value_parser = parse_similarity)]
+        threshold: Option<f32>,
+        #[command(flatten)]
+        calibration: crate::calibrate::CalibrationArgs,
         #[command(flatten)]
         gallery: GalleryArgs,
         #[command(flatten)]
@@ -284,9 +293,18 @@ pub enum EvalCommand {
         /// Images processed in parallel (default: all cores).
         #[arg(long)]
         workers: Option<usize>,
+        /// Embed every image again instead of using the embedding cache ($VISAGE_HOME/cache/embeddings).
+        #[arg(long)]
+        no_cache: bool,
         #[command(flatten)]
         pipeline: PipelineArgs,
     },
+    /// WIDER FACE detection AP (easy, medium, hard) for each detector, the official way.
+    Wider(crate::evaluate_wider::WiderArgs),
+    /// Open-set identification on LFW: rank-1/5, FNIR at FPIR, threshold against gallery size.
+    Identify(crate::evaluate_identify::IdentifyEvalArgs),
+    /// Per-group FMR and FNMR with confidence intervals, differentials and FMR-equalising thresholds.
+    Fairness(crate::evaluate_fairness::FairnessArgs),
 }
 
 #[derive(Debug, Args)]

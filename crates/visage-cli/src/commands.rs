@@ -1,7 +1,7 @@
 //! One function per command.
 
 use crate::cli::{Cli, Command, EvalCommand, ModelsCommand, PipelineArgs};
-use crate::output::{print_json, Progress};
+use crate::output::print_json;
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -18,14 +18,23 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Models(cmd) => models(cmd),
         Command::Detect { images, draw, pipeline } => faces_per_image(&images, draw.as_deref(), false, &pipeline),
         Command::Embed { images, pipeline } => faces_per_image(&images, None, true, &pipeline),
-        Command::Verify { image1, image2, threshold, require_single, gallery, pipeline } => {
-            verify(&image1, &image2, threshold, require_single, &gallery, &pipeline)
+        Command::Verify { image1, image2, threshold, require_single, calibration, gallery, pipeline } => {
+            let calibration = crate::calibrate::resolve(&calibration)?;
+            let threshold = threshold.or(calibration.as_ref().and_then(|c| c.threshold()));
+            verify(&image1, &image2, threshold, require_single, calibration.as_ref(), &gallery, &pipeline)
         }
-        Command::Eval(EvalCommand::Lfw { data, workers, pipeline }) => eval_lfw(&data, workers, &pipeline),
+        Command::Calibrate(args) => crate::calibrate::run(&args),
+        Command::Eval(EvalCommand::Wider(args)) => crate::evaluate_wider::run(&args),
+        Command::Eval(EvalCommand::Identify(args)) => crate::evaluate_identify::run(&args),
+        Command::Eval(EvalCommand::Fairness(args)) => crate::evaluate_fairness::run(&args),
+        Command::Eval(EvalCommand::Lfw { data, workers, no_cache, pipeline }) => {
+            crate::evaluate::eval_lfw(&data, workers, no_cache, &pipeline)
+        }
         Command::Bench(args) => crate::bench::run(&args),
         Command::Enroll(args) => crate::gallery::enroll(&args),
-        Command::Identify { image, top_k, gallery, pipeline } => {
-            crate::gallery::identify(&image, top_k, &gallery, &pipeline)
+        Command::Identify { image, top_k, threshold, calibration, gallery, pipeline } => {
+            let calibration = crate::calibrate::resolve(&calibration)?;
+            crate::gallery::identify(&image, top_k, threshold, calibration.as_ref(), &gallery, &pipeline)
         }
         Command::Delete { subject, gallery } => crate::gallery::delete(&subject, &gallery),
         Command::Export { subject, include_templates, out, gallery } => {
@@ -268,6 +277,7 @@ fn verify(
     b: &Path,
     threshold: Option<f32>,
     require_single: bool,
+    calibration: Option<&crate::calibrate::ActiveCalibration>,
     gallery: &crate::cli::GalleryArgs,
     args: &PipelineArgs,
 ) -> Result<ExitCode> {
@@ -301,52 +311,21 @@ fn verify(
         if !several.is_empty() {
             out["note"] = json!(several.join("; "));
         }
+        if let Some(c) = calibration {
+            crate::calibrate::merge(&mut out, c.decision_fields(Some(v.similarity)));
+        }
         print_json(&out);
     } else {
         let verdict = if v.is_match { "same person" } else { "different people" };
         println!("{verdict}: similarity {:.4} (threshold {:.4})", v.similarity, v.threshold);
+        if let Some(c) = calibration {
+            println!("{}", c.describe(v.similarity));
+        }
         for note in &several {
             println!("note: {note}");
         }
     }
     Ok(if v.is_match { ExitCode::SUCCESS } else { ExitCode::from(1) })
-}
-
-fn eval_lfw(data: &Path, workers: Option<usize>, args: &PipelineArgs) -> Result<ExitCode> {
-    if !data.join("pairs.csv").is_file() {
-        bail!("{} does not look like LFW: no pairs.csv (expected pairs.csv and lfw-deepfunneled/)", data.display());
-    }
-    let analyzer = analyzer(args, None, Purpose::Recognition)?;
-    let threads = workers.unwrap_or_else(default_workers);
-    let progress = Progress::new(visage_eval::lfw::image_count(data)? as u64, "embedding LFW images");
-    let options = visage_eval::LfwOptions { data: data.to_path_buf(), threads };
-    let report = visage_eval::run_lfw(&analyzer, &options, &|| progress.inc())?;
-    progress.finish();
-    if args.json {
-        print_json(&report);
-    } else {
-        println!(
-            "LFW ({}, {} pairs, {} images, {} backend, {} detector)",
-            report.data, report.pairs, report.images, report.backend, report.detector
-        );
-        println!("  accuracy     {:.2}% ± {:.2} (10-fold)", report.accuracy * 100.0, report.accuracy_std * 100.0);
-        println!("  AUC          {:.4}", report.auc);
-        for (far, tar) in &report.tar_at_far {
-            println!("  TAR@FAR={far} {tar:.4}");
-        }
-        println!(
-            "  threshold    {:.4} at FAR=1e-3; {:.4} for best accuracy",
-            report.threshold, report.threshold_best_accuracy
-        );
-        println!("  no face      {} image(s)", report.no_face);
-        println!("  speed        {:.1} images/s on {} worker(s)", report.images_per_second, report.threads);
-        let s = report.stage_ms;
-        println!(
-            "  stage ms     decode {:.2}, detect {:.2}, align {:.2}, embed {:.2}",
-            s.decode, s.detect, s.align, s.embed
-        );
-    }
-    Ok(ExitCode::SUCCESS)
 }
 
 pub fn default_workers() -> usize {

@@ -18,11 +18,20 @@ fn data_dir(g: &GalleryArgs) -> PathBuf {
 
 /// Opens the gallery (creating it and its key on first use).
 pub fn open(g: &GalleryArgs, pipeline: Option<&PipelineArgs>) -> Result<FaceRecognitionSystem> {
+    open_with_threshold(g, pipeline, None)
+}
+
+/// [`open`] deciding at `threshold` instead of the manifest's default.
+fn open_with_threshold(
+    g: &GalleryArgs,
+    pipeline: Option<&PipelineArgs>,
+    threshold: Option<f32>,
+) -> Result<FaceRecognitionSystem> {
     let dir = data_dir(g);
     let mut config = SystemConfig::new(&dir);
     config.actor = default_actor();
     if let Some(p) = pipeline {
-        config.analyzer = analyzer_config(p, None, Purpose::Recognition);
+        config.analyzer = analyzer_config(p, threshold, Purpose::Recognition);
     }
     FaceRecognitionSystem::open(config).with_context(|| format!("cannot open the gallery in {}", dir.display()))
 }
@@ -147,11 +156,23 @@ fn enroll_batch(system: &FaceRecognitionSystem, batch: &Path, args: &EnrollArgs)
     Ok(if failed > 0 { ExitCode::from(2) } else { ExitCode::SUCCESS })
 }
 
-pub fn identify(image: &Path, top_k: usize, g: &GalleryArgs, pipeline: &PipelineArgs) -> Result<ExitCode> {
-    let system = open(g, Some(pipeline))?;
+pub fn identify(
+    image: &Path,
+    top_k: usize,
+    threshold: Option<f32>,
+    calibration: Option<&crate::calibrate::ActiveCalibration>,
+    g: &GalleryArgs,
+    pipeline: &PipelineArgs,
+) -> Result<ExitCode> {
+    let threshold = threshold.or(calibration.and_then(|c| c.threshold()));
+    let system = open_with_threshold(g, Some(pipeline), threshold)?;
     let result = system.identify(image, top_k, &default_actor())?;
     if pipeline.json {
-        print_json(&result);
+        let mut out = serde_json::to_value(&result)?;
+        if let Some(c) = calibration {
+            crate::calibrate::add_identify_fields(&mut out, &result, c);
+        }
+        print_json(&out);
     } else {
         println!("{}: {} face(s); threshold {:.3}", image.display(), result.faces.len(), result.threshold);
         for (i, f) in result.faces.iter().enumerate() {
@@ -159,6 +180,9 @@ pub fn identify(image: &Path, top_k: usize, g: &GalleryArgs, pipeline: &Pipeline
             let who = f.matched.as_deref().unwrap_or("unknown");
             let sim = f.similarity.map_or("-".to_string(), |s| format!("{s:.3}"));
             println!("  face {} ({x1:.0}, {y1:.0})-({x2:.0}, {y2:.0}): {who} (best similarity {sim})", i + 1);
+            if let (Some(c), Some(s)) = (calibration, f.similarity) {
+                println!("    {}", c.describe(s));
+            }
         }
     }
     if result.faces.is_empty() {

@@ -1,8 +1,13 @@
 //! The `visage` command-line tool: wires arguments to the library crates and prints results.
 
 mod bench;
+mod calibrate;
 mod cli;
 mod commands;
+mod evaluate;
+mod evaluate_fairness;
+mod evaluate_identify;
+mod evaluate_wider;
 mod gallery;
 mod loadtest;
 mod output;

@@ -1,5 +1,6 @@
 //! Embedding many images in parallel, with timings: shared by the LFW protocol and `visage bench`.
 
+use crate::cache::{CachedEmbedding, EmbeddingCache};
 use rayon::prelude::*;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -11,9 +12,11 @@ pub struct BatchEmbeddings {
     pub embeddings: Vec<Option<Vec<f32>>>,
     /// Images without a face.
     pub no_face: usize,
+    /// Images served from the embedding cache (not run through the models).
+    pub cached: usize,
     /// Wall time of the whole batch.
     pub seconds: f64,
-    /// Mean time per embedded image of each stage (one image on one thread), in ms.
+    /// Mean time per image embedded in this run of each stage (one image on one thread), in ms.
     pub mean_stage_ms: StageTimings,
 }
 
@@ -26,44 +29,87 @@ pub fn embed_images(
     threads: usize,
     on_image: &(dyn Fn() + Sync),
 ) -> Result<BatchEmbeddings, VisageError> {
+    embed_images_cached(analyzer, None, images, choice, threads, on_image)
+}
+
+/// As [`embed_images`], serving images from `cache` when it has them and adding the others to it. The
+/// cache must belong to this analyzer's model and pipeline (see [`crate::cache::pipeline_fingerprint`]).
+pub fn embed_images_cached(
+    analyzer: &FaceAnalyzer,
+    cache: Option<&EmbeddingCache>,
+    images: &[PathBuf],
+    choice: FaceChoice,
+    threads: usize,
+    on_image: &(dyn Fn() + Sync),
+) -> Result<BatchEmbeddings, VisageError> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads.max(1))
         .build()
         .map_err(|e| VisageError::Invalid(format!("cannot start {threads} threads: {e}")))?;
     let started = Instant::now();
-    let results: Vec<Result<visage::EmbeddedFace, VisageError>> = pool.install(|| {
+    enum Outcome {
+        Cached(CachedEmbedding),
+        Run(Result<visage::EmbeddedFace, VisageError>),
+    }
+    let results: Vec<Outcome> = pool.install(|| {
         images
             .par_iter()
             .map(|p| {
+                if let Some(hit) = cache.and_then(|c| c.get(p)) {
+                    on_image();
+                    return Outcome::Cached(hit);
+                }
                 let r = analyzer.embed_one(p, choice);
+                if let Some(c) = cache {
+                    // Stored as soon as it is known, so an interrupted run keeps its work.
+                    let value = match &r {
+                        Ok(face) => Some(CachedEmbedding::Face(face.embedding.clone())),
+                        Err(VisageError::NoFace { .. }) => Some(CachedEmbedding::NoFace),
+                        Err(_) => None,
+                    };
+                    if let Some(Err(e)) = value.map(|v| c.put(p, v)) {
+                        tracing::warn!("{e}");
+                    }
+                }
                 on_image();
-                r
+                Outcome::Run(r)
             })
             .collect()
     });
     let seconds = started.elapsed().as_secs_f64();
     let mut totals = StageTimings::default();
-    let (mut embeddings, mut no_face) = (Vec::with_capacity(images.len()), 0);
+    let (mut embeddings, mut no_face, mut cached, mut timed) = (Vec::with_capacity(images.len()), 0, 0, 0usize);
     for result in results {
         match result {
-            Ok(face) => {
+            Outcome::Cached(hit) => {
+                cached += 1;
+                match hit {
+                    CachedEmbedding::Face(e) => embeddings.push(Some(e)),
+                    CachedEmbedding::NoFace => {
+                        no_face += 1;
+                        embeddings.push(None);
+                    }
+                }
+            }
+            Outcome::Run(Ok(face)) => {
                 totals.add(&face.timings);
+                timed += 1;
                 embeddings.push(Some(face.embedding));
             }
-            Err(VisageError::NoFace { path }) => {
+            Outcome::Run(Err(VisageError::NoFace { path })) => {
                 tracing::warn!("{}: no face found", path.display());
                 no_face += 1;
                 embeddings.push(None);
             }
-            Err(e) => return Err(e),
+            Outcome::Run(Err(e)) => return Err(e),
         }
     }
-    let n = (images.len() - no_face).max(1) as f64;
+    let n = timed.max(1) as f64;
     let mean_stage_ms = StageTimings {
         decode: totals.decode / n,
         detect: totals.detect / n,
         align: totals.align / n,
         embed: totals.embed / n,
     };
-    Ok(BatchEmbeddings { embeddings, no_face, seconds, mean_stage_ms })
+    Ok(BatchEmbeddings { embeddings, no_face, cached, seconds, mean_stage_ms })
 }

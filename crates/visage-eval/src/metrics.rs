@@ -113,8 +113,68 @@ pub fn tar_at_far(pairs: &[ScoredPair], far: f64) -> Option<(f64, f32)> {
     Some((accepted as f64 / genuine.len() as f64, t))
 }
 
+/// The equal error rate: sweeping the threshold over every score, the point where the false accept
+/// rate (impostors ≥ t) and the false reject rate (genuine < t) are closest; returns their mean there
+/// and that threshold. `None` without both kinds of score.
+pub fn eer(genuine: &[f32], impostor: &[f32]) -> Option<(f64, f32)> {
+    if genuine.is_empty() || impostor.is_empty() {
+        return None;
+    }
+    let mut g = genuine.to_vec();
+    let mut i = impostor.to_vec();
+    g.sort_by(f32::total_cmp);
+    i.sort_by(f32::total_cmp);
+    let (ng, ni) = (g.len() as f64, i.len() as f64);
+    let mut best: Option<(f64, f64, f32)> = None; // (|FAR - FRR|, EER, threshold)
+    for &t in g.iter().chain(&i) {
+        let frr = g.partition_point(|&s| s < t) as f64 / ng;
+        let far = (i.len() - i.partition_point(|&s| s < t)) as f64 / ni;
+        let gap = (far - frr).abs();
+        if best.is_none_or(|(b, _, bt)| gap < b || (gap == b && t < bt)) {
+            best = Some((gap, (far + frr) / 2.0, t));
+        }
+    }
+    best.map(|(_, rate, t)| (rate, t))
+}
+
+/// The error trade-off over every threshold: `(threshold, FAR, FRR)` with FAR the share of impostors
+/// scoring ≥ threshold and FRR the share of genuine scores below it, from the lowest threshold up.
+/// At most `max_points` points (evenly spaced in rank when there are more distinct scores), always
+/// including both ends.
+pub fn error_tradeoff(genuine: &[f32], impostor: &[f32], max_points: usize) -> Vec<(f32, f64, f64)> {
+    if genuine.is_empty() || impostor.is_empty() {
+        return Vec::new();
+    }
+    let mut g = genuine.to_vec();
+    let mut i = impostor.to_vec();
+    g.sort_by(f32::total_cmp);
+    i.sort_by(f32::total_cmp);
+    let mut thresholds: Vec<f32> = g.iter().chain(&i).copied().collect();
+    thresholds.sort_by(f32::total_cmp);
+    thresholds.dedup();
+    thresholds.push(next_up(*thresholds.last().expect("non-empty")));
+    let step = (thresholds.len() as f64 / max_points.max(2) as f64).max(1.0);
+    let mut picked: Vec<f32> = (0..)
+        .map(|k| (k as f64 * step) as usize)
+        .take_while(|&k| k < thresholds.len())
+        .map(|k| thresholds[k])
+        .collect();
+    if picked.last() != thresholds.last() {
+        picked.push(*thresholds.last().expect("non-empty"));
+    }
+    let (ng, ni) = (g.len() as f64, i.len() as f64);
+    picked
+        .into_iter()
+        .map(|t| {
+            let frr = g.partition_point(|&s| s < t) as f64 / ng;
+            let far = (i.len() - i.partition_point(|&s| s < t)) as f64 / ni;
+            (t, far, frr)
+        })
+        .collect()
+}
+
 /// The smallest f32 greater than `x`.
-fn next_up(x: f32) -> f32 {
+pub(crate) fn next_up(x: f32) -> f32 {
     if x.is_nan() || x == f32::INFINITY {
         return x;
     }
@@ -174,6 +234,33 @@ mod tests {
         // 2 genuine x 2 impostor, 3 of 4 orderings right.
         assert_eq!(auc(&[p(0.9, true, 0), p(0.4, true, 0), p(0.5, false, 0), p(0.1, false, 0)]), 0.75);
         assert!(auc(&[p(0.9, true, 0)]).is_nan());
+    }
+
+    #[test]
+    fn eer_of_constructed_scores() {
+        // Genuine 0.5..0.9 and impostors 0.1..0.5 touching at 0.5: at t = 0.5 FAR = 1/5 (the impostor
+        // at 0.5), FRR = 0; just above, FAR = 0, FRR = 1/5. Either way |FAR - FRR| = 0.2.
+        let genuine = [0.5, 0.6, 0.7, 0.8, 0.9];
+        let impostor = [0.1, 0.2, 0.3, 0.4, 0.5];
+        let (rate, t) = eer(&genuine, &impostor).unwrap();
+        assert!((rate - 0.1).abs() < 1e-12 && t == 0.5, "{rate} {t}");
+        // Separable: EER 0 at the lowest genuine score.
+        assert_eq!(eer(&[0.8, 0.9], &[0.1, 0.2]), Some((0.0, 0.8)));
+        // Crossing exactly: at t = 4.5 one genuine of four (4) is rejected and one impostor of four
+        // (4.5) accepted, so FAR = FRR = 0.25.
+        assert_eq!(eer(&[4.0, 5.0, 6.0, 7.0], &[1.0, 2.0, 3.0, 4.5]), Some((0.25, 4.5)));
+        assert_eq!(eer(&[], &[0.1]), None);
+    }
+
+    #[test]
+    fn error_tradeoff_runs_from_accept_all_to_reject_all() {
+        let curve = error_tradeoff(&[0.6, 0.8], &[0.1, 0.7], 100);
+        assert_eq!(curve.first().map(|p| (p.1, p.2)), Some((1.0, 0.0)));
+        assert_eq!(curve.last().map(|p| (p.1, p.2)), Some((0.0, 1.0)));
+        // At t = 0.7: one impostor (0.7) accepted, one genuine (0.6) rejected.
+        assert!(curve.iter().any(|&(t, far, frr)| t == 0.7 && far == 0.5 && frr == 0.5));
+        let long: Vec<f32> = (0..1000).map(|k| k as f32 / 1000.0).collect();
+        assert!(error_tradeoff(&long, &long, 50).len() <= 52);
     }
 
     #[test]

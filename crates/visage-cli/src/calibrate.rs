@@ -1,0 +1,301 @@
+//! `visage calibrate` and the `--target-far` option of `verify` and `identify`.
+
+use crate::cli::PipelineArgs;
+use crate::evaluate::EvalPipeline;
+use crate::output::print_json;
+use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use visage::models::{ids, Manifest};
+use visage::FaceChoice;
+use visage_eval::calibration::{default_path, CalibrationSource, DEFAULT_MIN_ERRORS};
+use visage_eval::pairs::{read_pairs_file, LabelledPair};
+use visage_eval::Calibration;
+
+/// Which face stands for an image of a pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FaceRule {
+    /// Centred for LFW pairs files (the labelled face is the centred one), largest otherwise.
+    Auto,
+    Largest,
+    Centred,
+}
+
+#[derive(Debug, Args)]
+pub struct CalibrateArgs {
+    /// Labelled pairs: a CSV `img1,img2,label` (1 same person, 0 different; paths relative to the
+    /// CSV or absolute), or LFW's pairs.csv / pairs.txt.
+    #[arg(long)]
+    pub pairs: PathBuf,
+    /// Where to write the calibration (default: the active calibration of the model,
+    /// $VISAGE_HOME/calibration/<model SHA-256>.json).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Support rule: a FAR is tabulated only where at least this many impostor pairs are accepted.
+    #[arg(long, default_value_t = DEFAULT_MIN_ERRORS)]
+    pub min_errors: u64,
+    /// Which face of an image to use.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub face: FaceRule,
+    /// Also write plots (ROC, DET, score histograms; PNG and SVG) and a Markdown report here.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Images processed in parallel (default: all cores).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Embed every image again instead of using the embedding cache.
+    #[arg(long)]
+    pub no_cache: bool,
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+}
+
+/// `--target-far` and `--calibration` for `verify` and `identify`.
+#[derive(Debug, Args, Clone)]
+pub struct CalibrationArgs {
+    /// Decide at the threshold for this false accept rate, from the active calibration (see
+    /// `visage calibrate`); each decision then reports its estimated FAR.
+    #[arg(long, conflicts_with = "threshold")]
+    pub target_far: Option<f64>,
+    /// The calibration file (default: $VISAGE_HOME/calibration/<model SHA-256>.json, written by
+    /// `visage calibrate`). It must come from the same embedding model.
+    #[arg(long)]
+    pub calibration: Option<PathBuf>,
+}
+
+/// A calibration in use by a command.
+pub struct ActiveCalibration {
+    pub calibration: Calibration,
+    pub path: PathBuf,
+    /// The target FAR and its threshold, when `--target-far` was given.
+    pub target: Option<(f64, f32)>,
+}
+
+impl ActiveCalibration {
+    /// The threshold to decide at, when a target FAR was asked for.
+    pub fn threshold(&self) -> Option<f32> {
+        self.target.map(|(_, t)| t)
+    }
+
+    /// The JSON fields a decision with this similarity gets.
+    pub fn decision_fields(&self, similarity: Option<f32>) -> Value {
+        let mut out = json!({"calibration": self.path});
+        if let Some((far, _)) = self.target {
+            out["target_far"] = json!(far);
+        }
+        if let Some(s) = similarity {
+            let e = self.calibration.estimated_far(s);
+            out["estimated_far"] = json!(e.far);
+            out["estimated_far_bound"] = json!(e.bound);
+            out["estimated_far_ci95"] = json!(e.ci95);
+        }
+        out
+    }
+
+    /// One line for people.
+    pub fn describe(&self, similarity: f32) -> String {
+        let e = self.calibration.estimated_far(similarity);
+        let bound = match e.bound {
+            visage_eval::calibration::FarBound::Estimate => "",
+            visage_eval::calibration::FarBound::AtMost => "at most ",
+            visage_eval::calibration::FarBound::AtLeast => "at least ",
+        };
+        format!(
+            "estimated FAR {bound}{:.2e} (95% CI {:.1e}-{:.1e}; {} of {} calibration impostor pairs score this high)",
+            e.far, e.ci95[0], e.ci95[1], e.impostors_at_or_above, e.impostors
+        )
+    }
+}
+
+/// The embedding model's SHA-256, as installed.
+fn model_sha() -> String {
+    Manifest::default_pack().model(ids::EMBEDDING).expect("manifest has the embedding model").sha256.clone()
+}
+
+/// The calibration a command uses: `--calibration FILE`, else the model's default file. Without
+/// `--target-far` and `--calibration`, the default file is used only if it exists.
+pub fn resolve(args: &CalibrationArgs) -> Result<Option<ActiveCalibration>> {
+    let sha = model_sha();
+    let explicit = args.target_far.is_some() || args.calibration.is_some();
+    let path = args.calibration.clone().unwrap_or_else(|| default_path(&sha));
+    if explicit && !path.is_file() {
+        bail!(
+            "no calibration at {}: run `visage calibrate --pairs FILE` first (or pass --calibration FILE)",
+            path.display()
+        );
+    }
+    let Some((calibration, path)) = visage_eval::calibration::load_active(&sha, args.calibration.as_deref())
+        .with_context(|| format!("calibration {}", path.display()))?
+    else {
+        return Ok(None);
+    };
+    let target = match args.target_far {
+        Some(far) => {
+            Some((far, calibration.threshold_for_far(far).with_context(|| format!("calibration {}", path.display()))?))
+        }
+        None => None,
+    };
+    Ok(Some(ActiveCalibration { calibration, path, target }))
+}
+
+pub fn is_lfw(path: &Path) -> bool {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    matches!(name, "pairs.txt" | "pairs.csv") && path.with_file_name("lfw-deepfunneled").is_dir()
+}
+
+/// Scores of labelled pairs: genuine, impostor, and the pairs left out for want of a face.
+pub struct PairScores {
+    pub genuine: Vec<f32>,
+    pub impostor: Vec<f32>,
+    pub skipped: usize,
+    pub pairs: Vec<LabelledPair>,
+    /// Per pair (in order), its score, or `None` when an image had no face.
+    pub scores: Vec<Option<f32>>,
+    /// The embedding of every image with a face.
+    pub embeddings: HashMap<PathBuf, Vec<f32>>,
+}
+
+/// Embeds every image of the pairs (cached) and scores each pair.
+pub fn score_pairs(pipeline: &EvalPipeline, pairs: Vec<LabelledPair>, workers: Option<usize>) -> Result<PairScores> {
+    let mut images: Vec<PathBuf> = pairs.iter().flat_map(|p| [p.a.clone(), p.b.clone()]).collect();
+    images.sort();
+    images.dedup();
+    if let Some(missing) = images.iter().find(|p| !p.is_file()) {
+        bail!("{}: no such image (named in the pairs file)", missing.display());
+    }
+    let batch = pipeline.embed(&images, workers, "embedding pair images")?;
+    let embedding: HashMap<&Path, &Vec<f32>> =
+        images.iter().zip(&batch.embeddings).filter_map(|(p, e)| Some((p.as_path(), e.as_ref()?))).collect();
+    let verifier = pipeline.analyzer.verifier();
+    let (mut genuine, mut impostor, mut skipped, mut scores) = (Vec::new(), Vec::new(), 0, Vec::new());
+    for p in &pairs {
+        match (embedding.get(p.a.as_path()), embedding.get(p.b.as_path())) {
+            (Some(a), Some(b)) => {
+                let s = verifier.verify(a, b).similarity;
+                if p.genuine {
+                    genuine.push(s)
+                } else {
+                    impostor.push(s)
+                }
+                scores.push(Some(s));
+            }
+            _ => {
+                skipped += 1;
+                scores.push(None);
+            }
+        }
+    }
+    let embeddings = embedding.into_iter().map(|(p, e)| (p.to_path_buf(), e.clone())).collect();
+    Ok(PairScores { genuine, impostor, skipped, pairs, scores, embeddings })
+}
+
+/// `visage calibrate`.
+pub fn run(args: &CalibrateArgs) -> Result<ExitCode> {
+    let pairs = read_pairs_file(&args.pairs)?;
+    let choice = match args.face {
+        FaceRule::Largest => FaceChoice::Largest,
+        FaceRule::Centred => FaceChoice::Centred,
+        FaceRule::Auto if is_lfw(&args.pairs) => FaceChoice::Centred,
+        FaceRule::Auto => FaceChoice::Largest,
+    };
+    let pipeline = EvalPipeline::new(&args.pipeline, choice, args.no_cache)?;
+    let scored = score_pairs(&pipeline, pairs, args.workers)?;
+    let (model_id, sha) = pipeline.analyzer.embedding_model();
+    let source = CalibrationSource {
+        model: model_id.to_string(),
+        model_sha256: sha.to_string(),
+        pipeline: format!(
+            "backend {}, detector {}, detect size {}, min face size {:?}, flip {}, face {:?}",
+            pipeline.analyzer.backend(),
+            pipeline.analyzer.detector_kind(),
+            args.pipeline.detect_size,
+            args.pipeline.min_face_size.unwrap_or(visage::RECOGNITION_MIN_FACE_SIZE),
+            args.pipeline.flip,
+            choice
+        ),
+        data: args.pairs.display().to_string(),
+        skipped_pairs: scored.skipped as u64,
+        created: visage::store::time_util::now(),
+    };
+    let calibration = Calibration::from_scores(&scored.genuine, &scored.impostor, source, args.min_errors)?;
+    let out = args.out.clone().unwrap_or_else(|| default_path(sha));
+    calibration.save(&out)?;
+    if let Some(dir) = &args.report {
+        visage_eval::report::write_verification_report(dir, &calibration, &scored.genuine, &scored.impostor)?;
+        eprintln!("report written to {}", dir.join("report.md").display());
+    }
+    if args.pipeline.json {
+        let mut summary = serde_json::to_value(&calibration)?;
+        summary.as_object_mut().expect("object").remove("impostor_tail");
+        summary["file"] = json!(out);
+        print_json(&summary);
+    } else {
+        print_table(&calibration);
+        let active = if args.out.is_none() { " (the active calibration of this model)" } else { "" };
+        println!("written to {}{active}", out.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_table(c: &Calibration) {
+    println!(
+        "Calibration on {}: {} genuine and {} impostor pairs ({} left out: no face); model {} ({}…)",
+        c.source.data,
+        c.genuine_pairs,
+        c.impostor_pairs,
+        c.source.skipped_pairs,
+        c.source.model,
+        &c.source.model_sha256[..12]
+    );
+    println!(
+        "FAR is tabulated down to {:.1e}: at least {} accepted impostors of {} (rule of {}); intervals are 95% Clopper-Pearson",
+        c.smallest_supported_far, c.min_errors, c.impostor_pairs, c.min_errors
+    );
+    println!("{:>10} {:>10} {:>28} {:>28}", "target FAR", "threshold", "measured FAR [95% CI]", "FRR [95% CI]");
+    for p in &c.operating_points {
+        println!(
+            "{:>10.0e} {:>10.4} {:>28} {:>28}",
+            p.target_far,
+            p.threshold,
+            format!("{:.4} [{:.4}, {:.4}]", p.far.rate, p.far.ci95[0], p.far.ci95[1]),
+            format!("{:.4} [{:.4}, {:.4}]", p.frr.rate, p.frr.ci95[0], p.frr.ci95[1]),
+        );
+    }
+    if c.operating_points.is_empty() {
+        println!("(no FAR is supported: fewer than {} impostor pairs)", c.min_errors * 10);
+    }
+    if let Some(e) = &c.eer {
+        println!(
+            "EER {:.4} at threshold {:.4} (FAR {:.4} [{:.4}, {:.4}], FRR {:.4} [{:.4}, {:.4}])",
+            e.rate, e.threshold, e.far.rate, e.far.ci95[0], e.far.ci95[1], e.frr.rate, e.frr.ci95[0], e.frr.ci95[1]
+        );
+    }
+}
+
+/// Adds `fields` (an object) to `out` (an object).
+pub fn merge(out: &mut Value, fields: Value) {
+    if let (Some(out), Value::Object(fields)) = (out.as_object_mut(), fields) {
+        out.extend(fields);
+    }
+}
+
+/// `identify --json` with a calibration: `target_far` at the top, and each face's `estimated_far` for
+/// its best similarity. The estimate is per comparison (1:1); against a gallery of N subjects the chance
+/// that some impostor reaches it grows to about N times that.
+pub fn add_identify_fields(out: &mut Value, result: &visage::system::Identification, c: &ActiveCalibration) {
+    merge(out, c.decision_fields(None));
+    if let Some(faces) = out.get_mut("faces").and_then(Value::as_array_mut) {
+        for (face, f) in faces.iter_mut().zip(&result.faces) {
+            if f.similarity.is_some() {
+                merge(face, c.decision_fields(f.similarity));
+                if let Some(o) = face.as_object_mut() {
+                    o.remove("target_far");
+                    o.remove("calibration");
+                }
+            }
+        }
+    }
+}
