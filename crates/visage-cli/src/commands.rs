@@ -18,14 +18,24 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Models(cmd) => models(cmd),
         Command::Detect { images, draw, pipeline } => faces_per_image(&images, draw.as_deref(), false, &pipeline),
         Command::Embed { images, pipeline } => faces_per_image(&images, None, true, &pipeline),
-        Command::Verify { image1, image2, threshold, require_single, gallery, pipeline } => {
+        Command::Verify { image1, image2, threshold, require_single, require_live: true, gallery, pipeline } => {
+            crate::liveness::verify_live(&image1, &image2, threshold, require_single, &gallery, &pipeline)
+        }
+        Command::Verify { image1, image2, threshold, require_single, require_live: false, gallery, pipeline } => {
             verify(&image1, &image2, threshold, require_single, &gallery, &pipeline)
         }
+        Command::Analyze(args) => crate::analyze::run(&args),
+        Command::Liveness(args) => crate::active::run(&args),
         Command::Eval(EvalCommand::Lfw { data, workers, pipeline }) => eval_lfw(&data, workers, &pipeline),
+        Command::Eval(EvalCommand::Liveness(args)) => crate::eval_attributes::liveness(&args),
+        Command::Eval(EvalCommand::Gender(args)) => crate::eval_attributes::gender(&args),
         Command::Bench(args) => crate::bench::run(&args),
         Command::Enroll(args) => crate::gallery::enroll(&args),
-        Command::Identify { image, top_k, gallery, pipeline } => {
+        Command::Identify { image, top_k, require_live: false, gallery, pipeline } => {
             crate::gallery::identify(&image, top_k, &gallery, &pipeline)
+        }
+        Command::Identify { image, top_k, require_live: true, gallery, pipeline } => {
+            crate::liveness::identify_live(&image, top_k, &gallery, &pipeline)
         }
         Command::Delete { subject, gallery } => crate::gallery::delete(&subject, &gallery),
         Command::Export { subject, include_templates, out, gallery } => {

@@ -18,12 +18,22 @@ fn data_dir(g: &GalleryArgs) -> PathBuf {
 
 /// Opens the gallery (creating it and its key on first use).
 pub fn open(g: &GalleryArgs, pipeline: Option<&PipelineArgs>) -> Result<FaceRecognitionSystem> {
+    open_configured(g, pipeline, |_| {})
+}
+
+/// [`open`] with a last change to the configuration.
+pub fn open_configured(
+    g: &GalleryArgs,
+    pipeline: Option<&PipelineArgs>,
+    adjust: impl FnOnce(&mut SystemConfig),
+) -> Result<FaceRecognitionSystem> {
     let dir = data_dir(g);
     let mut config = SystemConfig::new(&dir);
     config.actor = default_actor();
     if let Some(p) = pipeline {
         config.analyzer = analyzer_config(p, None, Purpose::Recognition);
     }
+    adjust(&mut config);
     FaceRecognitionSystem::open(config).with_context(|| format!("cannot open the gallery in {}", dir.display()))
 }
 
@@ -71,7 +81,7 @@ fn consent(purpose: &str, evidence: &str, legal_basis: &str, expires: Option<&st
 }
 
 pub fn enroll(args: &EnrollArgs) -> Result<ExitCode> {
-    let system = open(&args.gallery, Some(&args.pipeline))?;
+    let system = crate::liveness::open_for_enrolment(args)?;
     if let Some(batch) = &args.batch {
         return enroll_batch(&system, batch, args);
     }

@@ -1,9 +1,13 @@
 //! The `visage` command-line tool: wires arguments to the library crates and prints results.
 
+mod active;
+mod analyze;
 mod bench;
 mod cli;
 mod commands;
+mod eval_attributes;
 mod gallery;
+mod liveness;
 mod loadtest;
 mod output;
 

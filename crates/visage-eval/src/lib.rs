@@ -1,5 +1,6 @@
 //! Evaluation for visage: verification metrics and the LFW protocol.
 
+pub mod attributes;
 pub mod batch;
 pub mod lfw;
 pub mod metrics;

@@ -21,6 +21,9 @@
 //! ```
 
 mod analyzer;
+pub mod active_liveness;
+pub mod attributes;
+pub mod face_quality;
 mod error;
 pub mod quality;
 pub mod system;
