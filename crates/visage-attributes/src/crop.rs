@@ -1,8 +1,9 @@
 //! The face framings the attribute models were trained on. Each model saw its own crop of the
 //! detector box; feeding it another framing degrades it silently, so each is reproduced here.
 
+use fast_image_resize::images::{Image as FirImage, ImageRef};
+use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use image::RgbImage;
-use visage_core::tensor::resize_rgb;
 use visage_core::BBox;
 
 /// An integer pixel rectangle inside an image: `(x, y, width, height)`, never empty.
@@ -66,7 +67,23 @@ pub fn clamp_rect(x1: f32, y1: f32, x2: f32, y2: f32, width: u32, height: u32) -
 pub fn crop_resize(image: &RgbImage, rect: Rect, side: u32) -> RgbImage {
     let (x, y, w, h) = rect;
     let crop = image::imageops::crop_imm(image, x, y, w, h).to_image();
-    resize_rgb(&crop, side, side)
+    resize_plain_bilinear(&crop, side, side)
+}
+
+/// Bilinear resize without an anti-aliasing filter when shrinking, like OpenCV's `INTER_LINEAR`,
+/// which is what the faceplugin models were fed. It matters: the liveness model reads fine print
+/// texture, and an anti-aliased (area-averaged) crop took its ROC AUC on NUAA from 0.98 to 0.93.
+pub fn resize_plain_bilinear(src: &RgbImage, width: u32, height: u32) -> RgbImage {
+    let (width, height) = (width.max(1), height.max(1));
+    if src.dimensions() == (width, height) {
+        return src.clone();
+    }
+    let view =
+        ImageRef::new(src.width(), src.height(), src.as_raw(), PixelType::U8x3).expect("buffer matches its dimensions");
+    let mut dst = FirImage::new(width, height, PixelType::U8x3);
+    let options = ResizeOptions::new().resize_alg(ResizeAlg::Interpolation(FilterType::Bilinear));
+    Resizer::new().resize(&view, &mut dst, &options).expect("same pixel type");
+    RgbImage::from_raw(width, height, dst.into_vec()).expect("buffer matches its dimensions")
 }
 
 #[cfg(test)]

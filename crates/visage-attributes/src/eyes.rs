@@ -4,12 +4,12 @@
 //! "Left" and "right" are as seen in the image (the eye on the image's left is the person's right
 //! eye), like the 5 detector landmarks.
 
-use crate::crop::{clamp_rect, Rect};
+use crate::crop::{clamp_rect, resize_plain_bilinear, Rect};
 use crate::{first_output, nchw, softmax, AttributeError};
 use image::RgbImage;
 use serde::Serialize;
 use std::sync::Arc;
-use visage_core::tensor::{resize_rgb, rgb_to_grey_bt601};
+use visage_core::tensor::rgb_to_grey_bt601;
 use visage_core::Point;
 use visage_infer::Model;
 
@@ -60,7 +60,7 @@ impl EyeStateClassifier {
     fn open_probability(&self, image: &RgbImage, rect: Rect) -> Result<f32, AttributeError> {
         let (x, y, w, h) = rect;
         let crop = image::imageops::crop_imm(image, x, y, w, h).to_image();
-        let grey = rgb_to_grey_bt601(&resize_rgb(&crop, SIDE, SIDE));
+        let grey = rgb_to_grey_bt601(&resize_plain_bilinear(&crop, SIDE, SIDE));
         let data: Vec<f32> = grey.as_raw().iter().map(|&v| v as f32 / 255.0).collect();
         let outputs = self.model.run(nchw(data, 1, SIDE).view())?;
         // Class 0 = closed, class 1 = open.

@@ -26,7 +26,9 @@ pub struct QualityCriteria {
     /// Head turned or tilted further than this (degrees) is not frontal enough.
     pub max_abs_yaw: f32,
     pub max_abs_pitch: f32,
-    /// Both eyes must be open.
+    /// Refuse a face whose eyes are both closed. One closed eye alone is not a reason: the eye model
+    /// calls one eye closed on about 1 in 5 LFW faces (both open on 78% of 117 faces in a Python run
+    /// of the reference pre-processing, both closed on 5%), too often to refuse on.
     pub require_open_eyes: bool,
 }
 
@@ -113,13 +115,11 @@ impl QualityCriteria {
         }
         if let Some(eyes) = attributes.eyes {
             parts.push((eyes.left_score.min(eyes.right_score) * 2.0).min(1.0));
-            if self.require_open_eyes && !(eyes.left_open && eyes.right_open) {
-                let which = match (eyes.left_open, eyes.right_open) {
-                    (false, false) => "both eyes are",
-                    (false, true) => "the eye on the image's left is",
-                    _ => "the eye on the image's right is",
-                };
-                reasons.push(format!("{which} closed"));
+            if self.require_open_eyes && !eyes.left_open && !eyes.right_open {
+                reasons.push(format!(
+                    "both eyes are closed (P(open) {:.2} and {:.2})",
+                    eyes.left_score, eyes.right_score
+                ));
             }
         }
         let score = parts.iter().sum::<f32>() / parts.len() as f32;
@@ -162,12 +162,12 @@ mod tests {
 
         let attrs = FaceAttributes {
             pose: Some(HeadPose { yaw: -45.0, pitch: 5.0, roll: 0.0 }),
-            eyes: Some(EyeState { left_open: true, right_open: false, left_score: 0.9, right_score: 0.1 }),
+            eyes: Some(EyeState { left_open: false, right_open: false, left_score: 0.2, right_score: 0.1 }),
             ..FaceAttributes::default()
         };
         let turned = c.assess(&face(120.0), &textured(128, 60), &attrs);
         assert_eq!(turned.reasons.len(), 2, "{:?}", turned.reasons);
         assert!(turned.reasons[0].contains("turned 45"));
-        assert!(turned.reasons[1].contains("image's right is closed"));
+        assert!(turned.reasons[1].contains("both eyes are closed"));
     }
 }

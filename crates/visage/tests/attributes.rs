@@ -83,8 +83,8 @@ fn lfw_faces_are_mostly_frontal_adult_open_eyed_and_gender_is_right() {
         yaws.push(a.pose.unwrap().yaw.abs());
         ages.push(a.age.unwrap());
         let eyes = a.eyes.unwrap();
-        open += (eyes.left_open && eyes.right_open) as usize;
-        gender_ok += (a.gender.unwrap().male_score >= 0.5 == *male) as usize;
+        open += (eyes.left_open || eyes.right_open) as usize;
+        gender_ok += ((a.gender.unwrap().male_score >= 0.5) == *male) as usize;
         let e = a.expression.unwrap();
         assert!(visage::attributes::EXPRESSION_LABELS.contains(&e.label) && e.score > 1.0 / 7.0);
         let l = a.liveness.unwrap();
@@ -100,8 +100,9 @@ fn lfw_faces_are_mostly_frontal_adult_open_eyed_and_gender_is_right() {
     eprintln!("ages: min {:.0}, median {:.0}, max {:.0}", ages[0], ages[n / 2], ages[n - 1]);
     // Public figures, nearly all adults: a median between 25 and 60, none outside 5-95.
     assert!((25.0..60.0).contains(&ages[n / 2]) && ages[0] > 5.0 && ages[n - 1] < 95.0);
-    eprintln!("eyes open on {open} of {n}; gender right on {gender_ok} of {n}");
-    assert!(open as f32 / n as f32 > 0.85);
+    eprintln!("at least one eye open on {open} of {n}; gender right on {gender_ok} of {n}");
+    // The eye model calls both eyes closed on about 5% of LFW faces (see QualityCriteria).
+    assert!(open as f32 / n as f32 > 0.9);
     assert!(gender_ok as f32 / n as f32 > 0.8);
 }
 
