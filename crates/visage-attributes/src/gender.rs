@@ -1,4 +1,4 @@
-//! Gender with `fr_gender.onnx` (SSR-Net, same input as age): the staged outputs decode to a value in
+//! Gender with `fr_gender.onnx` (SSR-Net, same input as age, BGR: see [`crate::age`]): the staged outputs decode to a value in
 //! 0-1, 1 = male (the reference demo labels values above 0.6 "Male"). visage labels male at 0.5 and
 //! above; `visage eval gender` measures the accuracy on LFW.
 

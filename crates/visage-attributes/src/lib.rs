@@ -3,7 +3,7 @@
 //! | module | model | input | output |
 //! |---|---|---|---|
 //! | [`liveness`] | `fr_liveness.onnx` | 128x128 RGB 0-255, box x2.7 | P(live) |
-//! | [`age`] | `fr_age.onnx` | 64x64 RGB ImageNet-normalised, box x1.4 | years (SSR-Net stages) |
+//! | [`age`] | `fr_age.onnx` | 64x64 BGR ImageNet-normalised, box x1.4 | years (SSR-Net stages) |
 //! | [`gender`] | `fr_gender.onnx` | as age | male/female (SSR-Net stages) |
 //! | [`pose`] | `fr_pose.onnx` | 224x224 RGB ImageNet-normalised, box x1.5 | yaw, pitch, roll in degrees (66 bins) |
 //! | [`expression`] | `fr_expression.onnx` | 224x224 RGB 0-1, box x1.2 from its top-left corner | 7 classes |
@@ -73,13 +73,24 @@ pub(crate) fn nchw(data: Vec<f32>, channels: usize, side: u32) -> ndarray::Array
 
 /// Planar RGB with per-channel ImageNet normalisation (`(v/255 - mean) / std`).
 pub(crate) fn imagenet_nchw(img: &image::RgbImage) -> Vec<f32> {
+    imagenet_planes(img, [0, 1, 2])
+}
+
+/// Planar BGR (blue plane first) with the ImageNet constants applied by plane position, as a model
+/// trained on OpenCV-loaded images with torchvision's `Normalize` saw them.
+pub(crate) fn imagenet_nchw_bgr(img: &image::RgbImage) -> Vec<f32> {
+    imagenet_planes(img, [2, 1, 0])
+}
+
+/// Plane `c` holds colour channel `order[c]`, normalised with the constants of plane `c`.
+fn imagenet_planes(img: &image::RgbImage, order: [usize; 3]) -> Vec<f32> {
     const MEAN: [f32; 3] = [0.485, 0.456, 0.406];
     const STD: [f32; 3] = [0.229, 0.224, 0.225];
     let plane = (img.width() * img.height()) as usize;
     let mut out = vec![0.0f32; 3 * plane];
     for (i, px) in img.as_raw().chunks_exact(3).enumerate() {
         for c in 0..3 {
-            out[c * plane + i] = (px[c] as f32 / 255.0 - MEAN[c]) / STD[c];
+            out[c * plane + i] = (px[order[c]] as f32 / 255.0 - MEAN[c]) / STD[c];
         }
     }
     out
