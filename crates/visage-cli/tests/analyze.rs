@@ -164,3 +164,54 @@ fn eval_liveness_reports_rates_and_the_curve() {
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("real/ and spoof/"), "{}", r.stderr);
 }
+
+#[test]
+fn enrol_refuses_a_printed_photo_unless_allowed_and_identify_reports_liveness() {
+    let Some(nuaa) = shared_data().map(|d| d.join("antispoof-nuaa-dev")).filter(|d| d.is_dir()) else {
+        eprintln!("SKIPPED: ../shared/data/antispoof-nuaa-dev not found");
+        return;
+    };
+    let frame = |sub: &str| {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(nuaa.join(sub))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("0002_"))
+            .collect();
+        files.sort();
+        files[0].clone()
+    };
+    let (print, live) = (frame("spoof"), frame("real"));
+    let data = tempfile::tempdir().unwrap();
+    let d = s(data.path());
+    let enrol = |subject: &str, image: &Path, extra: &[&str]| {
+        let mut args = vec!["enroll", "--data-dir", d, "--subject", subject, "--purpose", "p", "--evidence", "e"];
+        args.extend_from_slice(extra);
+        args.push(s(image));
+        visage(&args)
+    };
+    let r = enrol("mallory", &print, &[]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("presentation attack") && r.stderr.contains("--allow-spoof"), "{}", r.stderr);
+    let r = enrol("mallory", &print, &["--allow-spoof"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let audit = visage(&["audit", "show", "--data-dir", d, "--subject", "mallory", "--json"]);
+    assert!(audit.stdout.contains("refused-spoof") && audit.stdout.contains("\"liveness_required\":false"));
+
+    let r = visage(&["identify", s(&live), "--data-dir", d, "--require-live", "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert_eq!(v["faces"][0]["liveness"]["live"], true);
+    assert_eq!(v["faces"][0]["match"], "mallory");
+    let r = visage(&["identify", s(&print), "--data-dir", d, "--require-live", "--json"]);
+    let v: Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert_eq!(v["faces"][0]["liveness"]["live"], false);
+    assert!(v["faces"][0]["match"].is_null());
+
+    let r = visage(&["verify", s(&live), s(&print), "--require-live", "--json"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("presentation attack"), "{}", r.stderr);
+    let r = visage(&["verify", s(&live), s(&live), "--require-live", "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert_eq!(v["images"][1]["liveness"]["live"], true);
+}
