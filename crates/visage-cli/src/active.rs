@@ -53,7 +53,13 @@ pub fn run(args: &LivenessArgs) -> Result<ExitCode> {
         for (i, f) in report.frames.iter().enumerate() {
             match (f.yaw, f.eyes_open, f.eyes_closed, f.similarity_to_first) {
                 (Some(y), Some(o), Some(c), Some(s)) => {
-                    let eyes = if o { "open" } else if c { "closed" } else { "one closed" };
+                    let eyes = if o {
+                        "open"
+                    } else if c {
+                        "closed"
+                    } else {
+                        "one closed"
+                    };
                     println!("  {i:>3} {}: yaw {y:.1}, eyes {eyes}, similarity to first {s:.3}", f.frame)
                 }
                 _ => println!("  {i:>3} {}: no face", f.frame),

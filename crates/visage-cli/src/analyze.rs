@@ -157,7 +157,12 @@ fn draw_report(canvas: &mut RgbImage, r: &FaceReport) {
         let [le, re, ..] = r.detection.landmarks;
         let radius = ((side / 10.0).round() as i32).max(2);
         for (p, open) in [(le, eyes.left_open), (re, eyes.right_open)] {
-            draw_hollow_circle_mut(canvas, (p.x.round() as i32, p.y.round() as i32), radius, if open { GREEN } else { RED });
+            draw_hollow_circle_mut(
+                canvas,
+                (p.x.round() as i32, p.y.round() as i32),
+                radius,
+                if open { GREEN } else { RED },
+            );
         }
     }
     if let Some(pose) = a.pose {

@@ -93,8 +93,7 @@ pub fn gender(args: &EvalGenderArgs) -> Result<ExitCode> {
     if !images.is_dir() {
         bail!("{} does not look like LFW: no lfw-deepfunneled/", args.data.display());
     }
-    let labels =
-        args.labels.clone().unwrap_or_else(|| args.data.join("../lfw-attributes/lfw_gender_afifi.csv"));
+    let labels = args.labels.clone().unwrap_or_else(|| args.data.join("../lfw-attributes/lfw_gender_afifi.csv"));
     if !labels.is_file() {
         bail!("no gender labels at {} (give --labels)", labels.display());
     }

@@ -2,13 +2,13 @@
 //! `identify --require-live` and `verify --require-live` report and enforce liveness.
 
 use crate::cli::{EnrollArgs, GalleryArgs, PipelineArgs};
+use crate::commands::{analyzer, Purpose};
 use crate::gallery::open_configured;
 use crate::output::print_json;
 use anyhow::Result;
 use serde_json::json;
 use std::path::Path;
 use std::process::ExitCode;
-use crate::commands::{analyzer, Purpose};
 use visage::system::{default_actor, EnrolLiveness, FaceRecognitionSystem};
 use visage::{FaceChoice, VisageError};
 

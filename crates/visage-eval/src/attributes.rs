@@ -214,7 +214,8 @@ pub fn run_gender(
                     let Ok(face) = choose_face(&faces, FaceChoice::Centred, image.width(), image.height()) else {
                         return Ok(None);
                     };
-                    let set = visage::attributes::AttributeSet { gender: true, ..visage::attributes::AttributeSet::NONE };
+                    let set =
+                        visage::attributes::AttributeSet { gender: true, ..visage::attributes::AttributeSet::NONE };
                     let g = analyzer.attributes(&image, face, set, None)?.gender.expect("asked for gender");
                     Ok(Some((*male, g.male_score)))
                 })();

@@ -43,8 +43,12 @@ fn images(dir: &Path, limit: usize) -> Vec<PathBuf> {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let faces_wanted: usize =
-        args.iter().position(|a| a == "--faces").and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(50);
+    let faces_wanted: usize = args
+        .iter()
+        .position(|a| a == "--faces")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50);
     let dir = args
         .iter()
         .find(|a| !a.starts_with("--") && a.parse::<usize>().is_err())
@@ -123,7 +127,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let all = one(AttributeSet::ALL)?;
     println!("{:<22} {all:>9.2}", "all (one call)");
     if python.is_none() {
-        println!("(python reference not run: python3 with numpy and onnxruntime is needed; see bench/requirements.txt)");
+        println!(
+            "(python reference not run: python3 with numpy and onnxruntime is needed; see bench/requirements.txt)"
+        );
     }
     Ok(())
 }

@@ -114,10 +114,8 @@ pub fn judge(
             frames,
         };
     };
-    let stranger = with_face
-        .iter()
-        .find(|&&i| frames[i].similarity_to_first.is_some_and(|s| s < same_face_threshold))
-        .copied();
+    let stranger =
+        with_face.iter().find(|&&i| frames[i].similarity_to_first.is_some_and(|s| s < same_face_threshold)).copied();
     let base_yaw = frames[first].yaw.unwrap_or(0.0);
     let mut steps = Vec::new();
     let mut cursor = 0usize; // position in with_face
@@ -264,7 +262,8 @@ mod tests {
 
     #[test]
     fn wrong_order_missing_reopen_and_another_face_fail() {
-        let right_then_left = vec![obs(0.0, true, false, 1.0), obs(20.0, true, false, 0.8), obs(-20.0, true, false, 0.8)];
+        let right_then_left =
+            vec![obs(0.0, true, false, 1.0), obs(20.0, true, false, 0.8), obs(-20.0, true, false, 0.8)];
         let r = judge(right_then_left, &ALL[..2], 15.0, 0.33);
         assert!(!r.passed && r.steps[0].passed && !r.steps[1].passed);
 

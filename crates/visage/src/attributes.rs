@@ -7,8 +7,8 @@ use crate::{FaceAnalyzer, VisageError};
 use image::RgbImage;
 use serde::Serialize;
 use visage_attributes::{
-    AgeEstimator, EyeState, EyeStateClassifier, Expression, ExpressionClassifier, Gender, GenderClassifier,
-    HeadPose, LivenessDetector, PoseEstimator,
+    AgeEstimator, Expression, ExpressionClassifier, EyeState, EyeStateClassifier, Gender, GenderClassifier, HeadPose,
+    LivenessDetector, PoseEstimator,
 };
 use visage_core::Point;
 use visage_detect::{Detection, Landmark68};
@@ -87,7 +87,7 @@ impl FaceAnalyzer {
     ) -> Result<LivenessScore, VisageError> {
         let detector = LivenessDetector::new(self.pack_model(attribute_ids::LIVENESS)?);
         let threshold = threshold.unwrap_or_else(|| self.liveness_threshold());
-        Ok(detector.check(image, &face.bbox, threshold).map_err(attr_err)?)
+        detector.check(image, &face.bbox, threshold).map_err(attr_err)
     }
 
     /// The 68 landmarks of a face: the detector's when it gave them (UltraFace), else from the

@@ -84,7 +84,8 @@ impl QualityCriteria {
         let half = (self.max_brightness - self.min_brightness) / 2.0;
         parts.push((1.0 - ((brightness - mid).abs() / half).powi(2)).clamp(0.0, 1.0));
         if brightness < self.min_brightness {
-            reasons.push(format!("the face is too dark (brightness {brightness:.0}, minimum {:.0})", self.min_brightness));
+            reasons
+                .push(format!("the face is too dark (brightness {brightness:.0}, minimum {:.0})", self.min_brightness));
         } else if brightness > self.max_brightness {
             reasons.push(format!(
                 "the face is over-exposed (brightness {brightness:.0}, maximum {:.0})",
@@ -116,10 +117,8 @@ impl QualityCriteria {
         if let Some(eyes) = attributes.eyes {
             parts.push((eyes.left_score.min(eyes.right_score) * 2.0).min(1.0));
             if self.require_open_eyes && !eyes.left_open && !eyes.right_open {
-                reasons.push(format!(
-                    "both eyes are closed (P(open) {:.2} and {:.2})",
-                    eyes.left_score, eyes.right_score
-                ));
+                reasons
+                    .push(format!("both eyes are closed (P(open) {:.2} and {:.2})", eyes.left_score, eyes.right_score));
             }
         }
         let score = parts.iter().sum::<f32>() / parts.len() as f32;
@@ -134,12 +133,21 @@ mod tests {
     use visage_core::{BBox, Point};
 
     fn face(side: f32) -> Detection {
-        Detection { bbox: BBox::new(0.0, 0.0, side, side), score: 0.9, landmarks: [Point::default(); 5], landmarks68: None }
+        Detection {
+            bbox: BBox::new(0.0, 0.0, side, side),
+            score: 0.9,
+            landmarks: [Point::default(); 5],
+            landmarks68: None,
+        }
     }
 
     fn textured(level: u8, amplitude: u8) -> RgbImage {
         RgbImage::from_fn(112, 112, |x, y| {
-            let v = if (x / 2 + y / 2) % 2 == 0 { level.saturating_add(amplitude) } else { level.saturating_sub(amplitude) };
+            let v = if (x / 2 + y / 2) % 2 == 0 {
+                level.saturating_add(amplitude)
+            } else {
+                level.saturating_sub(amplitude)
+            };
             image::Rgb([v, v, v])
         })
     }
@@ -154,7 +162,11 @@ mod tests {
         let dark = c.assess(&face(120.0), &textured(20, 10), &FaceAttributes::default());
         assert!(dark.reasons.iter().any(|r| r.contains("too dark")), "{:?}", dark.reasons);
         assert!(dark.reasons.iter().any(|r| r.contains("contrast")));
-        let flat = c.assess(&face(30.0), &RgbImage::from_pixel(112, 112, image::Rgb([250, 250, 250])), &FaceAttributes::default());
+        let flat = c.assess(
+            &face(30.0),
+            &RgbImage::from_pixel(112, 112, image::Rgb([250, 250, 250])),
+            &FaceAttributes::default(),
+        );
         assert!(flat.reasons.iter().any(|r| r.contains("30 px")));
         assert!(flat.reasons.iter().any(|r| r.contains("blurred")));
         assert!(flat.reasons.iter().any(|r| r.contains("over-exposed")));

@@ -20,11 +20,11 @@
 //! # Ok::<(), visage::VisageError>(())
 //! ```
 
-mod analyzer;
 pub mod active_liveness;
+mod analyzer;
 pub mod attributes;
-pub mod face_quality;
 mod error;
+pub mod face_quality;
 pub mod quality;
 pub mod system;
 

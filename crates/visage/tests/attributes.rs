@@ -156,8 +156,7 @@ fn printed_photos_score_lower_than_live_faces_on_nuaa() {
         return;
     };
     let score_dir = |sub: &str| -> Vec<f32> {
-        let mut files: Vec<PathBuf> =
-            std::fs::read_dir(data.join(sub)).unwrap().map(|e| e.unwrap().path()).collect();
+        let mut files: Vec<PathBuf> = std::fs::read_dir(data.join(sub)).unwrap().map(|e| e.unwrap().path()).collect();
         files.sort();
         files
             .iter()

@@ -48,7 +48,11 @@ fn a_printed_photo_is_not_enrolled_when_liveness_is_required() {
     // Refused printed photos: every one of the first five, with the reason.
     for spoof in spoofs.iter().take(5) {
         let err = system.enroll(&request("mallory", spoof.clone()), "test").unwrap_err();
-        assert!(matches!(err, VisageError::Spoof { score, threshold, .. } if score < threshold), "{}: {err}", spoof.display());
+        assert!(
+            matches!(err, VisageError::Spoof { score, threshold, .. } if score < threshold),
+            "{}: {err}",
+            spoof.display()
+        );
         assert!(err.to_string().contains("presentation attack"));
     }
     let refused = system
