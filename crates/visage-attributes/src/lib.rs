@@ -102,8 +102,9 @@ mod tests {
 
     #[test]
     fn softmax_sums_to_one_and_keeps_order() {
-        let p = softmax(&[1.0, 2.0, 3.0, 1000.0]);
+        let p = softmax(&[1.0, 2.0, 3.0, 10.0]);
         assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-6);
         assert!(p[3] > 0.99 && p[0] < p[1] && p[1] < p[2]);
+        assert!((softmax(&[0.0, 1000.0])[1] - 1.0).abs() < 1e-6);
     }
 }
