@@ -1,20 +1,27 @@
-//! `visage liveness`: active (challenge-response) liveness over a folder of frames.
+//! `visage liveness`: active (challenge-response) liveness over a folder of frames, or a video file
+//! decoded to frames with `ffmpeg` (a system package, called only when a video is given).
 
 use crate::cli::PipelineArgs;
 use crate::commands::{analyzer, Purpose};
 use crate::output::print_json;
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use std::path::PathBuf;
-use std::process::ExitCode;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
 use visage::active_liveness::{Challenge, ChallengeOptions};
 use visage::ImageSource;
 
 #[derive(Debug, Args)]
 pub struct LivenessArgs {
     /// A folder of frames (.jpg/.jpeg/.png/.bmp/.webp), taken in file-name order.
+    #[arg(long, required_unless_present = "video", conflicts_with = "video")]
+    pub frames: Option<PathBuf>,
+    /// A video file, decoded to frames with ffmpeg (which must be installed).
     #[arg(long)]
-    pub frames: PathBuf,
+    pub video: Option<PathBuf>,
+    /// Frames per second taken from the video.
+    #[arg(long, default_value_t = 5.0)]
+    pub fps: f32,
     /// The challenges, in order: turn-left, turn-right, blink ("left"/"right": the person's own).
     #[arg(long, value_delimiter = ',', required = true)]
     pub challenge: Vec<Challenge>,
@@ -25,12 +32,45 @@ pub struct LivenessArgs {
     pub pipeline: PipelineArgs,
 }
 
-pub fn run(args: &LivenessArgs) -> Result<ExitCode> {
-    if !args.frames.is_dir() {
-        bail!("{} is not a folder of frames", args.frames.display());
+/// Decodes `video` into PNG frames in `dir` at `fps` frames per second with ffmpeg.
+fn decode_video(video: &Path, fps: f32, dir: &Path) -> Result<()> {
+    if !video.is_file() {
+        bail!("{}: no such video file", video.display());
     }
-    let mut frames: Vec<PathBuf> = std::fs::read_dir(&args.frames)
-        .with_context(|| format!("cannot read {}", args.frames.display()))?
+    if !(fps > 0.0 && fps <= 60.0) {
+        bail!("--fps {fps} is outside (0, 60]");
+    }
+    let status = Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-nostdin", "-i"])
+        .arg(video)
+        .args(["-vf", &format!("fps={fps}")])
+        .arg(dir.join("%05d.png"))
+        .status();
+    match status {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            bail!("decoding a video needs ffmpeg, which is not installed (Debian/Ubuntu: apt-get install ffmpeg); or extract frames yourself and use --frames DIR")
+        }
+        Err(e) => bail!("cannot run ffmpeg: {e}"),
+        Ok(s) if !s.success() => bail!("ffmpeg could not decode {} ({s})", video.display()),
+        Ok(_) => Ok(()),
+    }
+}
+
+pub fn run(args: &LivenessArgs) -> Result<ExitCode> {
+    let decoded = tempfile::tempdir().context("cannot create a temporary folder for the frames")?;
+    let folder = match (&args.frames, &args.video) {
+        (Some(dir), _) => dir.clone(),
+        (None, Some(video)) => {
+            decode_video(video, args.fps, decoded.path())?;
+            decoded.path().to_path_buf()
+        }
+        (None, None) => bail!("give --frames DIR or --video FILE"),
+    };
+    if !folder.is_dir() {
+        bail!("{} is not a folder of frames", folder.display());
+    }
+    let mut frames: Vec<PathBuf> = std::fs::read_dir(&folder)
+        .with_context(|| format!("cannot read {}", folder.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
             p.extension()
@@ -40,7 +80,7 @@ pub fn run(args: &LivenessArgs) -> Result<ExitCode> {
         .collect();
     frames.sort();
     if frames.len() < 2 {
-        bail!("{}: need at least 2 frames, found {}", args.frames.display(), frames.len());
+        bail!("{}: need at least 2 frames, found {}", folder.display(), frames.len());
     }
     let analyzer = analyzer(&args.pipeline, None, Purpose::Recognition)?;
     let sources: Vec<ImageSource> = frames.iter().map(ImageSource::from).collect();
@@ -49,7 +89,8 @@ pub fn run(args: &LivenessArgs) -> Result<ExitCode> {
     if args.pipeline.json {
         print_json(&report);
     } else {
-        println!("{} frames from {}", report.frames.len(), args.frames.display());
+        let source = args.video.as_deref().unwrap_or(&folder);
+        println!("{} frames from {}", report.frames.len(), source.display());
         for (i, f) in report.frames.iter().enumerate() {
             match (f.yaw, f.eyes_open, f.eyes_closed, f.similarity_to_first) {
                 (Some(y), Some(o), Some(c), Some(s)) => {

@@ -127,6 +127,7 @@ fn active_liveness_follows_turns_in_order_on_real_photos() {
     assert!(r.stdout.contains("NOT DONE"));
     let r = visage(&["liveness", "--frames", s(dir.path()), "--challenge", "turn-left,blink"]);
     assert_eq!(r.code, 1);
+    video_of_the_same_frames(dir.path());
     // Another person's face in the sequence fails the same-face check.
     std::fs::copy(&sample_photos()[3], dir.path().join("3-someone-else.jpg")).unwrap();
     let r = visage(&["liveness", "--frames", s(dir.path()), "--challenge", "turn-left,turn-right", "--json"]);
@@ -214,4 +215,37 @@ fn enrol_refuses_a_printed_photo_unless_allowed_and_identify_reports_liveness() 
     assert_eq!(r.code, 0, "{}", r.stderr);
     let v: Value = serde_json::from_str(r.stdout.trim()).unwrap();
     assert_eq!(v["images"][1]["liveness"]["live"], true);
+}
+
+/// The same turn sequence as a video (1 frame per second, H.264), decoded by `visage liveness --video`
+/// with ffmpeg at 5 frames per second. Skipped without ffmpeg.
+fn video_of_the_same_frames(frames: &Path) {
+    if Command::new("ffmpeg").arg("-version").output().is_err() {
+        eprintln!("SKIPPED (video part): ffmpeg not installed");
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let mut names: Vec<PathBuf> = std::fs::read_dir(frames).unwrap().map(|e| e.unwrap().path()).collect();
+    names.sort();
+    for (i, f) in names.iter().enumerate() {
+        image::open(f).unwrap().to_rgb8().save(work.path().join(format!("f{i}.png"))).unwrap();
+    }
+    let video = work.path().join("turns.mp4");
+    let made = Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-nostdin", "-framerate", "1", "-i"])
+        .arg(work.path().join("f%d.png"))
+        .args(["-c:v", "libx264", "-pix_fmt", "yuv420p"])
+        .arg(&video)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let r = visage(&["liveness", "--video", s(&video), "--challenge", "turn-left,turn-right", "--json"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let v: Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert!(v["frames"].as_array().unwrap().len() >= 10, "{}", v["frames"]);
+    let r = visage(&["liveness", "--video", s(&frames.join("0-frontal.jpg")), "--challenge", "blink"]);
+    assert_eq!(r.code, 2);
+    let r = visage(&["liveness", "--video", s(&work.path().join("none.mp4")), "--challenge", "blink"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("no such video file"), "{}", r.stderr);
 }
