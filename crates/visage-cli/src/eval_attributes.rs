@@ -49,6 +49,9 @@ pub fn liveness(args: &EvalLivenessArgs) -> Result<ExitCode> {
     if !args.data.join("real").is_dir() || !args.data.join("spoof").is_dir() {
         bail!("{} must hold real/ and spoof/ folders of images", args.data.display());
     }
+    if let Some(t) = args.threshold {
+        anyhow::ensure!((0.0..=1.0).contains(&t), "--threshold {t} is outside [0, 1] (it is a probability)");
+    }
     let analyzer = analyzer(&args.pipeline, None, Purpose::Detection)?;
     let threshold = args.threshold.unwrap_or_else(|| analyzer.liveness_threshold());
     let threads = args.workers.unwrap_or_else(default_workers);
