@@ -82,7 +82,9 @@ pub fn run(args: &LivenessArgs) -> Result<ExitCode> {
     if frames.len() < 2 {
         bail!("{}: need at least 2 frames, found {}", folder.display(), frames.len());
     }
-    let analyzer = analyzer(&args.pipeline, None, Purpose::Recognition)?;
+    // Detection settings as in `analyze` (no minimum face size, so CenterFace sees the frame at full
+    // detection size): the same frame gives the same box, landmarks and eye state in both commands.
+    let analyzer = analyzer(&args.pipeline, None, Purpose::Detection)?;
     let sources: Vec<ImageSource> = frames.iter().map(ImageSource::from).collect();
     let options = ChallengeOptions { min_yaw_change: args.min_yaw_change, ..ChallengeOptions::default() };
     let report = analyzer.check_challenges(&sources, &args.challenge, &options)?;

@@ -249,3 +249,49 @@ fn video_of_the_same_frames(frames: &Path) {
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("no such video file"), "{}", r.stderr);
 }
+
+#[test]
+fn active_liveness_sees_a_blink_in_real_photos() {
+    // Real photos of one person, chosen by the models themselves: two with both eyes open and one with
+    // both closed (in LFW's George_W_Bush_0001-0080, 0033 and 0065 are squinting or closed; checked
+    // by eye). Open, closed, open is a blink; open, open is not.
+    let Some(lfw) = lfw_dir() else { return };
+    let person = lfw.join("lfw-deepfunneled/George_W_Bush");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&person).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    files.truncate(80);
+    let mut args = vec!["analyze", "--json"];
+    args.extend(files.iter().map(|p| s(p)));
+    let r = visage(&args);
+    let (mut open, mut closed) = (Vec::new(), Vec::new());
+    for line in r.stdout.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        // The largest face, as `visage liveness` takes.
+        let area = |f: &Value| {
+            let b: Vec<f64> = f["bbox"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+            (b[2] - b[0]) * (b[3] - b[1])
+        };
+        let Some(face) = v["faces"].as_array().and_then(|f| f.iter().max_by(|a, b| area(a).total_cmp(&area(b)))) else {
+            continue;
+        };
+        let (l, r) = (face["eyes"]["left_open"].as_bool().unwrap(), face["eyes"]["right_open"].as_bool().unwrap());
+        let path = PathBuf::from(v["image"].as_str().unwrap());
+        if l && r && face["pose"]["yaw"].as_f64().unwrap().abs() < 10.0 {
+            open.push(path);
+        } else if !l && !r {
+            closed.push(path);
+        }
+    }
+    assert!(open.len() >= 2 && !closed.is_empty(), "open {open:?}, closed {closed:?}");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(&open[0], dir.path().join("0.jpg")).unwrap();
+    std::fs::copy(&closed[0], dir.path().join("1.jpg")).unwrap();
+    std::fs::copy(&open[1], dir.path().join("2.jpg")).unwrap();
+    let r = visage(&["liveness", "--frames", s(dir.path()), "--challenge", "blink", "--json"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let v: Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert_eq!(v["steps"][0]["frames"], serde_json::json!([1, 2]));
+    std::fs::remove_file(dir.path().join("1.jpg")).unwrap();
+    let r = visage(&["liveness", "--frames", s(dir.path()), "--challenge", "blink"]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+}
