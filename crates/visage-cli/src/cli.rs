@@ -47,6 +47,9 @@ pub enum Command {
         /// Fail when an image holds more than one face (default: use the largest).
         #[arg(long)]
         require_single: bool,
+        /// Check passive liveness of both faces: a spoof is an error (exit 2). Reports both scores.
+        #[arg(long)]
+        require_live: bool,
         #[command(flatten)]
         calibration: crate::calibrate::CalibrationArgs,
         #[command(flatten)]
@@ -54,6 +57,10 @@ pub enum Command {
         #[command(flatten)]
         pipeline: PipelineArgs,
     },
+    /// Per face: liveness, age, gender, head pose, expression, eye state and quality.
+    Analyze(crate::analyze::AnalyzeArgs),
+    /// Active liveness: does the same face perform the challenges (turn-left, turn-right, blink) in order?
+    Liveness(crate::active::LivenessArgs),
     /// Measure accuracy on a benchmark.
     #[command(subcommand)]
     Eval(EvalCommand),
@@ -74,6 +81,9 @@ pub enum Command {
         threshold: Option<f32>,
         #[command(flatten)]
         calibration: crate::calibrate::CalibrationArgs,
+        /// Check passive liveness: faces that fail it are not matched. Reports the score per face.
+        #[arg(long)]
+        require_live: bool,
         #[command(flatten)]
         gallery: GalleryArgs,
         #[command(flatten)]
@@ -172,6 +182,13 @@ pub struct EnrollArgs {
     /// Enrol even if the face matches another subject (recorded in the audit log).
     #[arg(long)]
     pub allow_duplicate: bool,
+    /// Enrol even if passive liveness says the face is a presentation attack (printed photo, screen);
+    /// recorded in the audit log.
+    #[arg(long)]
+    pub allow_spoof: bool,
+    /// P(live) below which a face is refused (default: the manifest's, chosen on NUAA).
+    #[arg(long, value_parser = parse_unit)]
+    pub liveness_threshold: Option<f32>,
     /// A CSV of enrolments, one per line: subject,name,purpose,evidence,image. Each line is committed
     /// on its own and reported as soon as it is.
     #[arg(long, conflicts_with_all = ["subject", "images"])]
@@ -305,6 +322,10 @@ pub enum EvalCommand {
     Identify(crate::evaluate_identify::IdentifyEvalArgs),
     /// Per-group FMR and FNMR with confidence intervals, differentials and FMR-equalising thresholds.
     Fairness(crate::evaluate_fairness::FairnessArgs),
+    /// Passive liveness on a real/ + spoof/ folder: APCER, BPCER, ACER, ROC AUC, the error curve.
+    Liveness(crate::eval_attributes::EvalLivenessArgs),
+    /// Gender accuracy on LFW with the Afifi & Abdelhamed labels.
+    Gender(crate::eval_attributes::EvalGenderArgs),
 }
 
 #[derive(Debug, Args)]

@@ -18,23 +18,36 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Models(cmd) => models(cmd),
         Command::Detect { images, draw, pipeline } => faces_per_image(&images, draw.as_deref(), false, &pipeline),
         Command::Embed { images, pipeline } => faces_per_image(&images, None, true, &pipeline),
-        Command::Verify { image1, image2, threshold, require_single, calibration, gallery, pipeline } => {
+        Command::Verify { image1, image2, threshold, require_single, calibration, require_live, gallery, pipeline } => {
             let calibration = crate::calibrate::resolve(&calibration)?;
             let threshold = threshold.or(calibration.as_ref().and_then(|c| c.threshold()));
-            verify(&image1, &image2, threshold, require_single, calibration.as_ref(), &gallery, &pipeline)
+            if require_live {
+                let c = calibration.as_ref();
+                crate::liveness::verify_live(&image1, &image2, threshold, require_single, c, &gallery, &pipeline)
+            } else {
+                verify(&image1, &image2, threshold, require_single, calibration.as_ref(), &gallery, &pipeline)
+            }
         }
         Command::Calibrate(args) => crate::calibrate::run(&args),
+        Command::Analyze(args) => crate::analyze::run(&args),
+        Command::Liveness(args) => crate::active::run(&args),
         Command::Eval(EvalCommand::Wider(args)) => crate::evaluate_wider::run(&args),
         Command::Eval(EvalCommand::Identify(args)) => crate::evaluate_identify::run(&args),
         Command::Eval(EvalCommand::Fairness(args)) => crate::evaluate_fairness::run(&args),
+        Command::Eval(EvalCommand::Liveness(args)) => crate::eval_attributes::liveness(&args),
+        Command::Eval(EvalCommand::Gender(args)) => crate::eval_attributes::gender(&args),
         Command::Eval(EvalCommand::Lfw { data, workers, no_cache, pipeline }) => {
             crate::evaluate::eval_lfw(&data, workers, no_cache, &pipeline)
         }
         Command::Bench(args) => crate::bench::run(&args),
         Command::Enroll(args) => crate::gallery::enroll(&args),
-        Command::Identify { image, top_k, threshold, calibration, gallery, pipeline } => {
+        Command::Identify { image, top_k, threshold, calibration, require_live, gallery, pipeline } => {
             let calibration = crate::calibrate::resolve(&calibration)?;
-            crate::gallery::identify(&image, top_k, threshold, calibration.as_ref(), &gallery, &pipeline)
+            if require_live {
+                crate::liveness::identify_live(&image, top_k, threshold, calibration.as_ref(), &gallery, &pipeline)
+            } else {
+                crate::gallery::identify(&image, top_k, threshold, calibration.as_ref(), &gallery, &pipeline)
+            }
         }
         Command::Delete { subject, gallery } => crate::gallery::delete(&subject, &gallery),
         Command::Export { subject, include_templates, out, gallery } => {

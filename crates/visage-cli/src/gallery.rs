@@ -18,14 +18,15 @@ fn data_dir(g: &GalleryArgs) -> PathBuf {
 
 /// Opens the gallery (creating it and its key on first use).
 pub fn open(g: &GalleryArgs, pipeline: Option<&PipelineArgs>) -> Result<FaceRecognitionSystem> {
-    open_with_threshold(g, pipeline, None)
+    open_configured(g, pipeline, None, |_| {})
 }
 
-/// [`open`] deciding at `threshold` instead of the manifest's default.
-fn open_with_threshold(
+/// [`open`] deciding at `threshold` (default: the manifest's), with a last change to the configuration.
+pub fn open_configured(
     g: &GalleryArgs,
     pipeline: Option<&PipelineArgs>,
     threshold: Option<f32>,
+    adjust: impl FnOnce(&mut SystemConfig),
 ) -> Result<FaceRecognitionSystem> {
     let dir = data_dir(g);
     let mut config = SystemConfig::new(&dir);
@@ -33,6 +34,7 @@ fn open_with_threshold(
     if let Some(p) = pipeline {
         config.analyzer = analyzer_config(p, threshold, Purpose::Recognition);
     }
+    adjust(&mut config);
     FaceRecognitionSystem::open(config).with_context(|| format!("cannot open the gallery in {}", dir.display()))
 }
 
@@ -80,7 +82,7 @@ fn consent(purpose: &str, evidence: &str, legal_basis: &str, expires: Option<&st
 }
 
 pub fn enroll(args: &EnrollArgs) -> Result<ExitCode> {
-    let system = open(&args.gallery, Some(&args.pipeline))?;
+    let system = crate::liveness::open_for_enrolment(args)?;
     if let Some(batch) = &args.batch {
         return enroll_batch(&system, batch, args);
     }
@@ -165,7 +167,7 @@ pub fn identify(
     pipeline: &PipelineArgs,
 ) -> Result<ExitCode> {
     let threshold = threshold.or(calibration.and_then(|c| c.threshold()));
-    let system = open_with_threshold(g, Some(pipeline), threshold)?;
+    let system = open_configured(g, Some(pipeline), threshold, |_| {})?;
     let result = system.identify(image, top_k, &default_actor())?;
     if pipeline.json {
         let mut out = serde_json::to_value(&result)?;

@@ -1,14 +1,18 @@
 //! The `visage` command-line tool: wires arguments to the library crates and prints results.
 
+mod active;
+mod analyze;
 mod bench;
 mod calibrate;
 mod cli;
 mod commands;
+mod eval_attributes;
 mod evaluate;
 mod evaluate_fairness;
 mod evaluate_identify;
 mod evaluate_wider;
 mod gallery;
+mod liveness;
 mod loadtest;
 mod output;
 

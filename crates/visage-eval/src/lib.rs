@@ -2,6 +2,7 @@
 //! ([`calibration`]), open-set identification, WIDER FACE detection AP, demographic differentials
 //! ([`fairness`]), the embedding cache and plots ([`plot`]).
 
+pub mod attributes;
 pub mod batch;
 pub mod cache;
 pub mod calibration;

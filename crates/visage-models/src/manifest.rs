@@ -60,7 +60,8 @@ pub struct ModelSpec {
     pub input: String,
     pub normalisation: String,
     pub description: String,
-    /// Default cosine threshold for 1:1 verification (embedding models).
+    /// Default decision threshold: cosine similarity for 1:1 verification (embedding models), P(live)
+    /// for the liveness model.
     pub threshold: Option<f32>,
     pub threshold_note: Option<String>,
 }

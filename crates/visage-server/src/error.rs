@@ -45,6 +45,7 @@ impl From<VisageError> for ApiError {
             VisageError::NoFace { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "no_face"),
             VisageError::SeveralFaces { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "several_faces"),
             VisageError::PoorQuality { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "poor_quality"),
+            VisageError::Spoof { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "spoof"),
             VisageError::Duplicate { .. } => (StatusCode::CONFLICT, "duplicate_subject"),
             VisageError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
             VisageError::Store(s) => return ApiError::from(StoreErrorRef(s, message)),

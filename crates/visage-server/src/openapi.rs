@@ -22,7 +22,7 @@ pub struct ErrorDetail {
     /// Stable: `unauthorized`, `forbidden`, `rate_limited`, `overloaded`, `payload_too_large`,
     /// `malformed_body`, `malformed_json`, `malformed_multipart`, `unsupported_media_type`,
     /// `missing_image`, `missing_field`, `invalid_request`, `invalid_image`, `no_face`,
-    /// `several_faces`, `poor_quality`, `duplicate_subject`, `invalid_subject_id`,
+    /// `several_faces`, `poor_quality`, `spoof`, `duplicate_subject`, `invalid_subject_id`,
     /// `unknown_subject`, `no_consent`, `not_found`, `timeout`, `internal`.
     pub code: String,
     pub message: String,

@@ -188,6 +188,8 @@ pub struct FaceAnalyzer {
     embedder: OnceLock<Embedder>,
     embedder_loading: Mutex<()>,
     threshold: f32,
+    /// Other models of the pack (liveness, attributes), loaded on first use by [`FaceAnalyzer::pack_model`].
+    pack_models: Mutex<std::collections::HashMap<String, Arc<dyn Model>>>,
 }
 
 impl FaceAnalyzer {
@@ -234,6 +236,7 @@ impl FaceAnalyzer {
             embedder: OnceLock::new(),
             embedder_loading: Mutex::new(()),
             threshold,
+            pack_models: Mutex::new(std::collections::HashMap::new()),
         }
     }
 
@@ -252,6 +255,18 @@ impl FaceAnalyzer {
         }
         let embedder = Embedder::new(self.models().load(ids::EMBEDDING)?, self.config.embedder_options);
         Ok(self.embedder.get_or_init(|| embedder))
+    }
+
+    /// A model of the pack by manifest id, loaded (and installed, if allowed) on first use and then
+    /// shared: what the liveness and attribute models go through, so callers that never ask pay nothing.
+    pub fn pack_model(&self, id: &str) -> Result<Arc<dyn Model>, VisageError> {
+        let mut models = self.pack_models.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(m) = models.get(id) {
+            return Ok(m.clone());
+        }
+        let model = self.models().load(id)?;
+        models.insert(id.to_string(), model.clone());
+        Ok(model)
     }
 
     /// The backend models run on.

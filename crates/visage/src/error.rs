@@ -26,6 +26,12 @@ pub enum VisageError {
     #[error("{path}: not enrolled: {}", reasons.join("; "))]
     PoorQuality { path: PathBuf, reasons: Vec<String> },
     #[error(
+        "{path}: not enrolled: the face looks like a presentation attack such as a printed photo (liveness \
+         {score:.3}, threshold {threshold:.3}). If this is a live person, retry in better light or enrol with \
+         --allow-spoof (recorded in the audit log)"
+    )]
+    Spoof { path: PathBuf, score: f32, threshold: f32 },
+    #[error(
         "{path}: this face already matches enrolled subject '{other}' (similarity {similarity:.3}); not enrolled. \
          If they really are different people, enrol with --allow-duplicate (recorded in the audit log)"
     )]

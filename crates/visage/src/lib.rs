@@ -20,8 +20,11 @@
 //! # Ok::<(), visage::VisageError>(())
 //! ```
 
+pub mod active_liveness;
 mod analyzer;
+pub mod attributes;
 mod error;
+pub mod face_quality;
 pub mod quality;
 pub mod system;
 

@@ -10,6 +10,9 @@ use std::path::PathBuf;
 use std::sync::RwLock;
 use visage_index::{GalleryConfig, GalleryIndex, IndexKind, VectorIndex};
 use visage_recognize::Verification;
+
+mod live;
+pub use live::{EnrolLiveness, LiveIdentification, LiveIdentifiedFace, LiveVerification};
 use visage_store::{
     AuditEntry, AuditFilter, AuditVerification, ConsentGrant, NewTemplate, PurgeReport, Store, StoreKey, Subject,
     SubjectExport,
@@ -26,6 +29,8 @@ pub struct SystemConfig {
     pub quality: QualityGate,
     /// Exact search, HNSW, or chosen by gallery size.
     pub index: IndexKind,
+    /// Passive liveness at enrolment (off unless turned on).
+    pub enrol_liveness: EnrolLiveness,
 }
 
 impl SystemConfig {
@@ -37,6 +42,7 @@ impl SystemConfig {
             actor: default_actor(),
             quality: QualityGate::default(),
             index: IndexKind::Auto,
+            enrol_liveness: EnrolLiveness::default(),
         }
     }
 }
@@ -277,6 +283,9 @@ impl FaceRecognitionSystem {
                 VisageError::PoorQuality { reasons, .. } => {
                     ("refused-quality", serde_json::json!({"reasons": reasons}))
                 }
+                VisageError::Spoof { score, threshold, .. } => {
+                    ("refused-spoof", serde_json::json!({"liveness": score, "threshold": threshold}))
+                }
                 VisageError::Duplicate { other, similarity, .. } => {
                     ("refused-duplicate", serde_json::json!({"matches": other, "similarity": similarity}))
                 }
@@ -295,6 +304,7 @@ impl FaceRecognitionSystem {
         let mut templates = Vec::new();
         let mut reports = Vec::new();
         let mut overridden = Vec::new();
+        let mut liveness = Vec::new();
         for source in &request.images {
             let path = &source.name();
             let image = self.analyzer.load(source)?;
@@ -308,6 +318,9 @@ impl FaceRecognitionSystem {
             let report = self.config.quality.assess(face, &crop);
             if !report.ok {
                 return Err(VisageError::PoorQuality { path: path.clone(), reasons: report.reasons });
+            }
+            if let Some(l) = self.enrol_liveness_check(path, &image, face)? {
+                liveness.push(l.score);
             }
             let embedding = self.analyzer.embed_aligned(std::slice::from_ref(&crop))?.remove(0);
             let others: Vec<Candidate> = self
@@ -337,6 +350,8 @@ impl FaceRecognitionSystem {
         let detail = serde_json::json!({
             "images": request.images.len(),
             "allow_duplicate": request.allow_duplicate,
+            "liveness_required": self.config.enrol_liveness.required,
+            "liveness": liveness,
             "duplicates_overridden": overridden.iter().map(|c| &c.subject).collect::<Vec<_>>(),
         });
         let ids = self.store.enroll(

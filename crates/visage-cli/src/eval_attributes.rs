@@ -1,0 +1,124 @@
+//! `visage eval liveness` and `visage eval gender`.
+
+use crate::cli::PipelineArgs;
+use crate::commands::{analyzer, default_workers, Purpose};
+use crate::output::{print_json, Progress};
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Args)]
+pub struct EvalLivenessArgs {
+    /// A folder with real/ (live faces) and spoof/ (attacks), e.g. ../shared/data/antispoof-nuaa-dev.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Report the rates at this P(live) threshold (default: the manifest's).
+    #[arg(long)]
+    pub threshold: Option<f32>,
+    /// Write the error curve (threshold, APCER, BPCER, ACER per line) as CSV, for a DET plot.
+    #[arg(long, value_name = "CSV")]
+    pub curve: Option<PathBuf>,
+    /// Images processed in parallel (default: all cores).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalGenderArgs {
+    /// The LFW folder (with lfw-deepfunneled/).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// The labels: image,name,gender (default: DATA/../lfw-attributes/lfw_gender_afifi.csv).
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
+    /// Only the first N labelled images.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Images processed in parallel (default: all cores).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+}
+
+pub fn liveness(args: &EvalLivenessArgs) -> Result<ExitCode> {
+    if !args.data.join("real").is_dir() || !args.data.join("spoof").is_dir() {
+        bail!("{} must hold real/ and spoof/ folders of images", args.data.display());
+    }
+    if let Some(t) = args.threshold {
+        anyhow::ensure!((0.0..=1.0).contains(&t), "--threshold {t} is outside [0, 1] (it is a probability)");
+    }
+    let analyzer = analyzer(&args.pipeline, None, Purpose::Detection)?;
+    let threshold = args.threshold.unwrap_or_else(|| analyzer.liveness_threshold());
+    let threads = args.workers.unwrap_or_else(default_workers);
+    let progress = Progress::new(visage_eval::attributes::liveness_image_count(&args.data)? as u64, "scoring liveness");
+    let report = visage_eval::attributes::run_liveness(&analyzer, &args.data, threshold, threads, &|| progress.inc())?;
+    progress.finish();
+    if let Some(path) = &args.curve {
+        let mut f = std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
+        writeln!(f, "threshold,apcer,bpcer,acer")?;
+        for r in &report.curve {
+            writeln!(f, "{},{},{},{}", r.threshold, r.apcer, r.bpcer, r.acer)?;
+        }
+    }
+    if args.pipeline.json {
+        print_json(&report);
+    } else {
+        println!(
+            "liveness on {}: {} real, {} spoof images ({} and {} without a face, left out)",
+            report.data, report.real_images, report.spoof_images, report.real_no_face, report.spoof_no_face
+        );
+        let line = |name: &str, r: &visage_eval::attributes::ErrorRates| {
+            println!(
+                "  {name:<18} threshold {:.4}: APCER {:.2}%, BPCER {:.2}%, ACER {:.2}%",
+                r.threshold,
+                r.apcer * 100.0,
+                r.bpcer * 100.0,
+                r.acer * 100.0
+            )
+        };
+        line("at threshold", &report.at_threshold);
+        line("equal-error point", &report.equal_error);
+        println!("  ROC AUC            {:.4}", report.auc);
+        if let Some(p) = &args.curve {
+            println!("  curve              {} points in {}", report.curve.len(), p.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn gender(args: &EvalGenderArgs) -> Result<ExitCode> {
+    let images = args.data.join("lfw-deepfunneled");
+    if !images.is_dir() {
+        bail!("{} does not look like LFW: no lfw-deepfunneled/", args.data.display());
+    }
+    let labels = args.labels.clone().unwrap_or_else(|| args.data.join("../lfw-attributes/lfw_gender_afifi.csv"));
+    if !labels.is_file() {
+        bail!("no gender labels at {} (give --labels)", labels.display());
+    }
+    let analyzer = analyzer(&args.pipeline, None, Purpose::Recognition)?;
+    let threads = args.workers.unwrap_or_else(default_workers);
+    let (rows, _) = visage_eval::attributes::read_gender_labels(&labels)?;
+    let total = args.limit.map_or(rows.len(), |l| l.min(rows.len()));
+    let progress = Progress::new(total as u64, "classifying gender");
+    let report =
+        visage_eval::attributes::run_gender(&analyzer, &images, &labels, args.limit, threads, &|| progress.inc())?;
+    progress.finish();
+    if args.pipeline.json {
+        print_json(&report);
+    } else {
+        println!(
+            "gender on LFW ({} images labelled by {}; {} conflict rows skipped, {} without a face)",
+            report.images, report.labels, report.skipped_conflict, report.no_face
+        );
+        println!("  accuracy  {:.2}%", report.accuracy * 100.0);
+        println!("  female    {:.2}% of {}", report.female_accuracy * 100.0, report.female_images);
+        println!("  male      {:.2}% of {}", report.male_accuracy * 100.0, report.male_images);
+        println!("  ROC AUC   {:.4}", report.auc);
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,143 @@
+//! Liveness where it matters: refusing printed photos at enrolment, and `--require-live` for
+//! identification and verification, with the liveness score of every face reported.
+
+use super::{FaceRecognitionSystem, IdentifiedFace};
+use crate::{FaceChoice, ImageSource, VisageError};
+use serde::Serialize;
+use visage_attributes::LivenessScore;
+use visage_recognize::Verification;
+
+/// The liveness check at enrolment.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EnrolLiveness {
+    /// Refuse a face whose P(live) is below the threshold. Off in the library by default (existing
+    /// callers keep their behaviour); `visage enroll` turns it on unless `--allow-spoof` is given, and
+    /// the audit entry of every enrolment says whether it was required.
+    pub required: bool,
+    /// `None`: the default threshold (the manifest's).
+    pub threshold: Option<f32>,
+}
+
+/// One identified face with its liveness.
+#[derive(Debug, Clone, Serialize)]
+pub struct LiveIdentifiedFace {
+    #[serde(flatten)]
+    pub face: IdentifiedFace,
+    pub liveness: LivenessScore,
+}
+
+/// Identification with liveness per face.
+#[derive(Debug, Clone, Serialize)]
+pub struct LiveIdentification {
+    pub faces: Vec<LiveIdentifiedFace>,
+    pub threshold: f32,
+    pub liveness_threshold: f32,
+    pub require_live: bool,
+}
+
+/// Verification with the liveness of both faces.
+#[derive(Debug, Clone, Serialize)]
+pub struct LiveVerification {
+    #[serde(flatten)]
+    pub verification: Verification,
+    pub liveness: [LivenessScore; 2],
+    pub require_live: bool,
+}
+
+impl FaceRecognitionSystem {
+    /// The liveness of the one face an enrolment image holds, refused as [`VisageError::Spoof`] when
+    /// enrolment requires liveness and the face fails it.
+    pub(super) fn enrol_liveness_check(
+        &self,
+        path: &std::path::Path,
+        image: &image::RgbImage,
+        face: &visage_detect::Detection,
+    ) -> Result<Option<LivenessScore>, VisageError> {
+        let policy = self.config.enrol_liveness;
+        if !policy.required {
+            return Ok(None);
+        }
+        let l = self.analyzer.liveness(image, face, policy.threshold)?;
+        if !l.live {
+            let threshold = policy.threshold.unwrap_or_else(|| self.analyzer.liveness_threshold());
+            return Err(VisageError::Spoof { path: path.to_path_buf(), score: l.score, threshold });
+        }
+        Ok(Some(l))
+    }
+
+    /// [`FaceRecognitionSystem::identify`] with the liveness of each face. With `require_live`, a face
+    /// that fails liveness is not matched (`match: null`, no candidates) and is audited as
+    /// `refused-spoof`.
+    pub fn identify_live(
+        &self,
+        source: impl Into<ImageSource>,
+        top_k: usize,
+        actor: &str,
+        require_live: bool,
+        liveness_threshold: Option<f32>,
+    ) -> Result<LiveIdentification, VisageError> {
+        let source = source.into();
+        let image = self.analyzer.load(&source)?;
+        let detections = self.analyzer.detect(&image)?;
+        let scores = detections
+            .iter()
+            .map(|d| self.analyzer.liveness(&image, d, liveness_threshold))
+            .collect::<Result<Vec<_>, _>>()?;
+        let identified = self.identify(&source, top_k, actor)?;
+        let faces = identified
+            .faces
+            .into_iter()
+            .zip(scores)
+            .map(|(mut face, liveness)| {
+                if require_live && !liveness.live {
+                    face.matched = None;
+                    face.similarity = None;
+                    face.candidates.clear();
+                    self.store.audit(
+                        actor,
+                        "identify",
+                        None,
+                        "refused-spoof",
+                        serde_json::json!({"liveness": liveness.score}),
+                    )?;
+                }
+                Ok(LiveIdentifiedFace { face, liveness })
+            })
+            .collect::<Result<Vec<_>, VisageError>>()?;
+        Ok(LiveIdentification {
+            faces,
+            threshold: identified.threshold,
+            liveness_threshold: liveness_threshold.unwrap_or_else(|| self.analyzer.liveness_threshold()),
+            require_live,
+        })
+    }
+
+    /// [`FaceRecognitionSystem::verify`] with the liveness of both faces. With `require_live`, a
+    /// spoof on either side is an error ([`VisageError::Spoof`]), audited as `refused-spoof`.
+    pub fn verify_live(
+        &self,
+        a: impl Into<ImageSource>,
+        b: impl Into<ImageSource>,
+        actor: &str,
+        require_live: bool,
+        liveness_threshold: Option<f32>,
+    ) -> Result<LiveVerification, VisageError> {
+        let (a, b) = (a.into(), b.into());
+        let mut liveness = Vec::with_capacity(2);
+        for source in [&a, &b] {
+            let image = self.analyzer.load(source)?;
+            let faces = self.analyzer.detect(&image)?;
+            let face = crate::choose_face(&faces, FaceChoice::Largest, image.width(), image.height())
+                .map_err(|_| VisageError::NoFace { path: source.name() })?;
+            let l = self.analyzer.liveness(&image, face, liveness_threshold)?;
+            if require_live && !l.live {
+                self.store.audit(actor, "verify", None, "refused-spoof", serde_json::json!({"liveness": l.score}))?;
+                let threshold = liveness_threshold.unwrap_or_else(|| self.analyzer.liveness_threshold());
+                return Err(VisageError::Spoof { path: source.name(), score: l.score, threshold });
+            }
+            liveness.push(l);
+        }
+        let verification = self.verify(&a, &b, actor)?;
+        Ok(LiveVerification { verification, liveness: [liveness[0], liveness[1]], require_live })
+    }
+}
