@@ -91,24 +91,28 @@ pub(crate) fn i8_codes(v: &[f32], out: &mut Vec<i8>) {
 /// The inner-product distance (`1 - dot`) between two int8 code vectors of [`i8_codes`] (`dim` codes
 /// plus the scale), as usearch calls its metric.
 pub(crate) fn i8_ip_distance(dim: usize) -> Box<dyn Fn(*const i8, *const i8) -> f32 + Send + Sync> {
-    let scale = move |p: *const i8| {
-        // SAFETY: the caller passes vectors of `dim + CODE_SCALE_BYTES` bytes (the index's dimensions).
-        f32::from_le_bytes(unsafe { std::ptr::read_unaligned(p.add(dim) as *const [u8; CODE_SCALE_BYTES]) })
-    };
     #[cfg(target_arch = "x86_64")]
     if has_avx2_fma() {
-        return Box::new(move |a, b| {
-            // SAFETY: usearch passes two vectors of the index's dimensions; the CPU check is above.
-            let dot = unsafe { x86::dot_i8_avx2(a, b, dim) };
-            1.0 - dot as f32 * scale(a) * scale(b)
-        });
+        // SAFETY: usearch passes two vectors of the index's dimensions (`dim` codes and the scale); the
+        // CPU check is above.
+        return Box::new(move |a, b| unsafe { x86::i8_ip_distance_avx2(a, b, dim) });
     }
     Box::new(move |a, b| {
         // SAFETY: as above.
         let (x, y) = unsafe { (std::slice::from_raw_parts(a, dim), std::slice::from_raw_parts(b, dim)) };
         let dot: i32 = x.iter().zip(y).map(|(&p, &q)| i32::from(p) * i32::from(q)).sum();
-        1.0 - dot as f32 * scale(a) * scale(b)
+        // SAFETY: as above.
+        unsafe { 1.0 - dot as f32 * code_scale(a, dim) * code_scale(b, dim) }
     })
+}
+
+/// The scale stored after the `dim` codes of an [`i8_codes`] vector.
+///
+/// # Safety
+/// `codes` must point to `dim + CODE_SCALE_BYTES` readable bytes.
+#[inline(always)]
+unsafe fn code_scale(codes: *const i8, dim: usize) -> f32 {
+    f32::from_le_bytes(std::ptr::read_unaligned(codes.add(dim) as *const [u8; CODE_SCALE_BYTES]))
 }
 
 /// Name of the kernel set chosen on this CPU, for benchmark reports.
@@ -211,7 +215,8 @@ mod x86 {
     /// # Safety
     /// The CPU must support AVX2; `a` and `b` must point to `dim` readable bytes.
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn dot_i8_avx2(a: *const i8, b: *const i8, dim: usize) -> i32 {
+    #[inline]
+    unsafe fn dot_i8_avx2(a: *const i8, b: *const i8, dim: usize) -> i32 {
         let ones = _mm256_set1_epi16(1);
         let mut acc = [_mm256_setzero_si256(); 2];
         let mut j = 0;
@@ -230,6 +235,16 @@ mod x86 {
             j += 1;
         }
         s
+    }
+
+    /// `1 - dot * scale_a * scale_b` over two [`super::i8_codes`] vectors, in one function so that the
+    /// graph walk pays one call per distance.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2; `a` and `b` must point to `dim + CODE_SCALE_BYTES` readable bytes.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn i8_ip_distance_avx2(a: *const i8, b: *const i8, dim: usize) -> f32 {
+        1.0 - dot_i8_avx2(a, b, dim) as f32 * super::code_scale(a, dim) * super::code_scale(b, dim)
     }
 
     /// Four rows at a time with two accumulators each: eight independent FMA chains hide the FMA
