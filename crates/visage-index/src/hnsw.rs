@@ -56,8 +56,9 @@ impl Default for HnswParams {
 }
 
 /// Candidates beyond `k` that a search takes from the int8 graph and rescores in f32: the int8 order
-/// can swap near-ties, the rescoring puts them back. With 8 extra, recall@1 against exact f32 search
-/// was the same as with 32 on the benchmark data (LFW plus random unit vectors).
+/// can swap near-ties, the rescoring puts them back. On the benchmark data (10,000 LFW plus random unit
+/// vectors, ef_search 32) recall@1 against exact f32 search was 0.998 from the graph's order alone and
+/// 1.000 with 10 candidates rescored.
 const RERANK_EXTRA: usize = 8;
 
 /// HNSW index over unit vectors, similarity = dot product.
@@ -176,6 +177,14 @@ impl HnswIndex {
         if need > self.index.capacity() {
             let capacity = need.max(self.index.capacity() * 2).max(1024);
             self.index.reserve_capacity_and_threads(capacity, self.slots.total).map_err(backend)?;
+        }
+        // The f32 rows grow by an eighth at least (still amortised O(1) for single adds) rather than
+        // doubling: they are most of the memory.
+        let new_rows = more.saturating_sub(self.free_rows.len());
+        let spare_rows = (self.vectors.capacity() - self.vectors.len()) / self.dim;
+        if new_rows > spare_rows {
+            let rows = self.vectors.len() / self.dim;
+            self.vectors.reserve_exact(new_rows.max(rows / 8) * self.dim);
         }
         Ok(())
     }
