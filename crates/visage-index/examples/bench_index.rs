@@ -405,13 +405,15 @@ fn main() -> Result<()> {
             let top = pool.install(|| exact.search_batch(&queries, 1)).context("exact search for the truth")?;
             top.iter().map(|r| r[0].0).collect()
         } else {
-            let (exact, build_s, rss) = pool.install(|| build(&gallery, args.repeats, || ExactIndex::new(DIM).unwrap()));
-            let (v, truth) =
-                pool.install(|| measure("visage exact f32", lfw_count, &exact, build_s, rss, &queries, &[], args.repeats));
+            let (exact, build_s, rss) =
+                pool.install(|| build(&gallery, args.repeats, || ExactIndex::new(DIM).unwrap()));
+            let (v, truth) = pool
+                .install(|| measure("visage exact f32", lfw_count, &exact, build_s, rss, &queries, &[], args.repeats));
             rows.push(v);
             drop(exact);
-            let (int8, build_s, rss) = pool
-                .install(|| build(&gallery, args.repeats, || ExactIndex::with_precision(DIM, Precision::Int8).unwrap()));
+            let (int8, build_s, rss) = pool.install(|| {
+                build(&gallery, args.repeats, || ExactIndex::with_precision(DIM, Precision::Int8).unwrap())
+            });
             rows.push(
                 pool.install(|| {
                     measure("visage exact int8", lfw_count, &int8, build_s, rss, &queries, &truth, args.repeats)
@@ -427,7 +429,16 @@ fn main() -> Result<()> {
             let (mut hnsw, build_s, rss) =
                 pool.install(|| build(&gallery, args.build_repeats, || HnswIndex::new(DIM, params).unwrap()));
             let (mut v, _) = pool.install(|| {
-                measure("visage HNSW (usearch, int8 graph, f32 rescoring)", lfw_count, &hnsw, build_s, rss, &queries, &truth, args.repeats)
+                measure(
+                    "visage HNSW (usearch, int8 graph, f32 rescoring)",
+                    lfw_count,
+                    &hnsw,
+                    build_s,
+                    rss,
+                    &queries,
+                    &truth,
+                    args.repeats,
+                )
             });
             hnsw_recall = v["recall_at_1"].as_f64();
             let mut sweep = Vec::new();
