@@ -19,8 +19,9 @@
 //! prefetching, where FAISS batches them four at a time with prefetch. At 516 bytes per vector the walk
 //! moves four times fewer bytes: against FAISS's `IndexHNSWFlat` at equal recall, usearch went from 0.72x
 //! to 1.3-1.5x of its query rate at 10,000 vectors, and from 0.37x to about 0.9x at 100,000, where the
-//! walk waits on memory latency more than on bandwidth (see the crate README). The costs: a C++ compiler at build time (about a
-//! minute of extra cold build) and the f32 copy (the memory of FAISS's IndexHNSWFlat plus the codes).
+//! walk waits on memory latency more than on bandwidth (see the crate README). The costs: a C++
+//! compiler at build time (about a minute of extra cold build) and the f32 copy (the memory of FAISS's
+//! IndexHNSWFlat plus the codes).
 
 use crate::kernels::{dot_f32_fn, i8_codes, i8_ip_distance, CODE_SCALE_BYTES};
 use crate::vector::{check_batch, checked_unit};
