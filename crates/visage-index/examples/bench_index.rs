@@ -82,7 +82,8 @@ fn parse_args() -> Result<Args> {
             other => bail!(
                 "unknown argument {other}; usage: bench_index --embeddings FILE.f32 [--sizes N,N] [--threads T] \
                  [--faiss \"python3 bench/index_faiss.py\"] [--lfw-queries N] [--perturbed N] [--repeats R] \
-                 [--build-repeats R] [--m M] [--ef-construction E] [--ef-search E] [--hnsw-max N] [--hnsw-only] [--json OUT] [--dump DIR]"
+                 [--build-repeats R] [--m M] [--ef-construction E] [--ef-search E] [--hnsw-max N] [--hnsw-only] \
+                 [--json OUT] [--dump DIR]"
             ),
         }
     }
