@@ -9,17 +9,25 @@
 //!   can never come back, without tombstones filtered at query time;
 //! - Apache-2.0, released every few weeks, SIMD kernels with run-time dispatch (AVX2/AVX-512/NEON).
 //!
-//! The costs: a C++ compiler at build time (about a minute of extra cold build), and search speed: at
-//! the same recall FAISS's `IndexHNSWFlat` answers 1.4-2x (10,000 vectors) to 2.7x (100,000) more queries
-//! per second. The gap grows once the vectors outgrow the cache, so the likely cause is memory latency:
-//! FAISS's graph walk computes distances four at a time with prefetching, usearch's one by one (see the
-//! crate README).
+//! The graph walks int8 codes, the ranking uses f32. Each vector is stored twice: as int8 codes in the
+//! usearch graph (a quarter of the bytes, per-vector scale, see `kernels::i8_codes`) with visage's AVX2
+//! `vpmaddubsw` distance plugged in as usearch's metric, and as f32 rows here. A search walks the graph
+//! for the best `k + RERANK_EXTRA` codes and scores those candidates with exact f32 dot products, so the
+//! similarities returned are exact and the order is the f32 order. Why: profiling a query (10,000
+//! vectors, `perf record`) put 73% of the time in the distance function, most of it waiting for the
+//! 2 KB f32 rows to come in from cache and memory; usearch computes distances one by one without
+//! prefetching, where FAISS batches them four at a time with prefetch. At 516 bytes per vector the walk
+//! moves four times fewer bytes: against FAISS's `IndexHNSWFlat` at equal recall, usearch went from 0.72x
+//! to 1.3-1.5x of its query rate at 10,000 vectors, and from 0.37x to about 0.9x at 100,000, where the
+//! walk waits on memory latency more than on bandwidth (see the crate README). The costs: a C++
+//! compiler at build time (about a minute of extra cold build) and the f32 copy (the memory of FAISS's
+//! IndexHNSWFlat plus the codes).
 
-use crate::kernels::ip_distance;
+use crate::kernels::{dot_f32_fn, i8_codes, i8_ip_distance, CODE_SCALE_BYTES};
 use crate::vector::{check_batch, checked_unit};
 use crate::{IndexError, VectorIndex};
 use rayon::prelude::*;
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::{Condvar, Mutex};
 use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
 
@@ -38,22 +46,35 @@ pub struct HnswParams {
 }
 
 impl Default for HnswParams {
-    /// M = 32, ef_construction = 200, ef_search = 96, from the `bench_index` example at 100,000 vectors
+    /// M = 32, ef_construction = 200, ef_search = 64, from the `bench_index` example at 100,000 vectors
     /// (LFW plus random unit vectors, the hard case for HNSW: random vectors have no neighbourhood
     /// structure). M = 16 / ef_construction 128 needed ef_search 256 for recall@1 0.99 there (and its
-    /// recall keeps falling as the gallery grows); M = 32 / 200 reaches 0.990 at ef_search 48 and 0.999 at
-    /// 96, for about twice the build time. Galleries of real faces cluster and reach the same recall with less.
+    /// recall keeps falling as the gallery grows); M = 32 / 200 reaches 0.994 at ef_search 48, 0.997 at 64
+    /// and 0.998 at 96, for about twice the build time. Galleries of real faces cluster and reach the same
+    /// recall with less; larger galleries need more (raise it with [`HnswIndex::set_ef_search`]).
     fn default() -> Self {
-        Self { m: 32, ef_construction: 200, ef_search: 96, rebuild_fraction: 0.25 }
+        Self { m: 32, ef_construction: 200, ef_search: 64, rebuild_fraction: 0.25 }
     }
 }
+
+/// Candidates beyond `k` that a search takes from the int8 graph and rescores in f32: the int8 order
+/// can swap near-ties, the rescoring puts them back. On the benchmark data (10,000 LFW plus random unit
+/// vectors, ef_search 32) recall@1 against exact f32 search was 0.998 from the graph's order alone and
+/// 1.000 with 10 candidates rescored.
+const RERANK_EXTRA: usize = 8;
 
 /// HNSW index over unit vectors, similarity = dot product.
 pub struct HnswIndex {
     dim: usize,
     params: HnswParams,
+    /// The graph over int8 codes; keys are the ids.
     index: Index,
-    ids: HashSet<u64>,
+    /// Row of each id in `vectors`.
+    rows: HashMap<u64, usize>,
+    /// The f32 unit vectors, `dim` values per row, for rescoring and rebuilds.
+    vectors: Vec<f32>,
+    /// Rows freed by removals, reused by the next additions.
+    free_rows: Vec<usize>,
     removed_since_build: usize,
     /// usearch serves at most as many concurrent calls as it reserved per-thread scratch space for and
     /// fails the others; this gate makes extra callers wait instead.
@@ -65,7 +86,7 @@ impl std::fmt::Debug for HnswIndex {
         f.debug_struct("HnswIndex")
             .field("dim", &self.dim)
             .field("params", &self.params)
-            .field("len", &self.ids.len())
+            .field("len", &self.rows.len())
             .finish()
     }
 }
@@ -82,25 +103,26 @@ impl HnswIndex {
             )));
         }
         let options = IndexOptions {
-            dimensions: dimension,
+            dimensions: dimension + CODE_SCALE_BYTES,
             metric: MetricKind::IP,
-            quantization: ScalarKind::F32,
+            quantization: ScalarKind::I8,
             connectivity: params.m,
             expansion_add: params.ef_construction,
             expansion_search: params.ef_search,
             multi: false,
         };
         let mut index = Index::new(&options).map_err(backend)?;
-        // usearch's own f32 inner product (NumKong) widens to f64 with a single accumulator chain, which
-        // made searches 1.45x slower (measured at 10,000 vectors); our AVX2 kernel keeps f32, four chains.
-        index.change_metric::<f32>(ip_distance(dimension));
+        // The codes carry their own scale (see `i8_codes`), which usearch's int8 metrics know nothing of.
+        index.change_metric::<i8>(i8_ip_distance(dimension));
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).max(rayon::current_num_threads());
         index.reserve_capacity_and_threads(0, threads).map_err(backend)?;
         Ok(Self {
             dim: dimension,
             params,
             index,
-            ids: HashSet::new(),
+            rows: HashMap::new(),
+            vectors: Vec::new(),
+            free_rows: Vec::new(),
             removed_since_build: 0,
             slots: Slots::new(threads),
         })
@@ -120,20 +142,35 @@ impl HnswIndex {
     /// Whether removals since the last build exceed [`HnswParams::rebuild_fraction`]: freed slots are
     /// reused by later insertions, but a graph that has lost many nodes routes searches less well.
     pub fn needs_rebuild(&self) -> bool {
-        self.removed_since_build as f64 > self.params.rebuild_fraction * self.ids.len().max(1) as f64
+        self.removed_since_build as f64 > self.params.rebuild_fraction * self.rows.len().max(1) as f64
     }
 
     /// Builds a fresh graph from the live vectors (same ids and parameters).
     pub fn rebuild(&mut self) -> Result<(), IndexError> {
-        let ids: Vec<u64> = self.ids.iter().copied().collect();
-        let mut vectors = vec![0.0f32; ids.len() * self.dim];
-        for (id, v) in ids.iter().zip(vectors.chunks_exact_mut(self.dim)) {
-            self.index.get(*id, v).map_err(backend)?;
-        }
+        let ids: Vec<u64> = self.rows.keys().copied().collect();
+        let vectors: Vec<f32> = ids.iter().flat_map(|id| self.row(self.rows[id]).iter().copied()).collect();
         let mut fresh = Self::new(self.dim, self.params)?;
         fresh.add_batch(&ids, &vectors)?;
         *self = fresh;
         Ok(())
+    }
+
+    fn row(&self, row: usize) -> &[f32] {
+        &self.vectors[row * self.dim..(row + 1) * self.dim]
+    }
+
+    /// Stores `v` in a free row (or a new one) and returns the row.
+    fn store_row(&mut self, v: &[f32]) -> usize {
+        match self.free_rows.pop() {
+            Some(row) => {
+                self.vectors[row * self.dim..(row + 1) * self.dim].copy_from_slice(v);
+                row
+            }
+            None => {
+                self.vectors.extend_from_slice(v);
+                self.vectors.len() / self.dim - 1
+            }
+        }
     }
 
     /// Makes room for `more` vectors, doubling so that a stream of single adds stays amortised O(1).
@@ -142,6 +179,14 @@ impl HnswIndex {
         if need > self.index.capacity() {
             let capacity = need.max(self.index.capacity() * 2).max(1024);
             self.index.reserve_capacity_and_threads(capacity, self.slots.total).map_err(backend)?;
+        }
+        // The f32 rows grow by an eighth at least (still amortised O(1) for single adds) rather than
+        // doubling: they are most of the memory.
+        let new_rows = more.saturating_sub(self.free_rows.len());
+        let spare_rows = (self.vectors.capacity() - self.vectors.len()) / self.dim;
+        if new_rows > spare_rows {
+            let rows = self.vectors.len() / self.dim;
+            self.vectors.reserve_exact(new_rows.max(rows / 8) * self.dim);
         }
         Ok(())
     }
@@ -153,11 +198,11 @@ impl VectorIndex for HnswIndex {
     }
 
     fn len(&self) -> usize {
-        self.ids.len()
+        self.rows.len()
     }
 
     fn contains(&self, id: u64) -> bool {
-        self.ids.contains(&id)
+        self.rows.contains_key(&id)
     }
 
     fn add_batch(&mut self, ids: &[u64], vectors: &[f32]) -> Result<(), IndexError> {
@@ -166,19 +211,21 @@ impl VectorIndex for HnswIndex {
         self.reserve(ids.len())?;
         let (index, slots) = (&self.index, &self.slots);
         // Insertion is the expensive part of HNSW; usearch takes concurrent adds, one per reserved slot.
-        let added: Vec<Result<u64, IndexError>> = ids
+        let added: Vec<Result<(), IndexError>> = ids
             .par_iter()
             .zip(units.par_iter())
-            .map(|(&id, v)| {
+            .map_init(Vec::new, |codes, (&id, v)| {
+                i8_codes(v, codes);
                 let _slot = slots.acquire();
-                index.add(id, v).map(|()| id).map_err(backend)
+                index.add(id, codes).map_err(backend)
             })
             .collect();
         let mut first_error = None;
-        for r in added {
+        for ((&id, v), r) in ids.iter().zip(&units).zip(added) {
             match r {
-                Ok(id) => {
-                    self.ids.insert(id);
+                Ok(()) => {
+                    let row = self.store_row(v);
+                    self.rows.insert(id, row);
                 }
                 Err(e) => first_error = first_error.or(Some(e)),
             }
@@ -187,10 +234,12 @@ impl VectorIndex for HnswIndex {
     }
 
     fn remove(&mut self, id: u64) -> Result<bool, IndexError> {
-        if !self.ids.remove(&id) {
+        let Some(&row) = self.rows.get(&id) else {
             return Ok(false);
-        }
+        };
         self.index.remove(id).map_err(backend)?;
+        self.rows.remove(&id);
+        self.free_rows.push(row);
         self.removed_since_build += 1;
         Ok(true)
     }
@@ -201,17 +250,28 @@ impl VectorIndex for HnswIndex {
         if k == 0 {
             return Ok(Vec::new());
         }
+        let mut codes = Vec::with_capacity(self.dim + CODE_SCALE_BYTES);
+        i8_codes(&q, &mut codes);
+        let wanted = (k + RERANK_EXTRA).min(self.len());
         let matches = {
             let _slot = self.slots.acquire();
-            self.index.search(&q, k).map_err(backend)?
+            self.index.search(&codes, wanted).map_err(backend)?
         };
-        // usearch's inner-product distance is 1 - dot.
-        Ok(matches.keys.into_iter().zip(matches.distances).map(|(id, d)| (id, 1.0 - d)).collect())
+        let dot = dot_f32_fn();
+        let mut scored: Vec<(u64, f32)> = matches
+            .keys
+            .into_iter()
+            .filter_map(|id| self.rows.get(&id).map(|&row| (id, dot(&q, self.row(row)))))
+            .collect();
+        scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        scored.truncate(k);
+        Ok(scored)
     }
 
     fn memory_bytes(&self) -> usize {
-        let set = self.ids.capacity() * (std::mem::size_of::<u64>() + 1) * 8 / 7;
-        self.index.memory_usage() + set
+        let map = self.rows.capacity() * (std::mem::size_of::<(u64, usize)>() + 1) * 8 / 7;
+        let rows = (self.vectors.capacity() * std::mem::size_of::<f32>()) + self.free_rows.capacity() * 8;
+        self.index.memory_usage() + map + rows
     }
 }
 

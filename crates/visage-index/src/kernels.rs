@@ -73,21 +73,46 @@ pub(crate) fn scores_i8(query: &[i16], rows: &[i8], out: &mut [i32]) {
     }
 }
 
-/// The inner-product distance (`1 - dot`) over raw pointers to `dim` values, as usearch calls its metric,
-/// with the kernel chosen once here so that the graph walk pays no dispatch per distance.
-pub(crate) fn ip_distance(dim: usize) -> Box<dyn Fn(*const f32, *const f32) -> f32 + Send + Sync> {
+/// Bytes of the per-vector scale appended to the int8 codes of the HNSW graph (an f32, little-endian).
+pub(crate) const CODE_SCALE_BYTES: usize = 4;
+
+/// Quantises `v` to int8 codes for the HNSW graph: `dim` codes `round(x / scale)` with `scale =
+/// max|x| / 127`, followed by `scale` itself in [`CODE_SCALE_BYTES`] bytes, so that the distance needs
+/// nothing but the two code slices (usearch hands the metric two pointers and nothing else). A per-vector
+/// scale keeps the full int8 range for every vector, whatever its largest component.
+pub(crate) fn i8_codes(v: &[f32], out: &mut Vec<i8>) {
+    out.clear();
+    let max = v.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+    let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
+    out.extend(v.iter().map(|x| (x / scale).round().clamp(-127.0, 127.0) as i8));
+    out.extend(scale.to_le_bytes().map(|b| b as i8));
+}
+
+/// The inner-product distance (`1 - dot`) between two int8 code vectors of [`i8_codes`] (`dim` codes
+/// plus the scale), as usearch calls its metric.
+pub(crate) fn i8_ip_distance(dim: usize) -> Box<dyn Fn(*const i8, *const i8) -> f32 + Send + Sync> {
     #[cfg(target_arch = "x86_64")]
     if has_avx2_fma() {
-        return Box::new(move |a, b| {
-            // SAFETY: usearch passes two vectors of the index's dimension; the CPU check is above.
-            unsafe { 1.0 - x86::dot_f32_avx2(std::slice::from_raw_parts(a, dim), std::slice::from_raw_parts(b, dim)) }
-        });
+        // SAFETY: usearch passes two vectors of the index's dimensions (`dim` codes and the scale); the
+        // CPU check is above.
+        return Box::new(move |a, b| unsafe { x86::i8_ip_distance_avx2(a, b, dim) });
     }
     Box::new(move |a, b| {
         // SAFETY: as above.
-        let (a, b) = unsafe { (std::slice::from_raw_parts(a, dim), std::slice::from_raw_parts(b, dim)) };
-        1.0 - dot_portable(a, b)
+        let (x, y) = unsafe { (std::slice::from_raw_parts(a, dim), std::slice::from_raw_parts(b, dim)) };
+        let dot: i32 = x.iter().zip(y).map(|(&p, &q)| i32::from(p) * i32::from(q)).sum();
+        // SAFETY: as above.
+        unsafe { 1.0 - dot as f32 * code_scale(a, dim) * code_scale(b, dim) }
     })
+}
+
+/// The scale stored after the `dim` codes of an [`i8_codes`] vector.
+///
+/// # Safety
+/// `codes` must point to `dim + CODE_SCALE_BYTES` readable bytes.
+#[inline(always)]
+unsafe fn code_scale(codes: *const i8, dim: usize) -> f32 {
+    f32::from_le_bytes(std::ptr::read_unaligned(codes.add(dim) as *const [u8; CODE_SCALE_BYTES]))
 }
 
 /// Name of the kernel set chosen on this CPU, for benchmark reports.
@@ -181,6 +206,45 @@ mod x86 {
         assert_eq!(a.len(), b.len());
         // SAFETY: only reachable through `dot_f32_fn`, which checked AVX2 and FMA.
         unsafe { dot_f32_avx2(a, b) }
+    }
+
+    /// int8 dot product of two code vectors in [-127, 127]: `vpmaddubsw` multiplies |a| (unsigned) by b
+    /// with a's sign (pairs summed into i16: at most 2 * 127 * 127, no saturation), `vpmaddwd` widens to
+    /// i32. 64 codes per step over two accumulators.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2; `a` and `b` must point to `dim` readable bytes.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn dot_i8_avx2(a: *const i8, b: *const i8, dim: usize) -> i32 {
+        let ones = _mm256_set1_epi16(1);
+        let mut acc = [_mm256_setzero_si256(); 2];
+        let mut j = 0;
+        while j + 64 <= dim {
+            for (k, acc) in acc.iter_mut().enumerate() {
+                let x = _mm256_loadu_si256(a.add(j + 32 * k) as *const __m256i);
+                let y = _mm256_loadu_si256(b.add(j + 32 * k) as *const __m256i);
+                let pairs = _mm256_maddubs_epi16(_mm256_abs_epi8(x), _mm256_sign_epi8(y, x));
+                *acc = _mm256_add_epi32(*acc, _mm256_madd_epi16(pairs, ones));
+            }
+            j += 64;
+        }
+        let mut s = hsum_epi32(_mm256_add_epi32(acc[0], acc[1]));
+        while j < dim {
+            s += i32::from(*a.add(j)) * i32::from(*b.add(j));
+            j += 1;
+        }
+        s
+    }
+
+    /// `1 - dot * scale_a * scale_b` over two [`super::i8_codes`] vectors, in one function so that the
+    /// graph walk pays one call per distance.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2; `a` and `b` must point to `dim + CODE_SCALE_BYTES` readable bytes.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn i8_ip_distance_avx2(a: *const i8, b: *const i8, dim: usize) -> f32 {
+        1.0 - dot_i8_avx2(a, b, dim) as f32 * super::code_scale(a, dim) * super::code_scale(b, dim)
     }
 
     /// Four rows at a time with two accumulators each: eight independent FMA chains hide the FMA
@@ -395,6 +459,27 @@ mod tests {
                     assert_eq!(dot_i8_portable(&q8, row), want);
                 }
             }
+        }
+    }
+
+    #[test]
+    fn i8_distance_matches_the_f32_dot_product_within_the_quantisation_error() {
+        for dim in [3, 64, 100, 512] {
+            let a: Vec<f32> = (0..dim).map(|i| ((i * 7 % 13) as f32 - 6.0) / 10.0).collect();
+            let b: Vec<f32> = (0..dim).map(|i| ((i * 5 % 11) as f32 - 5.0) / 10.0).collect();
+            let unit = |v: &[f32]| {
+                let n = naive(v, v).sqrt();
+                v.iter().map(|x| x / n).collect::<Vec<f32>>()
+            };
+            let (a, b) = (unit(&a), unit(&b));
+            let (mut ca, mut cb) = (Vec::new(), Vec::new());
+            i8_codes(&a, &mut ca);
+            i8_codes(&b, &mut cb);
+            assert_eq!(ca.len(), dim + CODE_SCALE_BYTES);
+            let d = i8_ip_distance(dim)(ca.as_ptr(), cb.as_ptr());
+            assert!((1.0 - d - naive(&a, &b)).abs() < 0.01, "dim {dim}: {} vs {}", 1.0 - d, naive(&a, &b));
+            let same = i8_ip_distance(dim)(ca.as_ptr(), ca.as_ptr());
+            assert!(same.abs() < 0.01, "dim {dim}: self distance {same}");
         }
     }
 }
