@@ -144,6 +144,10 @@ pub enum Command {
         /// Requests running models at once (more get 503 with Retry-After).
         #[arg(long)]
         max_inflight: Option<usize>,
+        /// Enrol without the passive liveness check (for galleries built from scanned ID photos, say);
+        /// every enrolment's audit entry records whether liveness was required.
+        #[arg(long)]
+        allow_spoof: bool,
         #[command(flatten)]
         gallery: GalleryArgs,
         #[command(flatten)]

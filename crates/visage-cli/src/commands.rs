@@ -59,7 +59,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Keys(cmd) => crate::gallery::keys(&cmd),
         Command::Audit(cmd) => crate::gallery::audit(&cmd),
         Command::Loadtest(args) => crate::loadtest::run(&args),
-        Command::Serve { addr, max_body_mb, rate_per_minute, max_inflight, gallery, pipeline } => {
+        Command::Serve { addr, max_body_mb, rate_per_minute, max_inflight, allow_spoof, gallery, pipeline } => {
             let mut limits = visage_server::Limits {
                 max_body_bytes: max_body_mb.max(1) * 1024 * 1024,
                 requests_per_minute: rate_per_minute,
@@ -68,7 +68,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             if let Some(n) = max_inflight {
                 limits.max_concurrent_inference = n.max(1);
             }
-            crate::gallery::serve(addr, limits, &gallery, &pipeline)
+            crate::gallery::serve(addr, limits, !allow_spoof, &gallery, &pipeline)
         }
     }
 }

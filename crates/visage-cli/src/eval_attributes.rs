@@ -20,6 +20,9 @@ pub struct EvalLivenessArgs {
     /// Write the error curve (threshold, APCER, BPCER, ACER per line) as CSV, for a DET plot.
     #[arg(long, value_name = "CSV")]
     pub curve: Option<PathBuf>,
+    /// Draw the DET curve (APCER against BPCER, log axes) to STEM.png and STEM.svg.
+    #[arg(long, value_name = "STEM")]
+    pub plot: Option<PathBuf>,
     /// Images processed in parallel (default: all cores).
     #[arg(long)]
     pub workers: Option<usize>,
@@ -65,6 +68,9 @@ pub fn liveness(args: &EvalLivenessArgs) -> Result<ExitCode> {
             writeln!(f, "{},{},{},{}", r.threshold, r.apcer, r.bpcer, r.acer)?;
         }
     }
+    if let Some(stem) = &args.plot {
+        draw_det(&report, stem)?;
+    }
     if args.pipeline.json {
         print_json(&report);
     } else {
@@ -87,8 +93,42 @@ pub fn liveness(args: &EvalLivenessArgs) -> Result<ExitCode> {
         if let Some(p) = &args.curve {
             println!("  curve              {} points in {}", report.curve.len(), p.display());
         }
+        if let Some(p) = &args.plot {
+            println!("  DET plot           {}.png and .svg", p.display());
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The DET curve of a liveness evaluation: APCER (attacks accepted) against BPCER (live faces
+/// refused), both on log axes, with the operating point marked by its BPCER.
+fn draw_det(report: &visage_eval::attributes::LivenessReport, stem: &std::path::Path) -> Result<()> {
+    use visage_eval::plot::{draw_curves, Corner, Curve, CurveChart, Marker, Scale};
+    // Zero rates have no place on a log axis: clamp to half of one sample.
+    let floor_a = 0.5 / report.spoof_images.max(1) as f64;
+    let floor_b = 0.5 / report.real_images.max(1) as f64;
+    let points: Vec<(f64, f64)> =
+        report.curve.iter().map(|r| (r.bpcer.max(floor_b), r.apcer.max(floor_a))).collect();
+    let chart = CurveChart {
+        title: format!(
+            "Liveness DET on {} ({} live, {} attack images)",
+            report.data, report.real_images, report.spoof_images
+        ),
+        x_label: "BPCER (live faces refused)".into(),
+        y_label: "APCER (attacks accepted)".into(),
+        x_scale: Scale::Log,
+        y_scale: Scale::Log,
+        x_range: Some((floor_b, 1.0)),
+        y_range: Some((floor_a, 1.0)),
+        curves: vec![Curve { name: "fr_liveness".into(), points }],
+        markers: vec![Marker {
+            label: format!("threshold {:.3}", report.at_threshold.threshold),
+            x: report.at_threshold.bpcer.max(floor_b),
+        }],
+        legend: Corner::UpperRight,
+    };
+    draw_curves(&chart, stem).with_context(|| format!("cannot draw {}", stem.display()))?;
+    Ok(())
 }
 
 pub fn gender(args: &EvalGenderArgs) -> Result<ExitCode> {

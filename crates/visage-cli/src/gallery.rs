@@ -60,10 +60,13 @@ pub fn audit_event(g: &GalleryArgs, action: &str, outcome: &str, detail: serde_j
 pub fn serve(
     addr: std::net::SocketAddr,
     limits: visage_server::Limits,
+    enrol_liveness: bool,
     g: &GalleryArgs,
     pipeline: &PipelineArgs,
 ) -> Result<ExitCode> {
-    let system = open(g, Some(pipeline))?;
+    let system = open_configured(g, Some(pipeline), None, |c| {
+        c.enrol_liveness = visage::system::EnrolLiveness { required: enrol_liveness, threshold: None };
+    })?;
     if system.store().api_keys()?.iter().all(|k| k.revoked_at.is_some()) {
         eprintln!("note: no active API key yet; create one with `visage keys create --scopes admin`");
     }

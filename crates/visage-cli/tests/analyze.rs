@@ -152,7 +152,8 @@ fn eval_liveness_reports_rates_and_the_curve() {
         }
     }
     let curve = dir.path().join("curve.csv");
-    let r = visage(&["eval", "liveness", "--data", s(dir.path()), "--json", "--curve", s(&curve)]);
+    let plot = dir.path().join("det");
+    let r = visage(&["eval", "liveness", "--data", s(dir.path()), "--json", "--curve", s(&curve), "--plot", s(&plot)]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let v: Value = serde_json::from_str(r.stdout.trim()).unwrap();
     assert_eq!(v["real_images"], 20);
@@ -161,6 +162,9 @@ fn eval_liveness_reports_rates_and_the_curve() {
     assert!(eer["apcer"].as_f64().unwrap() < 0.25 && eer["bpcer"].as_f64().unwrap() < 0.25, "{eer}");
     let csv = std::fs::read_to_string(curve).unwrap();
     assert!(csv.starts_with("threshold,apcer,bpcer,acer\n") && csv.lines().count() > 10);
+    let png = image::open(plot.with_extension("png")).expect("the DET plot is a PNG");
+    assert!(png.width() >= 400 && png.height() >= 300);
+    assert!(std::fs::read_to_string(plot.with_extension("svg")).unwrap().contains("APCER"));
     let r = visage(&["eval", "liveness", "--data", s(&nuaa.join("real"))]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("real/ and spoof/"), "{}", r.stderr);
