@@ -83,12 +83,13 @@ pub fn postgres_server() -> &'static PostgresServer {
 }
 
 fn start() -> Result<PostgresServer, String> {
-    let as_root = is_root();
+    let uid = user_id();
+    let as_root = uid == "0";
     if as_root {
         ensure_system_user()?;
     }
     let bin = install(as_root)?;
-    let parent = std::env::temp_dir().join("visage-pg-tests");
+    let parent = std::env::temp_dir().join(format!("visage-pg-tests-{uid}"));
     std::fs::create_dir_all(&parent).map_err(|e| format!("{}: {e}", parent.display()))?;
     remove_stale_data_dirs(&parent);
     let run_dir = parent.join(std::process::id().to_string());
@@ -280,8 +281,8 @@ fn remove_stale_data_dirs(parent: &Path) {
     }
 }
 
-fn is_root() -> bool {
-    Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+fn user_id() -> String {
+    Command::new("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default()
 }
 
 fn free_port() -> Result<u16, String> {
