@@ -6,6 +6,7 @@ mod commands;
 mod gallery;
 mod loadtest;
 mod output;
+mod store_cmd;
 
 use clap::Parser;
 use std::process::ExitCode;

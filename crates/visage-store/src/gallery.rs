@@ -32,6 +32,9 @@ pub trait GalleryStore: Send + Sync + std::fmt::Debug {
     /// Every subject with its number of templates.
     fn subjects(&self) -> Result<Vec<(Subject, usize)>, StoreError>;
 
+    /// Template ids of one subject, oldest first.
+    fn template_ids(&self, subject_id: &str) -> Result<Vec<i64>, StoreError>;
+
     /// Every template, decrypted, for building an in-process search index.
     fn all_templates(&self) -> Result<Vec<TemplateRecord>, StoreError>;
 

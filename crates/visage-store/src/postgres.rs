@@ -575,6 +575,15 @@ impl GalleryStore for PgStore {
         })
     }
 
+    fn template_ids(&self, subject_id: &str) -> Result<Vec<i64>, StoreError> {
+        self.with(|c| {
+            Ok(c.query("SELECT id FROM templates WHERE subject_id = $1 ORDER BY id", &[&subject_id])?
+                .iter()
+                .map(|r| r.get(0))
+                .collect())
+        })
+    }
+
     fn all_templates(&self) -> Result<Vec<TemplateRecord>, StoreError> {
         let rows = self.with(|c| {
             Ok(c.query(

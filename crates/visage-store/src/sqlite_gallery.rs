@@ -37,6 +37,10 @@ impl GalleryStore for Store {
         Store::subjects(self)
     }
 
+    fn template_ids(&self, subject_id: &str) -> Result<Vec<i64>, StoreError> {
+        Store::template_ids(self, subject_id)
+    }
+
     fn all_templates(&self) -> Result<Vec<TemplateRecord>, StoreError> {
         Store::all_templates(self)
     }
