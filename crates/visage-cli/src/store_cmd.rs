@@ -250,7 +250,8 @@ fn bench_postgres(
         "identify_p50_ms": percentile(&ms, 0.5),
         "identify_p99_ms": percentile(&ms, 0.99),
         "recall_at_1_vs_exact": hits as f64 / queries as f64,
-        "search": "pgvector HNSW (m=16, ef_construction=64, ef_search=100), per-subject best in SQL",
+        "search": "pgvector HNSW (m=16, ef_construction=64), per-subject best in SQL",
+        "ef_search": std::env::var("VISAGE_PG_EF_SEARCH").unwrap_or_else(|_| "100".into()),
     }))
 }
 

@@ -71,8 +71,12 @@ pub trait GalleryStore: Send + Sync + std::fmt::Debug {
     /// Checks the whole audit chain.
     fn verify_audit(&self) -> Result<AuditVerification, StoreError>;
 
-    fn create_api_key(&self, scopes: &[String], label: Option<&str>, actor: &str)
-        -> Result<(ApiKey, String), StoreError>;
+    fn create_api_key(
+        &self,
+        scopes: &[String],
+        label: Option<&str>,
+        actor: &str,
+    ) -> Result<(ApiKey, String), StoreError>;
     fn api_keys(&self) -> Result<Vec<ApiKey>, StoreError>;
     fn revoke_api_key(&self, id: &str, actor: &str) -> Result<(), StoreError>;
     fn authenticate(&self, presented: &str) -> Result<Option<ApiKey>, StoreError>;

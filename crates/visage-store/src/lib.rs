@@ -17,11 +17,11 @@ mod crypto;
 mod error;
 mod gallery;
 mod keys;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 mod schema;
 mod sqlite_gallery;
 mod store;
-#[cfg(feature = "postgres")]
-pub mod postgres;
 pub mod time_util;
 
 pub use api_keys::{ApiKey, SCOPES};

@@ -127,7 +127,10 @@ fn connect(url: &str) -> Result<Client, StoreError> {
     let mut client = Client::connect(url, NoTls).map_err(|e| StoreError::Postgres(e.to_string()))?;
     // Look beyond the first candidates when a filter (the embedding model) rejects some, and keep recall
     // high for per-subject ranking (several templates per subject).
-    client.batch_execute("SET hnsw.ef_search = 100; SET hnsw.iterative_scan = relaxed_order")?;
+    // VISAGE_PG_EF_SEARCH trades latency for recall (see the README's figures).
+    let ef =
+        std::env::var("VISAGE_PG_EF_SEARCH").ok().and_then(|v| v.parse::<u32>().ok()).unwrap_or(100).clamp(10, 1000);
+    client.batch_execute(&format!("SET hnsw.ef_search = {ef}; SET hnsw.iterative_scan = relaxed_order"))?;
     Ok(client)
 }
 
@@ -634,7 +637,13 @@ impl GalleryStore for PgStore {
             self.audit(actor, "export", Some(subject_id), "unknown-subject", serde_json::json!({}))?;
             return Err(StoreError::UnknownSubject(subject_id.to_string()));
         };
-        self.audit(actor, "export", Some(subject_id), "ok", serde_json::json!({"include_templates": include_templates}))?;
+        self.audit(
+            actor,
+            "export",
+            Some(subject_id),
+            "ok",
+            serde_json::json!({"include_templates": include_templates}),
+        )?;
         let consents = self.consents(subject_id)?;
         let rows = self.with(|c| {
             Ok(c.query(
@@ -720,7 +729,14 @@ impl GalleryStore for PgStore {
             let mut removed = Vec::new();
             for s in &subjects {
                 let ids = remove_templates_without_consent(tx, s, &now)?;
-                audit.append(tx, actor, "purge-expired", Some(s), "ok", serde_json::json!({"templates_removed": ids.len()}))?;
+                audit.append(
+                    tx,
+                    actor,
+                    "purge-expired",
+                    Some(s),
+                    "ok",
+                    serde_json::json!({"templates_removed": ids.len()}),
+                )?;
                 removed.extend(ids);
             }
             Ok((subjects, removed))
@@ -742,11 +758,14 @@ impl GalleryStore for PgStore {
         let old_templates = &self.templates;
         let audit_key = self.audit_key.clone();
         self.write(|tx, audit| {
-            let rows = tx.query("SELECT id, subject_id, nonce, ciphertext FROM templates WHERE ciphertext IS NOT NULL", &[])?;
+            let rows =
+                tx.query("SELECT id, subject_id, nonce, ciphertext FROM templates WHERE ciphertext IS NOT NULL", &[])?;
             for r in &rows {
-                let (id, subject, nonce, ct): (i64, String, Vec<u8>, Vec<u8>) = (r.get(0), r.get(1), r.get(2), r.get(3));
-                let plain =
-                    Zeroizing::new(old_templates.open(&nonce, &ct, subject.as_bytes()).ok_or(StoreError::TemplateTampered(id))?);
+                let (id, subject, nonce, ct): (i64, String, Vec<u8>, Vec<u8>) =
+                    (r.get(0), r.get(1), r.get(2), r.get(3));
+                let plain = Zeroizing::new(
+                    old_templates.open(&nonce, &ct, subject.as_bytes()).ok_or(StoreError::TemplateTampered(id))?,
+                );
                 let sealed = new_templates.seal(&plain, subject.as_bytes());
                 tx.execute(
                     "UPDATE templates SET nonce = $2, ciphertext = $3 WHERE id = $1",
@@ -855,10 +874,8 @@ impl GalleryStore for PgStore {
     fn revoke_api_key(&self, id: &str, actor: &str) -> Result<(), StoreError> {
         let now = time_util::now();
         self.write(|tx, audit| {
-            let n = tx.execute(
-                "UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
-                &[&id, &now],
-            )?;
+            let n =
+                tx.execute("UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL", &[&id, &now])?;
             if n == 0 {
                 return Err(StoreError::Invalid(format!("no active API key '{id}'")));
             }

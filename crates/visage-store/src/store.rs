@@ -617,7 +617,12 @@ pub(crate) fn split(sealed: &[u8]) -> Option<(&[u8], &[u8])> {
     (sealed.len() > 12).then(|| sealed.split_at(12))
 }
 
-pub(crate) fn put_sealed(tx: &rusqlite::Transaction<'_>, cipher: &Cipher, name: &str, value: &[u8]) -> Result<(), StoreError> {
+pub(crate) fn put_sealed(
+    tx: &rusqlite::Transaction<'_>,
+    cipher: &Cipher,
+    name: &str,
+    value: &[u8],
+) -> Result<(), StoreError> {
     let sealed = cipher.seal(value, name.as_bytes());
     let mut blob = sealed.nonce;
     blob.extend_from_slice(&sealed.ciphertext);

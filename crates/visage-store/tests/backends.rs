@@ -20,16 +20,16 @@ fn embedding(axis: usize, jitter: f32) -> Vec<f32> {
 }
 
 fn template(axis: usize, jitter: f32) -> NewTemplate {
-    NewTemplate { embedding: embedding(axis, jitter), model_id: "arcface".into(), model_sha256: "m1".into(), quality: 0.9 }
+    NewTemplate {
+        embedding: embedding(axis, jitter),
+        model_id: "arcface".into(),
+        model_sha256: "m1".into(),
+        quality: 0.9,
+    }
 }
 
 fn consent(purpose: &str) -> ConsentGrant {
-    ConsentGrant {
-        purpose: purpose.into(),
-        legal_basis: "consent".into(),
-        evidence: "form-1".into(),
-        expires_at: None,
-    }
+    ConsentGrant { purpose: purpose.into(), legal_basis: "consent".into(), evidence: "form-1".into(), expires_at: None }
 }
 
 /// A fresh gallery of each kind.
@@ -69,7 +69,14 @@ fn behaviour(backend: Backend) {
     let store_ref = store.as_ref();
     // Enrol: several templates per subject, one consent reused for the same purpose.
     let ids = store_ref
-        .enroll("alice", Some("Alice"), &consent("door"), &[template(0, 0.0), template(0, 0.2)], "t", serde_json::json!({}))
+        .enroll(
+            "alice",
+            Some("Alice"),
+            &consent("door"),
+            &[template(0, 0.0), template(0, 0.2)],
+            "t",
+            serde_json::json!({}),
+        )
         .unwrap();
     assert_eq!(ids.len(), 2);
     store_ref.enroll("bob", None, &consent("door"), &[template(5, 0.0)], "t", serde_json::json!({})).unwrap();
@@ -109,9 +116,8 @@ fn behaviour(backend: Backend) {
     assert!(matches!(store_ref.revoke_consent("bob", None, "t"), Err(StoreError::NoConsent(..))));
     // Purge: an expired consent's templates go.
     let mut soon = consent("event");
-    soon.expires_at = Some(visage_store::time_util::format(
-        time::OffsetDateTime::now_utc() + time::Duration::seconds(1),
-    ));
+    soon.expires_at =
+        Some(visage_store::time_util::format(time::OffsetDateTime::now_utc() + time::Duration::seconds(1)));
     store_ref.enroll("dave", None, &soon, &[template(9, 0.0)], "t", serde_json::json!({})).unwrap();
     std::thread::sleep(std::time::Duration::from_millis(2100));
     let (report, purged) = store_ref.purge_expired("t").unwrap();
@@ -123,7 +129,11 @@ fn behaviour(backend: Backend) {
     assert_ne!(best(store_ref, &embedding(0, 0.0)).map(|b| b.0).as_deref(), Some("alice"));
     assert!(matches!(store_ref.delete_subject("alice", "t"), Err(StoreError::UnknownSubject(_))));
     let tomb = store_ref
-        .audit_entries(&AuditFilter { subject: Some("alice".into()), action: Some("delete".into()), ..Default::default() })
+        .audit_entries(&AuditFilter {
+            subject: Some("alice".into()),
+            action: Some("delete".into()),
+            ..Default::default()
+        })
         .unwrap();
     assert_eq!(tomb[0].outcome, "ok");
     assert_eq!(tomb[0].detail["templates_erased"], 2);
@@ -237,8 +247,15 @@ fn audit_chain_stays_intact_under_parallel_writers() {
             std::thread::spawn(move || {
                 for i in 0..each {
                     let subject = format!("w{w}-{i}");
-                    s.enroll(&subject, None, &consent("door"), &[template(w * 50 + i, 0.0)], "t", serde_json::json!({}))
-                        .unwrap();
+                    s.enroll(
+                        &subject,
+                        None,
+                        &consent("door"),
+                        &[template(w * 50 + i, 0.0)],
+                        "t",
+                        serde_json::json!({}),
+                    )
+                    .unwrap();
                     s.audit(&format!("writer{w}"), "identify", Some(&subject), "match", serde_json::json!({})).unwrap();
                     if i % 5 == 0 {
                         s.delete_subject(&subject, "t").unwrap();
@@ -262,7 +279,16 @@ fn migrate_sqlite_to_postgres_copies_everything_and_the_chain() {
     let dir = tempfile::tempdir().unwrap();
     let key = StoreKey::load_or_create(dir.path()).unwrap();
     let sqlite = Store::open(dir.path(), key.clone()).unwrap();
-    sqlite.enroll("alice", Some("Alice"), &consent("door"), &[template(1, 0.0), template(1, 0.3)], "t", serde_json::json!({})).unwrap();
+    sqlite
+        .enroll(
+            "alice",
+            Some("Alice"),
+            &consent("door"),
+            &[template(1, 0.0), template(1, 0.3)],
+            "t",
+            serde_json::json!({}),
+        )
+        .unwrap();
     sqlite.enroll("bob", None, &consent("door"), &[template(2, 0.0)], "t", serde_json::json!({})).unwrap();
     sqlite.revoke_consent("bob", None, "t").unwrap();
     sqlite.create_api_key(&["admin".into()], None, "t").unwrap();

@@ -76,10 +76,7 @@ impl PostgresServer {
 /// if that is impossible: the PostgreSQL tests mean nothing without a server.
 pub fn postgres_server() -> &'static PostgresServer {
     static SERVER: OnceLock<Result<PostgresServer, String>> = OnceLock::new();
-    SERVER
-        .get_or_init(start)
-        .as_ref()
-        .unwrap_or_else(|e| panic!("cannot start the PostgreSQL test server: {e}"))
+    SERVER.get_or_init(start).as_ref().unwrap_or_else(|e| panic!("cannot start the PostgreSQL test server: {e}"))
 }
 
 fn start() -> Result<PostgresServer, String> {
@@ -201,11 +198,8 @@ fn as_user(as_root: bool, program: &Path) -> Command {
 /// `/root`), a root-owned, world-readable `/var/cache/visage` is used instead.
 fn install(as_root: bool) -> Result<PathBuf, String> {
     let home_cache = ModelHome::from_env().root().join("postgres");
-    let candidates = if as_root {
-        vec![home_cache, PathBuf::from("/var/cache/visage/postgres")]
-    } else {
-        vec![home_cache]
-    };
+    let candidates =
+        if as_root { vec![home_cache, PathBuf::from("/var/cache/visage/postgres")] } else { vec![home_cache] };
     let mut last = String::new();
     for cache in candidates {
         let target = cache.join(INSTALL_DIR);
@@ -282,7 +276,11 @@ fn remove_stale_data_dirs(parent: &Path) {
 }
 
 fn user_id() -> String {
-    Command::new("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default()
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
 }
 
 fn free_port() -> Result<u16, String> {
@@ -292,7 +290,8 @@ fn free_port() -> Result<u16, String> {
 
 fn set_mode(path: &Path, mode: u32) -> Result<(), String> {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(|e| format!("{}: {e}", path.display()))
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn run(cmd: &mut Command) -> Result<(), String> {
