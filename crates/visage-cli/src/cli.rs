@@ -128,6 +128,9 @@ pub enum Command {
     /// The audit log: show or verify.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// The gallery's database: copy between backends, measure.
+    #[command(subcommand)]
+    Store(crate::store_cmd::StoreCommand),
     /// Drive a running service at a fixed request rate and report throughput and latency.
     Loadtest(crate::loadtest::LoadtestArgs),
     /// Run the HTTP service on the gallery (API keys from `visage keys create`).
@@ -161,6 +164,15 @@ pub struct GalleryArgs {
     /// The gallery folder (store and key file). Default: the platform data dir (~/.local/share/visage).
     #[arg(long, env = "VISAGE_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// The gallery's database: `postgres://USER@HOST:PORT/DB` (PostgreSQL + pgvector, shared by several
+    /// services) or `sqlite:DIR`. Default: the embedded SQLite store in the data dir (which also holds
+    /// the key file unless VISAGE_KEY is set).
+    #[arg(long, env = "VISAGE_STORE")]
+    pub store: Option<String>,
+    /// How a PostgreSQL gallery keeps templates: `plain` (searched by the database with HNSW; protect the
+    /// database) or `encrypted` (AES-256-GCM, searched in memory by each service).
+    #[arg(long, env = "VISAGE_PG_TEMPLATES", default_value = "plain")]
+    pub pg_templates: visage::store::TemplateMode,
 }
 
 #[derive(Debug, Args)]

@@ -58,6 +58,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::PurgeExpired { gallery } => crate::gallery::purge_expired(&gallery),
         Command::Keys(cmd) => crate::gallery::keys(&cmd),
         Command::Audit(cmd) => crate::gallery::audit(&cmd),
+        Command::Store(cmd) => crate::store_cmd::run(&cmd),
         Command::Loadtest(args) => crate::loadtest::run(&args),
         Command::Serve { addr, max_body_mb, rate_per_minute, max_inflight, allow_spoof, gallery, pipeline } => {
             let mut limits = visage_server::Limits {

@@ -8,7 +8,7 @@ use serde_json::json;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use visage::store::{time_util, AuditFilter, ConsentGrant, KeySource};
+use visage::store::{time_util, AuditFilter, ConsentGrant, GalleryStore, KeySource, StoreSpec};
 use visage::system::{default_actor, default_data_dir, EnrollRequest, FaceRecognitionSystem, SystemConfig};
 use visage::ImageSource;
 
@@ -28,26 +28,56 @@ pub fn open_configured(
     threshold: Option<f32>,
     adjust: impl FnOnce(&mut SystemConfig),
 ) -> Result<FaceRecognitionSystem> {
-    let dir = data_dir(g);
+    let spec = store_spec(g)?;
+    let dir = key_dir(g, &spec);
     let mut config = SystemConfig::new(&dir);
     config.actor = default_actor();
+    config.store = Some(spec);
     if let Some(p) = pipeline {
         config.analyzer = analyzer_config(p, threshold, Purpose::Recognition);
     }
     adjust(&mut config);
-    FaceRecognitionSystem::open(config).with_context(|| format!("cannot open the gallery in {}", dir.display()))
+    let place = gallery_place(g);
+    FaceRecognitionSystem::open(config).with_context(|| format!("cannot open the gallery in {place}"))
+}
+
+/// Which store `--store` / `VISAGE_STORE` names (default: SQLite in the data dir).
+pub fn store_spec(g: &GalleryArgs) -> Result<StoreSpec> {
+    Ok(StoreSpec::parse(g.store.as_deref(), &data_dir(g), g.pg_templates)?)
+}
+
+/// Where the key file is: the SQLite store's own folder, else the data dir (unless VISAGE_KEY is set).
+pub fn key_dir(g: &GalleryArgs, spec: &StoreSpec) -> PathBuf {
+    match spec {
+        StoreSpec::Sqlite(dir) => dir.clone(),
+        StoreSpec::Postgres { .. } => data_dir(g),
+    }
+}
+
+/// The gallery's place for messages (never a password).
+fn gallery_place(g: &GalleryArgs) -> String {
+    match store_spec(g) {
+        Ok(StoreSpec::Postgres { url, .. }) => visage::store::postgres::redact(&url),
+        Ok(StoreSpec::Sqlite(dir)) => dir.display().to_string(),
+        Err(_) => g.store.clone().unwrap_or_default(),
+    }
 }
 
 /// Whether a gallery exists in the data dir (verify is audited there when it does).
 pub fn exists(g: &GalleryArgs) -> bool {
-    data_dir(g).join("visage.db").is_file()
+    match store_spec(g) {
+        Ok(StoreSpec::Sqlite(dir)) => dir.join("visage.db").is_file(),
+        // A database server: the gallery is there when the server is configured.
+        Ok(StoreSpec::Postgres { .. }) => true,
+        Err(_) => false,
+    }
 }
 
 /// The gallery's store alone, without the face pipeline (for keys and audit entries).
-fn open_store(g: &GalleryArgs) -> Result<visage::store::Store> {
-    let dir = data_dir(g);
-    let key = visage::store::StoreKey::load_or_create(&dir)?;
-    visage::store::Store::open(&dir, key).with_context(|| format!("cannot open the gallery in {}", dir.display()))
+fn open_store(g: &GalleryArgs) -> Result<Box<dyn GalleryStore>> {
+    let spec = store_spec(g)?;
+    let key = visage::store::StoreKey::load_or_create(&key_dir(g, &spec))?;
+    spec.open(key).with_context(|| format!("cannot open the gallery in {}", gallery_place(g)))
 }
 
 /// Appends one audit entry to the gallery's log without starting the face pipeline.

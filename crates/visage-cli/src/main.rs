@@ -15,6 +15,7 @@ mod gallery;
 mod liveness;
 mod loadtest;
 mod output;
+mod store_cmd;
 
 use clap::Parser;
 use std::process::ExitCode;

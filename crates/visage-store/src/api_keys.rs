@@ -44,6 +44,38 @@ fn same(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// A new key: its record, the SHA-256 of its secret (what is stored) and its full text (shown once).
+pub(crate) fn new_key(scopes: &[String], label: Option<&str>) -> Result<(ApiKey, String, String), StoreError> {
+    if scopes.is_empty() {
+        return Err(StoreError::Invalid(format!("a key needs at least one scope ({})", SCOPES.join(", "))));
+    }
+    if let Some(bad) = scopes.iter().find(|s| !SCOPES.contains(&s.as_str())) {
+        return Err(StoreError::Invalid(format!("unknown scope '{bad}' (expected {})", SCOPES.join(", "))));
+    }
+    // Ids use only letters and digits so the key text splits unambiguously at '_'.
+    let id: String = random_token(9).chars().filter(|c| c.is_ascii_alphanumeric()).take(10).collect();
+    let secret = random_token(32);
+    let key = ApiKey {
+        id: format!("k{id}"),
+        scopes: scopes.to_vec(),
+        label: label.map(str::to_string),
+        created_at: time_util::now(),
+        revoked_at: None,
+    };
+    let text = format!("vsg_{}_{secret}", key.id);
+    Ok((key, secret_hash(&secret), text))
+}
+
+/// A presented key text's id and secret, if it has the key format.
+pub(crate) fn split_presented(presented: &str) -> Option<(&str, &str)> {
+    presented.strip_prefix("vsg_")?.split_once('_')
+}
+
+/// The stored key (with its secret hash) if it is active and the presented secret is its secret.
+pub(crate) fn check_presented(row: Option<(ApiKey, String)>, secret: &str) -> Option<ApiKey> {
+    row.filter(|(k, hash)| k.revoked_at.is_none() && same(hash, &secret_hash(secret))).map(|(k, _)| k)
+}
+
 impl Store {
     /// Creates a key with the given scopes; returns it and the full key text, which is not stored.
     pub fn create_api_key(
@@ -52,30 +84,14 @@ impl Store {
         label: Option<&str>,
         actor: &str,
     ) -> Result<(ApiKey, String), StoreError> {
-        if scopes.is_empty() {
-            return Err(StoreError::Invalid(format!("a key needs at least one scope ({})", SCOPES.join(", "))));
-        }
-        if let Some(bad) = scopes.iter().find(|s| !SCOPES.contains(&s.as_str())) {
-            return Err(StoreError::Invalid(format!("unknown scope '{bad}' (expected {})", SCOPES.join(", "))));
-        }
-        // Ids use only letters and digits so the key text splits unambiguously at '_'.
-        let id: String = random_token(9).chars().filter(|c| c.is_ascii_alphanumeric()).take(10).collect();
-        let secret = random_token(32);
-        let key = ApiKey {
-            id: format!("k{id}"),
-            scopes: scopes.to_vec(),
-            label: label.map(str::to_string),
-            created_at: time_util::now(),
-            revoked_at: None,
-        };
+        let (key, secret_hash, text) = new_key(scopes, label)?;
         self.write(|w| {
             w.tx.execute(
                 "INSERT INTO api_keys (id, secret_sha256, scopes, label, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![key.id, secret_hash(&secret), key.scopes.join(","), key.label, key.created_at],
+                params![key.id, secret_hash, key.scopes.join(","), key.label, key.created_at],
             )?;
             w.audit(actor, "key-create", None, "ok", serde_json::json!({"key": key.id, "scopes": key.scopes}))
         })?;
-        let text = format!("vsg_{}_{secret}", key.id);
         Ok((key, text))
     }
 
@@ -105,8 +121,7 @@ impl Store {
 
     /// The active key a presented key text belongs to, if any.
     pub fn authenticate(&self, presented: &str) -> Result<Option<ApiKey>, StoreError> {
-        let Some(rest) = presented.strip_prefix("vsg_") else { return Ok(None) };
-        let Some((id, secret)) = rest.split_once('_') else { return Ok(None) };
+        let Some((id, secret)) = split_presented(presented) else { return Ok(None) };
         let conn = self.conn();
         let row: Option<(ApiKey, String)> = conn
             .query_row(
@@ -115,7 +130,7 @@ impl Store {
                 |r| Ok((row_to_key(r)?, r.get(5)?)),
             )
             .optional()?;
-        Ok(row.filter(|(k, hash)| k.revoked_at.is_none() && same(hash, &secret_hash(secret))).map(|(k, _)| k))
+        Ok(check_presented(row, secret))
     }
 }
 

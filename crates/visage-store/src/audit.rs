@@ -111,7 +111,7 @@ pub(crate) fn append(
     Ok(entry.seq)
 }
 
-fn row_to_entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<(AuditEntry, String)> {
+pub(crate) fn row_to_entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<(AuditEntry, String)> {
     let detail: String = r.get(6)?;
     Ok((
         AuditEntry {
@@ -134,45 +134,71 @@ pub(crate) fn verify(conn: &rusqlite::Connection, key: &[u8]) -> Result<AuditVer
         "SELECT seq, time, actor, action, subject, outcome, detail, prev_hash, hash FROM audit ORDER BY seq",
     )?;
     let mut rows = stmt.query([])?;
-    let (mut expected_seq, mut prev) = (1i64, GENESIS.to_string());
-    let mut count = 0;
-    let bad = |seq: i64, count: i64, reason: String| AuditVerification {
-        entries: count,
-        intact: false,
-        first_bad: Some(seq),
-        reason: Some(reason),
-    };
+    let mut chain = ChainCheck::new(key);
     while let Some(row) = rows.next()? {
         // The detail is re-read exactly as stored so an edit to its text is caught.
         let stored_detail: String = row.get(6)?;
-        let (mut entry, prev_hash) = row_to_entry(row)?;
-        count += 1;
-        if entry.seq != expected_seq {
-            return Ok(bad(expected_seq, count, format!("entry {expected_seq} is missing (next is {})", entry.seq)));
+        let (entry, prev_hash) = row_to_entry(row)?;
+        if let Some(bad) = chain.push(entry, &prev_hash, &stored_detail) {
+            return Ok(bad);
         }
-        if prev_hash != prev {
-            return Ok(bad(entry.seq, count, "its link to the previous entry is broken".into()));
-        }
-        let claimed = std::mem::take(&mut entry.hash);
-        if entry_hash(key, &prev, &entry, &stored_detail) != claimed {
-            return Ok(bad(entry.seq, count, "its content does not match its hash (edited)".into()));
-        }
-        prev = claimed;
-        expected_seq += 1;
     }
     let head: Option<String> =
         conn.query_row("SELECT value FROM meta WHERE key = 'audit_head'", [], |r| r.get(0)).optional()?;
-    let last = expected_seq - 1;
-    let expected_head = if last == 0 { None } else { Some(format!("{last}:{prev}")) };
-    if head != expected_head {
-        let head_seq = head.as_deref().and_then(|h| h.split(':').next()).and_then(|s| s.parse::<i64>().ok());
-        let reason = match head_seq {
-            Some(h) if h > last => format!("entries {} to {h} were removed from the end", last + 1),
-            _ => "the recorded head of the log does not match its last entry".into(),
-        };
-        return Ok(bad(last + 1, count, reason));
+    Ok(chain.finish(head))
+}
+
+/// Checks a chain entry by entry, oldest first, whatever the backend reads it from.
+pub(crate) struct ChainCheck<'k> {
+    key: &'k [u8],
+    expected_seq: i64,
+    prev: String,
+    count: i64,
+}
+
+impl<'k> ChainCheck<'k> {
+    pub fn new(key: &'k [u8]) -> Self {
+        ChainCheck { key, expected_seq: 1, prev: GENESIS.to_string(), count: 0 }
     }
-    Ok(AuditVerification { entries: count, intact: true, first_bad: None, reason: None })
+
+    fn bad(&self, seq: i64, reason: String) -> AuditVerification {
+        AuditVerification { entries: self.count, intact: false, first_bad: Some(seq), reason: Some(reason) }
+    }
+
+    /// Checks the next entry (its hash as stored in `entry.hash`, its detail as stored text); the
+    /// verdict if it is bad.
+    pub fn push(&mut self, mut entry: AuditEntry, prev_hash: &str, stored_detail: &str) -> Option<AuditVerification> {
+        self.count += 1;
+        if entry.seq != self.expected_seq {
+            let expected = self.expected_seq;
+            return Some(self.bad(expected, format!("entry {expected} is missing (next is {})", entry.seq)));
+        }
+        if prev_hash != self.prev {
+            return Some(self.bad(entry.seq, "its link to the previous entry is broken".into()));
+        }
+        let claimed = std::mem::take(&mut entry.hash);
+        if entry_hash(self.key, &self.prev, &entry, stored_detail) != claimed {
+            return Some(self.bad(entry.seq, "its content does not match its hash (edited)".into()));
+        }
+        self.prev = claimed;
+        self.expected_seq += 1;
+        None
+    }
+
+    /// The verdict once every entry was pushed, given the recorded head (`"seq:hash"`, `None` if empty).
+    pub fn finish(self, head: Option<String>) -> AuditVerification {
+        let last = self.expected_seq - 1;
+        let expected_head = if last == 0 { None } else { Some(format!("{last}:{}", self.prev)) };
+        if head != expected_head {
+            let head_seq = head.as_deref().and_then(|h| h.split(':').next()).and_then(|s| s.parse::<i64>().ok());
+            let reason = match head_seq {
+                Some(h) if h > last => format!("entries {} to {h} were removed from the end", last + 1),
+                _ => "the recorded head of the log does not match its last entry".into(),
+            };
+            return self.bad(last + 1, reason);
+        }
+        AuditVerification { entries: self.count, intact: true, first_bad: None, reason: None }
+    }
 }
 
 /// Entries matching the filter, oldest first (the newest `limit` when limited).

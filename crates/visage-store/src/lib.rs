@@ -15,14 +15,19 @@ mod api_keys;
 mod audit;
 mod crypto;
 mod error;
+mod gallery;
 mod keys;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 mod schema;
+mod sqlite_gallery;
 mod store;
 pub mod time_util;
 
 pub use api_keys::{ApiKey, SCOPES};
 pub use audit::{AuditEntry, AuditFilter, AuditVerification};
 pub use error::StoreError;
+pub use gallery::{migrate, GalleryCounts, GalleryDump, GalleryStore, StoreSpec, TemplateMode};
 pub use keys::{KeySource, StoreKey, KEY_ENV};
 pub use store::{
     Consent, ConsentGrant, NewTemplate, PurgeReport, Store, Subject, SubjectExport, Template, TemplateRecord,

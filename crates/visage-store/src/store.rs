@@ -12,7 +12,7 @@ use zeroize::Zeroizing;
 
 /// File name of the database inside the data dir.
 pub const DB_FILE: &str = "visage.db";
-const KEY_CHECK: &[u8] = b"visage store key check v1";
+pub(crate) const KEY_CHECK: &[u8] = b"visage store key check v1";
 
 /// A person known to the gallery.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -103,8 +103,8 @@ pub struct Store {
     conn: Mutex<Connection>,
     path: PathBuf,
     key: StoreKey,
-    templates: Cipher,
-    audit_key: Zeroizing<Vec<u8>>,
+    pub(crate) templates: Cipher,
+    pub(crate) audit_key: Zeroizing<Vec<u8>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -190,6 +190,10 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    pub(crate) fn key(&self) -> &StoreKey {
+        &self.key
     }
 
     /// Runs `f` in an immediate transaction (committed if `f` succeeds), which it may audit into.
@@ -612,11 +616,16 @@ fn subject_exists(conn: &Connection, subject_id: &str) -> Result<bool, StoreErro
     Ok(conn.query_row("SELECT EXISTS(SELECT 1 FROM subjects WHERE id = ?1)", [subject_id], |r| r.get(0))?)
 }
 
-fn split(sealed: &[u8]) -> Option<(&[u8], &[u8])> {
+pub(crate) fn split(sealed: &[u8]) -> Option<(&[u8], &[u8])> {
     (sealed.len() > 12).then(|| sealed.split_at(12))
 }
 
-fn put_sealed(tx: &rusqlite::Transaction<'_>, cipher: &Cipher, name: &str, value: &[u8]) -> Result<(), StoreError> {
+pub(crate) fn put_sealed(
+    tx: &rusqlite::Transaction<'_>,
+    cipher: &Cipher,
+    name: &str,
+    value: &[u8],
+) -> Result<(), StoreError> {
     let sealed = cipher.seal(value, name.as_bytes());
     let mut blob = sealed.nonce;
     blob.extend_from_slice(&sealed.ciphertext);

@@ -299,7 +299,8 @@ fn api_keys_are_hashed_scoped_and_revocable() {
     assert_eq!(found.id, key.id);
     assert!(found.has_scope("identify") && !found.has_scope("enroll"));
     // Only a hash is stored: the secret is nowhere in the file.
-    let secret = text.rsplit('_').next().unwrap();
+    // The secret is everything after the id (it may itself contain '_').
+    let secret = text.strip_prefix(&format!("vsg_{}_", key.id)).unwrap();
     let db = std::fs::read(dir.path().join("visage.db")).unwrap();
     let wal = std::fs::read(dir.path().join("visage.db-wal")).unwrap_or_default();
     assert!(!db.windows(secret.len()).any(|w| w == secret.as_bytes()));

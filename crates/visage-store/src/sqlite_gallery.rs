@@ -1,0 +1,282 @@
+//! The SQLite [`Store`] as a [`GalleryStore`]: the trait methods are its own methods, plus the dump and
+//! load of `visage store migrate`.
+
+use crate::audit::{AuditEntry, AuditFilter, AuditVerification};
+use crate::crypto::{embedding_bytes, embedding_from_bytes, Cipher};
+use crate::gallery::{DumpedAudit, DumpedTemplate, GalleryDump, GalleryStore};
+use crate::keys::StoreKey;
+use crate::store::{
+    put_sealed, Consent, ConsentGrant, NewTemplate, PurgeReport, Store, Subject, SubjectExport, TemplateRecord,
+};
+use crate::{ApiKey, StoreError};
+use rusqlite::params;
+use zeroize::Zeroizing;
+
+impl GalleryStore for Store {
+    fn location(&self) -> String {
+        format!("sqlite:{}", self.path().display())
+    }
+
+    fn enroll(
+        &self,
+        subject_id: &str,
+        display_name: Option<&str>,
+        consent: &ConsentGrant,
+        templates: &[NewTemplate],
+        actor: &str,
+        detail: serde_json::Value,
+    ) -> Result<Vec<i64>, StoreError> {
+        Store::enroll(self, subject_id, display_name, consent, templates, actor, detail)
+    }
+
+    fn subject(&self, id: &str) -> Result<Option<Subject>, StoreError> {
+        Store::subject(self, id)
+    }
+
+    fn subjects(&self) -> Result<Vec<(Subject, usize)>, StoreError> {
+        Store::subjects(self)
+    }
+
+    fn template_ids(&self, subject_id: &str) -> Result<Vec<i64>, StoreError> {
+        Store::template_ids(self, subject_id)
+    }
+
+    fn all_templates(&self) -> Result<Vec<TemplateRecord>, StoreError> {
+        Store::all_templates(self)
+    }
+
+    fn delete_subject(&self, subject_id: &str, actor: &str) -> Result<Vec<i64>, StoreError> {
+        Store::delete_subject(self, subject_id, actor)
+    }
+
+    fn export(&self, subject_id: &str, include_templates: bool, actor: &str) -> Result<SubjectExport, StoreError> {
+        Store::export(self, subject_id, include_templates, actor)
+    }
+
+    fn consents(&self, subject_id: &str) -> Result<Vec<Consent>, StoreError> {
+        Store::consents(self, subject_id)
+    }
+
+    fn revoke_consent(&self, subject_id: &str, purpose: Option<&str>, actor: &str) -> Result<Vec<i64>, StoreError> {
+        Store::revoke_consent(self, subject_id, purpose, actor)
+    }
+
+    fn purge_expired(&self, actor: &str) -> Result<(PurgeReport, Vec<i64>), StoreError> {
+        Store::purge_expired(self, actor)
+    }
+
+    fn rotate_key(&mut self, new_key: StoreKey, actor: &str) -> Result<StoreKey, StoreError> {
+        Store::rotate_key(self, new_key, actor)
+    }
+
+    fn audit(
+        &self,
+        actor: &str,
+        action: &str,
+        subject: Option<&str>,
+        outcome: &str,
+        detail: serde_json::Value,
+    ) -> Result<i64, StoreError> {
+        Store::audit(self, actor, action, subject, outcome, detail)
+    }
+
+    fn audit_entries(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
+        Store::audit_entries(self, filter)
+    }
+
+    fn verify_audit(&self) -> Result<AuditVerification, StoreError> {
+        Store::verify_audit(self)
+    }
+
+    fn create_api_key(
+        &self,
+        scopes: &[String],
+        label: Option<&str>,
+        actor: &str,
+    ) -> Result<(ApiKey, String), StoreError> {
+        Store::create_api_key(self, scopes, label, actor)
+    }
+
+    fn api_keys(&self) -> Result<Vec<ApiKey>, StoreError> {
+        Store::api_keys(self)
+    }
+
+    fn revoke_api_key(&self, id: &str, actor: &str) -> Result<(), StoreError> {
+        Store::revoke_api_key(self, id, actor)
+    }
+
+    fn authenticate(&self, presented: &str) -> Result<Option<ApiKey>, StoreError> {
+        Store::authenticate(self, presented)
+    }
+
+    fn dump(&self) -> Result<GalleryDump, StoreError> {
+        let subjects: Vec<Subject> = Store::subjects(self)?.into_iter().map(|(s, _)| s).collect();
+        let conn = self.conn();
+        let mut consents = Vec::new();
+        {
+            let mut stmt = conn.prepare(
+                "SELECT subject_id, id, purpose, legal_basis, evidence, granted_at, expires_at, revoked_at
+                 FROM consents ORDER BY id",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    Consent {
+                        id: r.get(1)?,
+                        purpose: r.get(2)?,
+                        legal_basis: r.get(3)?,
+                        evidence: r.get(4)?,
+                        granted_at: r.get(5)?,
+                        expires_at: r.get(6)?,
+                        revoked_at: r.get(7)?,
+                    },
+                ))
+            })?;
+            for row in rows {
+                consents.push(row?);
+            }
+        }
+        let mut templates = Vec::new();
+        {
+            let mut stmt = conn.prepare(
+                "SELECT id, subject_id, nonce, ciphertext, model_id, model_sha256, quality, created_at
+                 FROM templates ORDER BY id",
+            )?;
+            let mut rows = stmt.query([])?;
+            while let Some(r) = rows.next()? {
+                let id: i64 = r.get(0)?;
+                let subject_id: String = r.get(1)?;
+                let (nonce, ct): (Vec<u8>, Vec<u8>) = (r.get(2)?, r.get(3)?);
+                let plain = Zeroizing::new(
+                    self.templates.open(&nonce, &ct, subject_id.as_bytes()).ok_or(StoreError::TemplateTampered(id))?,
+                );
+                templates.push(DumpedTemplate {
+                    id,
+                    subject_id,
+                    embedding: Zeroizing::new(embedding_from_bytes(&plain)),
+                    model_id: r.get(4)?,
+                    model_sha256: r.get(5)?,
+                    quality: r.get::<_, f64>(6)? as f32,
+                    created_at: r.get(7)?,
+                });
+            }
+        }
+        let mut api_keys = Vec::new();
+        {
+            let mut stmt = conn.prepare(
+                "SELECT id, scopes, label, created_at, revoked_at, secret_sha256 FROM api_keys ORDER BY rowid",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                let scopes: String = r.get(1)?;
+                Ok((
+                    ApiKey {
+                        id: r.get(0)?,
+                        scopes: scopes.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect(),
+                        label: r.get(2)?,
+                        created_at: r.get(3)?,
+                        revoked_at: r.get(4)?,
+                    },
+                    r.get::<_, String>(5)?,
+                ))
+            })?;
+            for row in rows {
+                api_keys.push(row?);
+            }
+        }
+        let mut audit = Vec::new();
+        {
+            let mut stmt = conn.prepare(
+                "SELECT seq, time, actor, action, subject, outcome, detail, prev_hash, hash FROM audit ORDER BY seq",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(DumpedAudit {
+                    seq: r.get(0)?,
+                    time: r.get(1)?,
+                    actor: r.get(2)?,
+                    action: r.get(3)?,
+                    subject: r.get(4)?,
+                    outcome: r.get(5)?,
+                    detail: r.get(6)?,
+                    prev_hash: r.get(7)?,
+                    hash: r.get(8)?,
+                })
+            })?;
+            for row in rows {
+                audit.push(row?);
+            }
+        }
+        Ok(GalleryDump { subjects, consents, templates, api_keys, audit, audit_key: self.audit_key.clone() })
+    }
+
+    fn load(&mut self, dump: &GalleryDump) -> Result<(), StoreError> {
+        let meta = Cipher::new(self.key(), "meta");
+        let templates = &self.templates;
+        {
+            let mut conn = self.conn();
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let used: i64 = tx.query_row(
+                "SELECT (SELECT COUNT(*) FROM subjects) + (SELECT COUNT(*) FROM audit) + (SELECT COUNT(*) FROM api_keys)",
+                [],
+                |r| r.get(0),
+            )?;
+            if used > 0 {
+                return Err(StoreError::Invalid("the target store is not empty; migrate into a new store".into()));
+            }
+            for s in &dump.subjects {
+                tx.execute(
+                    "INSERT INTO subjects (id, display_name, metadata, created_at) VALUES (?1, ?2, ?3, ?4)",
+                    params![s.id, s.display_name, s.metadata.to_string(), s.created_at],
+                )?;
+            }
+            for (subject, c) in &dump.consents {
+                tx.execute(
+                    "INSERT INTO consents (id, subject_id, purpose, legal_basis, evidence, granted_at, expires_at, revoked_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    params![c.id, subject, c.purpose, c.legal_basis, c.evidence, c.granted_at, c.expires_at, c.revoked_at],
+                )?;
+            }
+            for t in &dump.templates {
+                let sealed = templates.seal(&embedding_bytes(&t.embedding), t.subject_id.as_bytes());
+                tx.execute(
+                    "INSERT INTO templates (id, subject_id, nonce, ciphertext, model_id, model_sha256, quality, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    params![
+                        t.id,
+                        t.subject_id,
+                        sealed.nonce,
+                        sealed.ciphertext,
+                        t.model_id,
+                        t.model_sha256,
+                        t.quality,
+                        t.created_at
+                    ],
+                )?;
+            }
+            for (k, hash) in &dump.api_keys {
+                tx.execute(
+                    "INSERT INTO api_keys (id, secret_sha256, scopes, label, created_at, revoked_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![k.id, hash, k.scopes.join(","), k.label, k.created_at, k.revoked_at],
+                )?;
+            }
+            for a in &dump.audit {
+                tx.execute(
+                    "INSERT INTO audit (seq, time, actor, action, subject, outcome, detail, prev_hash, hash)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    params![a.seq, a.time, a.actor, a.action, a.subject, a.outcome, a.detail, a.prev_hash, a.hash],
+                )?;
+            }
+            if let Some(last) = dump.audit.last() {
+                tx.execute(
+                    "INSERT INTO meta (key, value) VALUES ('audit_head', ?1)
+                     ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    params![format!("{}:{}", last.seq, last.hash)],
+                )?;
+            }
+            put_sealed(&tx, &meta, "audit_key", &dump.audit_key)?;
+            tx.commit()?;
+        }
+        self.audit_key = dump.audit_key.clone();
+        Ok(())
+    }
+}

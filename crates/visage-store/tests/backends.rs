@@ -1,0 +1,318 @@
+//! One behaviour suite, run against both gallery backends: the embedded SQLite store and PostgreSQL
+//! with pgvector (a real server, installed and started by `visage_testkit::postgres_server`). Then what
+//! only a shared database server has to get right: two processes' stores on one database, and the audit
+//! chain under parallel writers. And `migrate` from SQLite to PostgreSQL.
+
+use std::sync::Arc;
+use visage_store::postgres::{PgStore, DIM};
+use visage_store::{
+    migrate, AuditFilter, ConsentGrant, GalleryStore, NewTemplate, Store, StoreError, StoreKey, TemplateMode,
+};
+
+/// A unit vector pointing mostly along axis `axis`, slightly perturbed by `jitter`.
+fn embedding(axis: usize, jitter: f32) -> Vec<f32> {
+    let mut v = vec![0.0f32; DIM];
+    v[axis % DIM] = 1.0;
+    v[(axis + 1) % DIM] = jitter;
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    v.iter_mut().for_each(|x| *x /= n);
+    v
+}
+
+fn template(axis: usize, jitter: f32) -> NewTemplate {
+    NewTemplate {
+        embedding: embedding(axis, jitter),
+        model_id: "arcface".into(),
+        model_sha256: "m1".into(),
+        quality: 0.9,
+    }
+}
+
+fn consent(purpose: &str) -> ConsentGrant {
+    ConsentGrant { purpose: purpose.into(), legal_basis: "consent".into(), evidence: "form-1".into(), expires_at: None }
+}
+
+/// A fresh gallery of each kind.
+enum Backend {
+    Sqlite,
+    Postgres(TemplateMode),
+}
+
+fn open(backend: &Backend, dir: &std::path::Path) -> (Box<dyn GalleryStore>, Option<String>) {
+    let key = StoreKey::load_or_create(dir).unwrap();
+    match backend {
+        Backend::Sqlite => (Box::new(Store::open(dir, key).unwrap()), None),
+        Backend::Postgres(mode) => {
+            let url = visage_testkit::postgres_server().create_database("backends");
+            (Box::new(PgStore::open(&url, key, *mode).unwrap()), Some(url))
+        }
+    }
+}
+
+/// Best subject for a query: in the database when the store searches there, else by brute force over
+/// the decrypted templates (what the in-process index does).
+fn best(store: &dyn GalleryStore, query: &[f32]) -> Option<(String, f32)> {
+    if store.searches_in_database() {
+        return store.search(query, 3, "m1").unwrap().into_iter().next();
+    }
+    store
+        .all_templates()
+        .unwrap()
+        .into_iter()
+        .map(|t| (t.subject_id, t.embedding.iter().zip(query).map(|(a, b)| a * b).sum::<f32>()))
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+}
+
+fn behaviour(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, _) = open(&backend, dir.path());
+    let store_ref = store.as_ref();
+    // Enrol: several templates per subject, one consent reused for the same purpose.
+    let ids = store_ref
+        .enroll(
+            "alice",
+            Some("Alice"),
+            &consent("door"),
+            &[template(0, 0.0), template(0, 0.2)],
+            "t",
+            serde_json::json!({}),
+        )
+        .unwrap();
+    assert_eq!(ids.len(), 2);
+    store_ref.enroll("bob", None, &consent("door"), &[template(5, 0.0)], "t", serde_json::json!({})).unwrap();
+    store_ref.enroll("bob", Some("Bob"), &consent("door"), &[template(5, 0.1)], "t", serde_json::json!({})).unwrap();
+    let subjects = store_ref.subjects().unwrap();
+    assert_eq!(subjects.iter().map(|(s, n)| (s.id.as_str(), *n)).collect::<Vec<_>>(), [("alice", 2), ("bob", 2)]);
+    assert_eq!(store_ref.subject("bob").unwrap().unwrap().display_name.as_deref(), Some("Bob"));
+    assert_eq!(store_ref.consents("bob").unwrap().len(), 1, "the active consent for the same purpose is reused");
+    // Bad input is refused with a clear error, nothing stored.
+    assert!(matches!(
+        store_ref.enroll("../x", None, &consent("door"), &[template(1, 0.0)], "t", serde_json::json!({})),
+        Err(StoreError::InvalidSubjectId(_))
+    ));
+    assert!(store_ref.enroll("carol", None, &consent("door"), &[], "t", serde_json::json!({})).is_err());
+    assert!(store_ref.subject("carol").unwrap().is_none());
+    // Identify: each query finds its subject, scored by the best template.
+    let (who, sim) = best(store_ref, &embedding(0, 0.2)).unwrap();
+    assert_eq!(who, "alice");
+    assert!(sim > 0.999, "best template of alice: {sim}");
+    assert_eq!(best(store_ref, &embedding(5, 0.05)).unwrap().0, "bob");
+    // Templates decrypt (or read) back exactly.
+    let all = store_ref.all_templates().unwrap();
+    assert_eq!(all.len(), 4);
+    assert!(all.iter().any(|t| t.subject_id == "alice" && t.embedding == embedding(0, 0.2)));
+    // Export: audited, templates only when asked.
+    let export = store_ref.export("alice", false, "t").unwrap();
+    assert!(export.templates.iter().all(|t| t.embedding.is_none()));
+    assert!(export.audit.iter().any(|e| e.action == "enroll"));
+    let with = store_ref.export("alice", true, "t").unwrap();
+    assert_eq!(with.templates[1].embedding.as_deref(), Some(&embedding(0, 0.2)[..]));
+    assert!(matches!(store_ref.export("nobody", false, "t"), Err(StoreError::UnknownSubject(_))));
+    // Consent revoke: templates go, the subject stays with the revoked record.
+    let removed = store_ref.revoke_consent("bob", Some("door"), "t").unwrap();
+    assert_eq!(removed.len(), 2);
+    assert_ne!(best(store_ref, &embedding(5, 0.0)).map(|b| b.0).as_deref(), Some("bob"));
+    assert!(store_ref.consents("bob").unwrap()[0].revoked_at.is_some());
+    assert!(matches!(store_ref.revoke_consent("bob", None, "t"), Err(StoreError::NoConsent(..))));
+    // Purge: an expired consent's templates go.
+    let mut soon = consent("event");
+    soon.expires_at =
+        Some(visage_store::time_util::format(time::OffsetDateTime::now_utc() + time::Duration::seconds(1)));
+    store_ref.enroll("dave", None, &soon, &[template(9, 0.0)], "t", serde_json::json!({})).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let (report, purged) = store_ref.purge_expired("t").unwrap();
+    assert_eq!(report.subjects, ["dave"]);
+    assert_eq!(purged.len(), 1);
+    // Delete: erased, a tombstone stays in the audit log.
+    assert_eq!(store_ref.delete_subject("alice", "t").unwrap(), ids);
+    assert!(store_ref.subject("alice").unwrap().is_none());
+    assert_ne!(best(store_ref, &embedding(0, 0.0)).map(|b| b.0).as_deref(), Some("alice"));
+    assert!(matches!(store_ref.delete_subject("alice", "t"), Err(StoreError::UnknownSubject(_))));
+    let tomb = store_ref
+        .audit_entries(&AuditFilter {
+            subject: Some("alice".into()),
+            action: Some("delete".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(tomb[0].outcome, "ok");
+    assert_eq!(tomb[0].detail["templates_erased"], 2);
+    // API keys: created, authenticated, revoked.
+    let (key, text) = store_ref.create_api_key(&["identify".into()], Some("kiosk"), "t").unwrap();
+    assert_eq!(store_ref.authenticate(&text).unwrap().unwrap().id, key.id);
+    assert!(store_ref.authenticate(&text.replace("vsg_", "vsg_x")).unwrap().is_none());
+    assert!(store_ref.authenticate(&format!("{text}x")).unwrap().is_none());
+    store_ref.revoke_api_key(&key.id, "t").unwrap();
+    assert!(store_ref.authenticate(&text).unwrap().is_none());
+    assert!(store_ref.create_api_key(&["root".into()], None, "t").is_err());
+    assert_eq!(store_ref.api_keys().unwrap().len(), 1);
+    // The audit chain verifies, and lists with filters.
+    let v = store_ref.verify_audit().unwrap();
+    assert!(v.intact, "{v:?}");
+    assert!(v.entries >= 12, "{v:?}");
+    assert_eq!(store_ref.audit_entries(&AuditFilter { limit: Some(2), ..Default::default() }).unwrap().len(), 2);
+    // Key rotation: everything still opens under the new key.
+    store_ref.enroll("erin", None, &consent("door"), &[template(20, 0.0)], "t", serde_json::json!({})).unwrap();
+    store.rotate_key(StoreKey::generate(), "t").unwrap();
+    assert!(store.verify_audit().unwrap().intact);
+    assert_eq!(store.all_templates().unwrap().len(), 1);
+}
+
+#[test]
+fn behaviour_sqlite() {
+    behaviour(Backend::Sqlite);
+}
+
+#[test]
+fn behaviour_postgres_plain() {
+    behaviour(Backend::Postgres(TemplateMode::Plain));
+}
+
+#[test]
+fn behaviour_postgres_encrypted() {
+    behaviour(Backend::Postgres(TemplateMode::Encrypted));
+}
+
+#[test]
+fn postgres_refuses_a_wrong_key_and_a_changed_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = visage_testkit::postgres_server().create_database("keys");
+    let key = StoreKey::load_or_create(dir.path()).unwrap();
+    PgStore::open(&url, key.clone(), TemplateMode::Plain).unwrap();
+    assert!(matches!(PgStore::open(&url, StoreKey::generate(), TemplateMode::Plain), Err(StoreError::WrongKey { .. })));
+    let err = PgStore::open(&url, key.clone(), TemplateMode::Encrypted).unwrap_err().to_string();
+    assert!(err.contains("keeps plain templates"), "{err}");
+    // Encrypted mode really stores no plain vector.
+    let url = visage_testkit::postgres_server().create_database("enc");
+    let store = PgStore::open(&url, key, TemplateMode::Encrypted).unwrap();
+    store.enroll("a", None, &consent("p"), &[template(3, 0.0)], "t", serde_json::json!({})).unwrap();
+    let db = url.rsplit('/').next().unwrap();
+    let plain = visage_testkit::postgres_server()
+        .psql(db, "SELECT COUNT(*) FROM templates WHERE embedding IS NOT NULL OR ciphertext IS NULL")
+        .unwrap();
+    assert_eq!(plain, "0");
+}
+
+#[test]
+fn postgres_finds_an_edited_audit_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = visage_testkit::postgres_server().create_database("tamper");
+    let store = PgStore::open(&url, StoreKey::load_or_create(dir.path()).unwrap(), TemplateMode::Plain).unwrap();
+    for i in 0..5 {
+        store.audit("t", "identify", None, "unknown", serde_json::json!({"i": i})).unwrap();
+    }
+    let db = url.rsplit('/').next().unwrap();
+    let server = visage_testkit::postgres_server();
+    server.psql(db, "UPDATE audit SET outcome = 'match' WHERE seq = 3").unwrap();
+    let v = store.verify_audit().unwrap();
+    assert_eq!((v.intact, v.first_bad), (false, Some(3)), "{v:?}");
+    server.psql(db, "UPDATE audit SET outcome = 'unknown' WHERE seq = 3").unwrap();
+    assert!(store.verify_audit().unwrap().intact);
+    server.psql(db, "DELETE FROM audit WHERE seq = 5").unwrap();
+    let v = store.verify_audit().unwrap();
+    assert_eq!((v.intact, v.first_bad), (false, Some(5)), "{v:?}");
+}
+
+/// Two stores on one database, as two `visage serve` processes would hold: an enrolment by one is
+/// found by the other at once, and so is an erasure.
+#[test]
+fn two_stores_on_one_database_see_each_other_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = StoreKey::load_or_create(dir.path()).unwrap();
+    let url = visage_testkit::postgres_server().create_database("shared");
+    let a = PgStore::open(&url, key.clone(), TemplateMode::Plain).unwrap();
+    let b = PgStore::open(&url, key, TemplateMode::Plain).unwrap();
+    a.enroll("alice", None, &consent("door"), &[template(7, 0.0)], "a", serde_json::json!({})).unwrap();
+    assert_eq!(b.search(&embedding(7, 0.1), 1, "m1").unwrap()[0].0, "alice");
+    b.delete_subject("alice", "b").unwrap();
+    assert!(a.search(&embedding(7, 0.1), 1, "m1").unwrap().is_empty());
+    assert!(a.verify_audit().unwrap().intact);
+}
+
+/// Eight writers on separate connections append at once (enrolments, audit entries, deletions): the
+/// chain has every entry, in one unbroken sequence.
+#[test]
+fn audit_chain_stays_intact_under_parallel_writers() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = StoreKey::load_or_create(dir.path()).unwrap();
+    let url = visage_testkit::postgres_server().create_database("parallel");
+    let (writers, each) = (8, 25);
+    let stores: Vec<Arc<PgStore>> =
+        (0..writers).map(|_| Arc::new(PgStore::open(&url, key.clone(), TemplateMode::Plain).unwrap())).collect();
+    let handles: Vec<_> = stores
+        .iter()
+        .enumerate()
+        .map(|(w, s)| {
+            let s = Arc::clone(s);
+            std::thread::spawn(move || {
+                for i in 0..each {
+                    let subject = format!("w{w}-{i}");
+                    s.enroll(
+                        &subject,
+                        None,
+                        &consent("door"),
+                        &[template(w * 50 + i, 0.0)],
+                        "t",
+                        serde_json::json!({}),
+                    )
+                    .unwrap();
+                    s.audit(&format!("writer{w}"), "identify", Some(&subject), "match", serde_json::json!({})).unwrap();
+                    if i % 5 == 0 {
+                        s.delete_subject(&subject, "t").unwrap();
+                    }
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let v = stores[0].verify_audit().unwrap();
+    let deletions = writers * each.div_ceil(5);
+    assert!(v.intact, "{v:?}");
+    assert_eq!(v.entries as usize, writers * each * 2 + deletions, "{v:?}");
+    assert_eq!(stores[1].subjects().unwrap().len(), writers * each - deletions);
+}
+
+#[test]
+fn migrate_sqlite_to_postgres_copies_everything_and_the_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = StoreKey::load_or_create(dir.path()).unwrap();
+    let sqlite = Store::open(dir.path(), key.clone()).unwrap();
+    sqlite
+        .enroll(
+            "alice",
+            Some("Alice"),
+            &consent("door"),
+            &[template(1, 0.0), template(1, 0.3)],
+            "t",
+            serde_json::json!({}),
+        )
+        .unwrap();
+    sqlite.enroll("bob", None, &consent("door"), &[template(2, 0.0)], "t", serde_json::json!({})).unwrap();
+    sqlite.revoke_consent("bob", None, "t").unwrap();
+    sqlite.create_api_key(&["admin".into()], None, "t").unwrap();
+    let (_, kiosk) = sqlite.create_api_key(&["identify".into()], Some("kiosk"), "t").unwrap();
+    sqlite.audit("t", "identify", Some("alice"), "match", serde_json::json!({"similarity": 0.71})).unwrap();
+    let url = visage_testkit::postgres_server().create_database("migrate");
+    let mut pg = PgStore::open(&url, key.clone(), TemplateMode::Plain).unwrap();
+    let counts = migrate(&sqlite, &mut pg).unwrap();
+    assert_eq!((counts.subjects, counts.templates, counts.consents, counts.api_keys), (2, 2, 2, 2));
+    assert_eq!(counts.audit_entries as i64, sqlite.verify_audit().unwrap().entries);
+    // The copy works as a gallery: search, keys, and new audit entries extend the copied chain.
+    assert_eq!(pg.search(&embedding(1, 0.3), 1, "m1").unwrap()[0].0, "alice");
+    assert_eq!(pg.authenticate(&kiosk).unwrap().unwrap().label.as_deref(), Some("kiosk"));
+    pg.enroll("carol", None, &consent("door"), &[template(3, 0.0)], "t", serde_json::json!({})).unwrap();
+    assert!(pg.verify_audit().unwrap().intact);
+    assert!(pg.all_templates().unwrap().iter().any(|t| t.subject_id == "carol" && t.id > 2));
+    // A second migration into the now non-empty target is refused, nothing changed.
+    let err = migrate(&sqlite, &mut pg).unwrap_err().to_string();
+    assert!(err.contains("not empty"), "{err}");
+    // And back, into a new SQLite store with the same key.
+    let back_dir = tempfile::tempdir().unwrap();
+    std::fs::copy(dir.path().join("visage.key"), back_dir.path().join("visage.key")).ok();
+    let mut back = Store::open(back_dir.path(), key).unwrap();
+    let counts_back = migrate(&pg, &mut back).unwrap();
+    assert_eq!(counts_back.templates, 3);
+    assert!(back.verify_audit().unwrap().intact);
+}
