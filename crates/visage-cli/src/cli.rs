@@ -228,6 +228,25 @@ pub enum ConsentCommand {
         #[command(flatten)]
         gallery: GalleryArgs,
     },
+    /// Record a further consent (another purpose) for an enrolled subject.
+    Grant {
+        subject: String,
+        /// What the biometric data may be used for.
+        #[arg(long)]
+        purpose: String,
+        /// Where the proof of consent is kept.
+        #[arg(long)]
+        evidence: String,
+        #[arg(long, default_value = "consent")]
+        legal_basis: String,
+        /// When the consent ends (YYYY-MM-DD or RFC 3339).
+        #[arg(long)]
+        expires: Option<String>,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        gallery: GalleryArgs,
+    },
     /// Revoke consent (for one purpose, or all); templates are removed when none is left.
     Revoke {
         subject: String,

@@ -107,8 +107,7 @@ fn draw_det(report: &visage_eval::attributes::LivenessReport, stem: &std::path::
     // Zero rates have no place on a log axis: clamp to half of one sample.
     let floor_a = 0.5 / report.spoof_images.max(1) as f64;
     let floor_b = 0.5 / report.real_images.max(1) as f64;
-    let points: Vec<(f64, f64)> =
-        report.curve.iter().map(|r| (r.bpcer.max(floor_b), r.apcer.max(floor_a))).collect();
+    let points: Vec<(f64, f64)> = report.curve.iter().map(|r| (r.bpcer.max(floor_b), r.apcer.max(floor_a))).collect();
     let chart = CurveChart {
         title: format!(
             "Liveness DET on {} ({} live, {} attack images)",

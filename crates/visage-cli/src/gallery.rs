@@ -286,6 +286,16 @@ pub fn consent_cmd(cmd: &ConsentCommand) -> Result<ExitCode> {
                 }
             }
         }
+        ConsentCommand::Grant { subject, purpose, evidence, legal_basis, expires, json, gallery } => {
+            let system = open(gallery, None)?;
+            let grant = consent(purpose, evidence, legal_basis, expires.as_deref())?;
+            let granted = system.grant_consent(subject, &grant, &default_actor())?;
+            if *json {
+                print_json(&granted);
+            } else {
+                println!("consent {} recorded for {subject}: {}", granted.id, granted.purpose);
+            }
+        }
         ConsentCommand::Revoke { subject, purpose, gallery } => {
             let system = open(gallery, None)?;
             let removed = system.revoke_consent(subject, purpose.as_deref(), &default_actor())?;

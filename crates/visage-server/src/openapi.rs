@@ -108,10 +108,24 @@ pub struct EnrollJson {
     pub consent: EnrollFields,
 }
 
-/// The consent and subject fields of an enrolment.
+/// The subject and consent fields of an enrolment.
 #[derive(ToSchema, Deserialize)]
 #[allow(dead_code)]
 pub struct EnrollFields {
+    #[serde(flatten)]
+    pub consent: ConsentFields,
+    /// Display name.
+    #[schema(nullable = false)]
+    pub name: Option<String>,
+    /// `true` to enrol although the face matches another subject (audited).
+    #[schema(nullable = false)]
+    pub allow_duplicate: Option<bool>,
+}
+
+/// A consent: what for, the proof, the legal basis and the end.
+#[derive(ToSchema, Deserialize)]
+#[allow(dead_code)]
+pub struct ConsentFields {
     /// What the biometric data may be used for.
     #[schema(min_length = 1)]
     pub purpose: String,
@@ -121,15 +135,9 @@ pub struct EnrollFields {
     /// Default `consent`.
     #[schema(nullable = false)]
     pub legal_basis: Option<String>,
-    /// Display name.
-    #[schema(nullable = false)]
-    pub name: Option<String>,
     /// When the consent ends (YYYY-MM-DD or RFC 3339).
     #[schema(nullable = false)]
     pub expires: Option<String>,
-    /// `true` to enrol although the face matches another subject (audited).
-    #[schema(nullable = false)]
-    pub allow_duplicate: Option<bool>,
 }
 
 /// Which consent to revoke (all when `purpose` is absent).

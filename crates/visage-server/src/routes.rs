@@ -4,8 +4,8 @@
 use crate::auth::{actor, authorize};
 use crate::images::read_upload;
 use crate::openapi::{
-    CommonResponses, DetectForm, DetectJson, EnrollForm, EnrollJson, ErrorBody, ImageForm, ImageJson, RevokeRequest,
-    VerifyForm, VerifyJson,
+    CommonResponses, ConsentFields, DetectForm, DetectJson, EnrollForm, EnrollJson, ErrorBody, ImageForm, ImageJson,
+    RevokeRequest, VerifyForm, VerifyJson,
 };
 use crate::{ApiError, AppState};
 use axum::extract::rejection::QueryRejection;
@@ -45,6 +45,7 @@ pub(crate) fn documented_routes() -> (Router<Arc<AppState>>, utoipa::openapi::Op
         .routes(routes!(subject, delete_subject))
         .routes(routes!(enroll))
         .routes(routes!(export))
+        .routes(routes!(grant_consent))
         .routes(routes!(revoke_consent))
         .routes(routes!(audit_list))
         .routes(routes!(audit_verify))
@@ -255,12 +256,7 @@ async fn enroll(State(state): Shared, headers: HeaderMap, Path(id): Path<String>
     if images.is_empty() {
         return Err(ApiError::bad_request("missing_image", "enrolment needs at least one image in the field 'image'"));
     }
-    let consent = ConsentGrant {
-        purpose: upload.required("purpose")?.to_string(),
-        evidence: upload.required("evidence")?.to_string(),
-        legal_basis: upload.field("legal_basis").unwrap_or("consent").to_string(),
-        expires_at: upload.field("expires").map(time_util::parse_user_date).transpose()?,
-    };
+    let consent = consent_grant(&upload)?;
     let request = EnrollRequest {
         subject: id,
         name: upload.field("name").map(str::to_string),
@@ -413,6 +409,37 @@ async fn export(
     let Query(q) = q.map_err(query_error)?;
     let key = authorize(&state, &headers, "admin")?;
     Ok(Json(state.system.export(&id, q.include_templates, &actor(&key))?).into_response())
+}
+
+/// Record a further consent (another purpose) for an enrolled subject.
+#[utoipa::path(post, path = "/v1/subjects/{id}/consent", tag = "gallery", security(("api_key" = ["enroll"])),
+    params(SubjectId),
+    request_body(content((ConsentFields = "application/json"), (ConsentFields = "multipart/form-data"))),
+    responses(
+        (status = 201, body = Consent),
+        (status = 404, description = "Unknown subject", body = ErrorBody),
+    ))]
+async fn grant_consent(
+    State(state): Shared,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    request: Request,
+) -> AppResult {
+    let key = authorize(&state, &headers, "enroll")?;
+    let upload = read_upload(request, &[]).await?;
+    let grant = consent_grant(&upload)?;
+    let consent = state.system.grant_consent(&id, &grant, &actor(&key))?;
+    Ok((StatusCode::CREATED, Json(consent)).into_response())
+}
+
+/// The consent fields of an enrolment or a grant.
+fn consent_grant(upload: &crate::images::Upload) -> Result<ConsentGrant, ApiError> {
+    Ok(ConsentGrant {
+        purpose: upload.required("purpose")?.to_string(),
+        evidence: upload.required("evidence")?.to_string(),
+        legal_basis: upload.field("legal_basis").unwrap_or("consent").to_string(),
+        expires_at: upload.field("expires").map(time_util::parse_user_date).transpose()?,
+    })
 }
 
 #[derive(Serialize, ToSchema)]

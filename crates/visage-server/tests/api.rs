@@ -254,6 +254,7 @@ async fn the_openapi_document_is_served_and_covers_every_route() {
         ("/v1/subjects/{id}", "delete"),
         ("/v1/subjects/{id}/enroll", "post"),
         ("/v1/subjects/{id}/export", "get"),
+        ("/v1/subjects/{id}/consent", "post"),
         ("/v1/subjects/{id}/consent/revoke", "post"),
         ("/v1/audit", "get"),
         ("/v1/audit/verify", "get"),
@@ -331,9 +332,19 @@ async fn enrol_identify_delete_over_http_audited_with_the_key_id() {
     assert_eq!(s, StatusCode::OK);
     assert_eq!(body["faces"].as_array().unwrap().len(), 3);
 
+    let grant = json_request("/v1/subjects/ann/consent", &api.admin, r#"{"purpose": "payroll", "evidence": "form-2"}"#);
+    let (s, body, _) = send(&api.app, grant).await;
+    assert_eq!((s, body["purpose"].as_str()), (StatusCode::CREATED, Some("payroll")), "{body}");
+    let again = json_request("/v1/subjects/ann/consent", &api.admin, r#"{"purpose": "payroll", "evidence": "form-2"}"#);
+    let (s, body, _) = send(&api.app, again).await;
+    assert_eq!((s, body["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_request")), "{body}");
+    let nobody = json_request("/v1/subjects/nobody/consent", &api.admin, r#"{"purpose": "x", "evidence": "y"}"#);
+    assert_eq!(send(&api.app, nobody).await.0, StatusCode::NOT_FOUND);
+
     let (s, body, _) = send(&api.app, get("/v1/subjects/ann/export", Some(&api.admin))).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(body["consents"][0]["purpose"], "door");
+    assert_eq!(body["consents"][1]["purpose"], "payroll");
 
     let del = Request::delete("/v1/subjects/ann")
         .header(header::AUTHORIZATION, format!("Bearer {}", api.admin))

@@ -48,6 +48,10 @@ pub trait GalleryStore: Send + Sync + std::fmt::Debug {
     fn consents(&self, subject_id: &str) -> Result<Vec<Consent>, StoreError>;
 
     /// Revokes consent (one purpose or all); returns the template ids removed.
+    /// Records a further consent (another purpose) for an enrolled subject. Refused when the subject
+    /// already holds an active consent for that purpose.
+    fn grant_consent(&self, subject_id: &str, consent: &ConsentGrant, actor: &str) -> Result<Consent, StoreError>;
+
     fn revoke_consent(&self, subject_id: &str, purpose: Option<&str>, actor: &str) -> Result<Vec<i64>, StoreError>;
 
     /// Removes the templates of subjects without active consent.
@@ -270,4 +274,22 @@ pub fn migrate(from: &dyn GalleryStore, to: &mut dyn GalleryStore) -> Result<Gal
         )));
     }
     Ok(copied)
+}
+
+/// A consent grant must say what for and where its proof is.
+pub(crate) fn check_grant(consent: &ConsentGrant) -> Result<(), StoreError> {
+    if consent.purpose.trim().is_empty() || consent.evidence.trim().is_empty() {
+        return Err(StoreError::Invalid("a consent needs a purpose and an evidence reference".into()));
+    }
+    Ok(())
+}
+
+pub(crate) fn already_granted(subject_id: &str, purpose: &str) -> StoreError {
+    StoreError::Invalid(format!("{subject_id} already has an active consent for '{purpose}'; revoke it first"))
+}
+
+/// The audit detail of a grant: what for, on what basis, until when (never the evidence's content).
+pub(crate) fn grant_detail(id: i64, consent: &ConsentGrant) -> serde_json::Value {
+    serde_json::json!({"consent": id, "purpose": consent.purpose, "legal_basis": consent.legal_basis,
+                       "expires_at": consent.expires_at})
 }

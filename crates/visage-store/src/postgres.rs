@@ -681,6 +681,44 @@ impl GalleryStore for PgStore {
         })
     }
 
+    fn grant_consent(&self, subject_id: &str, consent: &ConsentGrant, actor: &str) -> Result<Consent, StoreError> {
+        validate_subject_id(subject_id)?;
+        crate::gallery::check_grant(consent)?;
+        let now = time_util::now();
+        self.write(|tx, audit| {
+            if !subject_exists(tx, subject_id)? {
+                return Err(StoreError::UnknownSubject(subject_id.to_string()));
+            }
+            let active: bool = tx
+                .query_one(
+                    &format!(
+                        "SELECT EXISTS(SELECT 1 FROM consents WHERE subject_id = $1 AND {ACTIVE} AND purpose = $3)"
+                    ),
+                    &[&subject_id, &now, &consent.purpose],
+                )?
+                .get(0);
+            if active {
+                return Err(crate::gallery::already_granted(subject_id, &consent.purpose));
+            }
+            let row = tx.query_one(
+                "INSERT INTO consents (subject_id, purpose, legal_basis, evidence, granted_at, expires_at)
+                 VALUES ($1, $2, $3, $4, $5, $6)
+                 RETURNING id, purpose, legal_basis, evidence, granted_at, expires_at, revoked_at",
+                &[&subject_id, &consent.purpose, &consent.legal_basis, &consent.evidence, &now, &consent.expires_at],
+            )?;
+            let granted = row_to_consent(&row);
+            audit.append(
+                tx,
+                actor,
+                "consent-grant",
+                Some(subject_id),
+                "ok",
+                crate::gallery::grant_detail(granted.id, consent),
+            )?;
+            Ok(granted)
+        })
+    }
+
     fn revoke_consent(&self, subject_id: &str, purpose: Option<&str>, actor: &str) -> Result<Vec<i64>, StoreError> {
         validate_subject_id(subject_id)?;
         let now = time_util::now();

@@ -57,6 +57,10 @@ impl GalleryStore for Store {
         Store::consents(self, subject_id)
     }
 
+    fn grant_consent(&self, subject_id: &str, consent: &ConsentGrant, actor: &str) -> Result<Consent, StoreError> {
+        Store::grant_consent(self, subject_id, consent, actor)
+    }
+
     fn revoke_consent(&self, subject_id: &str, purpose: Option<&str>, actor: &str) -> Result<Vec<i64>, StoreError> {
         Store::revoke_consent(self, subject_id, purpose, actor)
     }

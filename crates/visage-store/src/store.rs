@@ -455,6 +455,39 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Records a further consent for an enrolled subject (audited as `consent-grant`).
+    pub fn grant_consent(&self, subject_id: &str, consent: &ConsentGrant, actor: &str) -> Result<Consent, StoreError> {
+        validate_subject_id(subject_id)?;
+        crate::gallery::check_grant(consent)?;
+        let now = time_util::now();
+        let id = self.write(|w| {
+            let tx = &w.tx;
+            if !subject_exists(tx, subject_id)? {
+                return Err(StoreError::UnknownSubject(subject_id.to_string()));
+            }
+            let active: bool = tx.query_row(
+                &format!("SELECT EXISTS(SELECT 1 FROM consents WHERE subject_id = ?1 AND {ACTIVE} AND purpose = ?3)"),
+                params![subject_id, now, consent.purpose],
+                |r| r.get(0),
+            )?;
+            if active {
+                return Err(crate::gallery::already_granted(subject_id, &consent.purpose));
+            }
+            tx.execute(
+                "INSERT INTO consents (subject_id, purpose, legal_basis, evidence, granted_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![subject_id, consent.purpose, consent.legal_basis, consent.evidence, now, consent.expires_at],
+            )?;
+            let id = tx.last_insert_rowid();
+            w.audit(actor, "consent-grant", Some(subject_id), "ok", crate::gallery::grant_detail(id, consent))?;
+            Ok(id)
+        })?;
+        self.consents(subject_id)?
+            .into_iter()
+            .find(|c| c.id == id)
+            .ok_or_else(|| StoreError::Invalid(format!("consent {id} vanished after it was written")))
+    }
+
     /// Revokes a subject's consent (for one purpose, or all). Templates go when no active consent is
     /// left. Returns the removed template ids.
     pub fn revoke_consent(&self, subject_id: &str, purpose: Option<&str>, actor: &str) -> Result<Vec<i64>, StoreError> {

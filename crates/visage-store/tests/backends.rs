@@ -108,6 +108,20 @@ fn behaviour(backend: Backend) {
     let with = store_ref.export("alice", true, "t").unwrap();
     assert_eq!(with.templates[1].embedding.as_deref(), Some(&embedding(0, 0.2)[..]));
     assert!(matches!(store_ref.export("nobody", false, "t"), Err(StoreError::UnknownSubject(_))));
+    // Consent grant: a further purpose for an enrolled subject, audited; the same active purpose twice,
+    // an unknown subject or an empty purpose are refused.
+    let granted = store_ref.grant_consent("alice", &consent("payroll"), "t").unwrap();
+    assert_eq!((granted.purpose.as_str(), granted.revoked_at.as_deref()), ("payroll", None));
+    assert_eq!(store_ref.consents("alice").unwrap().len(), 2);
+    assert!(matches!(store_ref.grant_consent("alice", &consent("payroll"), "t"), Err(StoreError::Invalid(_))));
+    assert!(matches!(store_ref.grant_consent("nobody", &consent("x"), "t"), Err(StoreError::UnknownSubject(_))));
+    assert!(matches!(store_ref.grant_consent("alice", &consent(" "), "t"), Err(StoreError::Invalid(_))));
+    let grants =
+        store_ref.audit_entries(&AuditFilter { action: Some("consent-grant".into()), ..Default::default() }).unwrap();
+    assert_eq!((grants.len(), grants[0].detail["purpose"].as_str()), (1, Some("payroll")));
+    // Revoking one purpose keeps the templates while another consent is active.
+    assert!(store_ref.revoke_consent("alice", Some("door"), "t").unwrap().is_empty());
+    assert_eq!(best(store_ref, &embedding(0, 0.2)).unwrap().0, "alice");
     // Consent revoke: templates go, the subject stays with the revoked record.
     let removed = store_ref.revoke_consent("bob", Some("door"), "t").unwrap();
     assert_eq!(removed.len(), 2);

@@ -14,8 +14,8 @@ use visage_recognize::Verification;
 mod live;
 pub use live::{EnrolLiveness, LiveIdentification, LiveIdentifiedFace, LiveVerification};
 use visage_store::{
-    AuditEntry, AuditFilter, AuditVerification, ConsentGrant, GalleryStore, NewTemplate, PurgeReport, StoreKey,
-    StoreSpec, Subject, SubjectExport,
+    AuditEntry, AuditFilter, AuditVerification, Consent, ConsentGrant, GalleryStore, NewTemplate, PurgeReport,
+    StoreKey, StoreSpec, Subject, SubjectExport,
 };
 
 /// Everything that configures a [`FaceRecognitionSystem`].
@@ -477,6 +477,11 @@ impl FaceRecognitionSystem {
     /// Everything held about a subject (templates' embeddings only if asked). Audited.
     pub fn export(&self, subject: &str, include_templates: bool, actor: &str) -> Result<SubjectExport, VisageError> {
         Ok(self.store.export(subject, include_templates, actor)?)
+    }
+
+    /// Records a further consent (another purpose) for an enrolled subject.
+    pub fn grant_consent(&self, subject: &str, consent: &ConsentGrant, actor: &str) -> Result<Consent, VisageError> {
+        Ok(self.store.grant_consent(subject, consent, actor)?)
     }
 
     /// Revokes consent (one purpose or all); templates go when no active consent remains.
