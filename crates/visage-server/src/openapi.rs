@@ -23,7 +23,8 @@ pub struct ErrorDetail {
     /// `malformed_body`, `malformed_json`, `malformed_multipart`, `unsupported_media_type`,
     /// `missing_image`, `missing_field`, `invalid_request`, `invalid_image`, `no_face`,
     /// `several_faces`, `poor_quality`, `spoof`, `duplicate_subject`, `invalid_subject_id`,
-    /// `unknown_subject`, `no_consent`, `not_found`, `timeout`, `internal`.
+    /// `unknown_subject`, `no_consent`, `no_calibration`, `unsupported_target_far`, `not_found`, `timeout`,
+    /// `internal`.
     pub code: String,
     pub message: String,
 }
@@ -53,6 +54,9 @@ pub struct ImageForm {
     /// Candidates per face (default 3).
     #[schema(minimum = 1, maximum = 100, nullable = false)]
     pub top_k: Option<u32>,
+    /// Decide at the threshold calibrated for this false-accept rate (needs `visage calibrate`).
+    #[schema(exclusive_minimum = 0.0, exclusive_maximum = 1.0, nullable = false)]
+    pub target_far: Option<f64>,
 }
 
 /// An image for `/v1/identify`: base64 (or a `data:` URL) in JSON.
@@ -64,6 +68,9 @@ pub struct ImageJson {
     /// Candidates per face (default 3).
     #[schema(minimum = 1, maximum = 100, nullable = false)]
     pub top_k: Option<u32>,
+    /// Decide at the threshold calibrated for this false-accept rate (needs `visage calibrate`).
+    #[schema(exclusive_minimum = 0.0, exclusive_maximum = 1.0, nullable = false)]
+    pub target_far: Option<f64>,
 }
 
 /// Two images for `/v1/verify`, as files in multipart.
@@ -74,6 +81,9 @@ pub struct VerifyForm {
     pub image1: Vec<u8>,
     #[schema(value_type = String, format = Binary)]
     pub image2: Vec<u8>,
+    /// Decide at the threshold calibrated for this false-accept rate (needs `visage calibrate`).
+    #[schema(exclusive_minimum = 0.0, exclusive_maximum = 1.0, nullable = false)]
+    pub target_far: Option<f64>,
 }
 
 /// Two images for `/v1/verify`, base64 in JSON.
@@ -84,6 +94,9 @@ pub struct VerifyJson {
     pub image1: String,
     #[schema(format = Byte, min_length = 1)]
     pub image2: String,
+    /// Decide at the threshold calibrated for this false-accept rate (needs `visage calibrate`).
+    #[schema(exclusive_minimum = 0.0, exclusive_maximum = 1.0, nullable = false)]
+    pub target_far: Option<f64>,
 }
 
 /// An enrolment: consent and one or more photos (one face each), as multipart.

@@ -25,7 +25,7 @@ use utoipa_axum::routes;
 use visage::recognize::Verification;
 use visage::store::{time_util, AuditFilter, ConsentGrant};
 use visage::store::{AuditEntry, AuditVerification, Consent, Subject, SubjectExport};
-use visage::system::{EnrollOutcome, EnrollRequest, Identification};
+use visage::system::{EnrollOutcome, EnrollRequest, IdentifiedFace};
 use visage::Face;
 
 type AppResult = Result<Response, ApiError>;
@@ -201,15 +201,80 @@ async fn detect(State(state): Shared, headers: HeaderMap, request: Request) -> A
         (VerifyJson = "application/json"),
     )),
     responses(
-        (status = 200, body = Verification),
+        (status = 200, body = CalibratedVerification),
         (status = 422, description = "An image is not decodable or holds no usable face", body = ErrorBody),
     ))]
 async fn verify(State(state): Shared, headers: HeaderMap, request: Request) -> AppResult {
     let key = authorize(&state, &headers, "identify")?;
     let upload = read_upload(request, &["image1", "image2"]).await?;
     let (a, b) = (upload.image("image1")?, upload.image("image2")?);
-    let v = infer(&state, move |s| Ok(s.system.verify(a, b, &actor(&key))?)).await?;
-    Ok(Json(v).into_response())
+    let (threshold, target_far) = calibrated_threshold(&state, &upload)?;
+    let v = infer(&state, move |s| Ok(s.system.verify_at(a, b, threshold, &actor(&key))?)).await?;
+    let far = FarFields::of(&state, target_far, Some(v.similarity));
+    Ok(Json(CalibratedVerification { verification: v, far }).into_response())
+}
+
+/// A verification with, when a calibration is active, the estimated FAR of its similarity.
+#[derive(Serialize, ToSchema)]
+struct CalibratedVerification {
+    #[serde(flatten)]
+    verification: Verification,
+    #[serde(flatten)]
+    far: FarFields,
+}
+
+/// The calibration fields of a decision (absent without an active calibration).
+#[derive(Serialize, ToSchema, Default)]
+struct FarFields {
+    /// The false-accept rate the request asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target_far: Option<f64>,
+    /// Share of the calibration's impostor pairs that score at least this similarity.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    estimated_far: Option<f64>,
+    /// `estimate`, or `at_most` / `at_least` where the calibration data is too thin to say more.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    estimated_far_bound: Option<String>,
+    /// 95% Clopper-Pearson interval of the estimate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    estimated_far_ci95: Option<[f64; 2]>,
+}
+
+impl FarFields {
+    fn of(state: &AppState, target_far: Option<f64>, similarity: Option<f32>) -> FarFields {
+        let Some(c) = &state.calibration else { return FarFields::default() };
+        let mut out = FarFields { target_far, ..FarFields::default() };
+        if let Some(s) = similarity {
+            let e = c.estimated_far(s);
+            out.estimated_far = Some(e.far);
+            out.estimated_far_bound = serde_json::to_value(e.bound).ok().and_then(|v| v.as_str().map(str::to_string));
+            out.estimated_far_ci95 = Some(e.ci95);
+        }
+        out
+    }
+}
+
+/// The threshold for the request's `target_far` from the active calibration (none asked: the default).
+fn calibrated_threshold(
+    state: &AppState,
+    upload: &crate::images::Upload,
+) -> Result<(Option<f32>, Option<f64>), ApiError> {
+    let Some(text) = upload.field("target_far") else { return Ok((None, None)) };
+    let target: f64 = text
+        .parse()
+        .ok()
+        .filter(|f: &f64| *f > 0.0 && *f < 1.0)
+        .ok_or_else(|| ApiError::bad_request("invalid_request", "target_far must be a number in (0, 1)"))?;
+    let calibration = state.calibration.as_ref().ok_or_else(|| {
+        ApiError::bad_request(
+            "no_calibration",
+            "target_far needs a calibration of this model: run `visage calibrate --pairs FILE` and restart",
+        )
+    })?;
+    let threshold = calibration
+        .threshold_for_far(target)
+        .map_err(|e| ApiError::bad_request("unsupported_target_far", e.to_string()))?;
+    Ok((Some(threshold), Some(target)))
 }
 
 /// Who is in this photo? For each face the best subjects, and a match or `null` (unknown).
@@ -219,7 +284,7 @@ async fn verify(State(state): Shared, headers: HeaderMap, request: Request) -> A
         (ImageJson = "application/json"),
     )),
     responses(
-        (status = 200, body = Identification),
+        (status = 200, body = CalibratedIdentification),
         (status = 422, description = "Not a decodable image", body = ErrorBody),
     ))]
 async fn identify(State(state): Shared, headers: HeaderMap, request: Request) -> AppResult {
@@ -233,8 +298,35 @@ async fn identify(State(state): Shared, headers: HeaderMap, request: Request) ->
             })?,
             None => 3,
         };
-    let result = infer(&state, move |s| Ok(s.system.identify(image, top_k, &actor(&key))?)).await?;
-    Ok(Json(result).into_response())
+    let (threshold, target_far) = calibrated_threshold(&state, &upload)?;
+    let result = infer(&state, move |s| Ok(s.system.identify_at(image, top_k, threshold, &actor(&key))?)).await?;
+    let faces = result
+        .faces
+        .into_iter()
+        .map(|face| {
+            let far = FarFields::of(&state, None, face.similarity);
+            CalibratedFace { face, far }
+        })
+        .collect();
+    let far = FarFields::of(&state, target_far, None);
+    Ok(Json(CalibratedIdentification { faces, threshold: result.threshold, far }).into_response())
+}
+
+/// An identification with, when a calibration is active, each face's estimated FAR.
+#[derive(Serialize, ToSchema)]
+struct CalibratedIdentification {
+    faces: Vec<CalibratedFace>,
+    threshold: f32,
+    #[serde(flatten)]
+    far: FarFields,
+}
+
+#[derive(Serialize, ToSchema)]
+struct CalibratedFace {
+    #[serde(flatten)]
+    face: IdentifiedFace,
+    #[serde(flatten)]
+    far: FarFields,
 }
 
 /// Enrol a subject with their consent from one or more photos (exactly one usable face each).

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tower::ServiceExt;
 use visage::system::{FaceRecognitionSystem, SystemConfig};
 use visage::AnalyzerConfig;
-use visage_server::{router, Limits};
+use visage_server::{router, router_with_calibration, Limits};
 use visage_testkit::{models_home, sample_photos};
 
 struct Api {
@@ -20,11 +20,15 @@ struct Api {
     _data: tempfile::TempDir,
 }
 
+fn open_system(dir: &std::path::Path) -> FaceRecognitionSystem {
+    let mut config = SystemConfig::new(dir);
+    config.analyzer = AnalyzerConfig { home: models_home(), progress: false, ..AnalyzerConfig::default() };
+    FaceRecognitionSystem::open(config).unwrap()
+}
+
 fn api(limits: Limits) -> Api {
     let data = tempfile::tempdir().unwrap();
-    let mut config = SystemConfig::new(data.path());
-    config.analyzer = AnalyzerConfig { home: models_home(), progress: false, ..AnalyzerConfig::default() };
-    let system = FaceRecognitionSystem::open(config).unwrap();
+    let system = open_system(data.path());
     let store = system.store();
     let (_, admin) = store.create_api_key(&["admin".into()], None, "test").unwrap();
     let (_, identify_only) = store.create_api_key(&["identify".into()], None, "test").unwrap();
@@ -270,8 +274,14 @@ async fn the_openapi_document_is_served_and_covers_every_route() {
     }
     let documented: usize = doc["paths"].as_object().unwrap().values().map(|p| p.as_object().unwrap().len()).sum();
     assert_eq!(documented, expected.len(), "a route is documented that this test does not know: update it");
-    for schema in ["Identification", "Verification", "EnrollOutcome", "SubjectExport", "AuditVerification", "ErrorBody"]
-    {
+    for schema in [
+        "CalibratedIdentification",
+        "CalibratedVerification",
+        "EnrollOutcome",
+        "SubjectExport",
+        "AuditVerification",
+        "ErrorBody",
+    ] {
         assert!(doc["components"]["schemas"][schema].is_object(), "{schema} missing");
     }
     assert_eq!(doc["components"]["securitySchemes"]["api_key"]["scheme"], "bearer");
@@ -283,13 +293,13 @@ fn the_conformance_check_catches_bodies_that_differ_from_the_document() {
     use openapi_conformance::validate_component;
     let good = json!({"faces": [{"bbox": [1.0, 2.0, 3.0, 4.0], "match": null, "similarity": 0.2, "candidates": []}],
                       "threshold": 0.33});
-    validate_component("Identification", &good).unwrap();
+    validate_component("CalibratedIdentification", &good).unwrap();
     let mut missing = good.clone();
     missing["faces"][0].as_object_mut().unwrap().remove("match");
-    assert!(validate_component("Identification", &missing).unwrap_err().contains("match"));
+    assert!(validate_component("CalibratedIdentification", &missing).unwrap_err().contains("match"));
     let mut wrong_type = good.clone();
     wrong_type["faces"][0]["candidates"] = json!([{"subject": 7, "similarity": 0.5}]);
-    assert!(validate_component("Identification", &wrong_type).is_err());
+    assert!(validate_component("CalibratedIdentification", &wrong_type).is_err());
     assert!(validate_component("ErrorBody", &json!({"error": {"code": "x"}})).is_err());
 }
 
@@ -473,4 +483,52 @@ async fn a_request_past_the_timeout_gets_408_in_the_error_shape() {
     let group = std::fs::read(&sample_photos()[0]).unwrap();
     let (s, body, _) = send(&api.app, multipart("/v1/identify", &api.identify_only, &[], &[("image", group)])).await;
     assert_eq!((s, body["error"]["code"].as_str()), (StatusCode::REQUEST_TIMEOUT, Some("timeout")), "{body}");
+}
+
+#[tokio::test]
+async fn target_far_decides_at_the_calibrated_threshold_and_reports_the_estimated_far() {
+    let data = tempfile::tempdir().unwrap();
+    let system = open_system(data.path());
+    let (_, key) = system.store().create_api_key(&["identify".into()], None, "test").unwrap();
+    // A calibration of this very model from constructed scores: 1,000 impostors evenly over [-0.2, 0.8).
+    let source = visage_eval::calibration::CalibrationSource {
+        model: "embedding".into(),
+        model_sha256: system.analyzer().embedding_model().1.to_string(),
+        pipeline: "test".into(),
+        data: "constructed".into(),
+        skipped_pairs: 0,
+        created: "now".into(),
+    };
+    let impostor: Vec<f32> = (0..1000).map(|i| -0.2 + i as f32 / 1000.0).collect();
+    let genuine: Vec<f32> = (0..100).map(|i| 0.5 + i as f32 / 250.0).collect();
+    let calibration = visage_eval::Calibration::from_scores(&genuine, &impostor, source, 30).unwrap();
+    let expected = calibration.threshold_for_far(0.1).unwrap();
+    let app = router_with_calibration(system, Limits::default(), Some(calibration));
+    let b64 = base64::engine::general_purpose::STANDARD.encode(portrait());
+    let body = json!({"image1": b64, "image2": b64, "target_far": 0.1}).to_string();
+    let (s, v, _) = send(&app, json_request("/v1/verify", &key, &body)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert!((v["threshold"].as_f64().unwrap() - expected as f64).abs() < 1e-6, "{v}");
+    assert_eq!((v["target_far"].as_f64(), v["match"].as_bool()), (Some(0.1), Some(true)), "{v}");
+    // The same photo twice scores above every impostor: the FAR is only bounded.
+    assert_eq!(v["estimated_far_bound"], "at_most", "{v}");
+    assert!(v["estimated_far"].as_f64().unwrap() < 0.01, "{v}");
+    let group = std::fs::read(&sample_photos()[0]).unwrap();
+    let (s, id, _) = send(&app, multipart("/v1/identify", &key, &[("target_far", "0.1")], &[("image", group)])).await;
+    assert_eq!((s, id["target_far"].as_f64()), (StatusCode::OK, Some(0.1)), "{id}");
+    assert!((id["threshold"].as_f64().unwrap() - expected as f64).abs() < 1e-6, "{id}");
+    let body = json!({"image1": b64, "image2": b64, "target_far": 1e-6}).to_string();
+    let (s, e, _) = send(&app, json_request("/v1/verify", &key, &body)).await;
+    assert_eq!((s, e["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("unsupported_target_far")), "{e}");
+
+    let other = tempfile::tempdir().unwrap();
+    let system = open_system(other.path());
+    let (_, key) = system.store().create_api_key(&["identify".into()], None, "test").unwrap();
+    let app = router_with_calibration(system, Limits::default(), None);
+    let body = json!({"image1": b64, "image2": b64, "target_far": 0.1}).to_string();
+    let (s, e, _) = send(&app, json_request("/v1/verify", &key, &body)).await;
+    assert_eq!((s, e["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("no_calibration")), "{e}");
+    let body = json!({"image1": b64, "image2": b64}).to_string();
+    let (s, v, _) = send(&app, json_request("/v1/verify", &key, &body)).await;
+    assert!(s == StatusCode::OK && v.get("estimated_far").is_none(), "{v}");
 }

@@ -144,7 +144,7 @@ impl Store {
         let path = dir.join(DB_FILE);
         let mut conn = Connection::open(&path)?;
         conn.busy_timeout(std::time::Duration::from_secs(30))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
+        enable_wal(&conn)?;
         // FULL: a commit is on disk before visage reports it, even if the machine loses power.
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", true)?;
@@ -643,6 +643,23 @@ fn subject_template_ids(conn: &Connection, subject_id: &str) -> Result<Vec<i64>,
     let mut stmt = conn.prepare("SELECT id FROM templates WHERE subject_id = ?1 ORDER BY id")?;
     let ids = stmt.query_map([subject_id], |r| r.get(0))?.collect::<Result<_, _>>()?;
     Ok(ids)
+}
+
+/// Switches a connection to WAL. Two processes creating the same new store at once can both ask, and
+/// SQLite answers that pragma with "database is locked" at once instead of waiting for the other
+/// (the busy timeout does not cover it), so it is retried for up to 30 s.
+fn enable_wal(conn: &Connection) -> Result<(), StoreError> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        match conn.pragma_update(None, "journal_mode", "WAL") {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return Ok(other?),
+        }
+    }
 }
 
 fn subject_exists(conn: &Connection, subject_id: &str) -> Result<bool, StoreError> {

@@ -414,6 +414,18 @@ impl FaceRecognitionSystem {
         top_k: usize,
         actor: &str,
     ) -> Result<Identification, VisageError> {
+        self.identify_at(image, top_k, None, actor)
+    }
+
+    /// [`FaceRecognitionSystem::identify`] deciding at `threshold` (e.g. one calibrated for a target
+    /// false-accept rate) instead of the configured one.
+    pub fn identify_at(
+        &self,
+        image: impl Into<ImageSource>,
+        top_k: usize,
+        threshold: Option<f32>,
+        actor: &str,
+    ) -> Result<Identification, VisageError> {
         let image = self.analyzer.load(image)?;
         let detections = self.analyzer.detect(&image)?;
         let (embeddings, ..) = if detections.is_empty() {
@@ -421,7 +433,7 @@ impl FaceRecognitionSystem {
         } else {
             self.analyzer.embed_detections(&image, &detections)?
         };
-        let threshold = self.analyzer.verifier().threshold;
+        let threshold = threshold.unwrap_or(self.analyzer.verifier().threshold);
         let faces: Vec<IdentifiedFace> = detections
             .iter()
             .zip(&embeddings)
@@ -459,9 +471,21 @@ impl FaceRecognitionSystem {
         b: impl Into<ImageSource>,
         actor: &str,
     ) -> Result<Verification, VisageError> {
+        self.verify_at(a, b, None, actor)
+    }
+
+    /// [`FaceRecognitionSystem::verify`] deciding at `threshold` instead of the configured one.
+    pub fn verify_at(
+        &self,
+        a: impl Into<ImageSource>,
+        b: impl Into<ImageSource>,
+        threshold: Option<f32>,
+        actor: &str,
+    ) -> Result<Verification, VisageError> {
         let fa = self.analyzer.embed_one(a, FaceChoice::Largest)?;
         let fb = self.analyzer.embed_one(b, FaceChoice::Largest)?;
-        let v = self.analyzer.verifier().verify(&fa.embedding, &fb.embedding);
+        let verifier = threshold.map_or_else(|| self.analyzer.verifier(), visage_recognize::Verifier::new);
+        let v = verifier.verify(&fa.embedding, &fb.embedding);
         let outcome = if v.is_match { "match" } else { "no-match" };
         self.store.audit(actor, "verify", None, outcome, serde_json::json!({"similarity": v.similarity}))?;
         Ok(v)
