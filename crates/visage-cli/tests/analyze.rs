@@ -3,32 +3,16 @@
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use visage_testkit::{lfw_dir, models_home, sample_photos, shared_data};
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
+use visage_testkit::{lfw_dir, models_home, path_str, run, sample_photos, shared_data, Run};
 
 fn visage(args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_visage"))
-        .args(args)
-        .env("VISAGE_HOME", models_home().root())
-        .env_remove("VISAGE_BACKEND")
-        .output()
-        .expect("run visage");
-    let run = Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
-    assert!(!run.stderr.contains("panicked"), "visage panicked on {args:?}:\n{}", run.stderr);
-    run
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_visage"));
+    cmd.env("VISAGE_HOME", models_home().root()).env_remove("VISAGE_BACKEND");
+    run(cmd, args)
 }
 
 fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
+    path_str(p)
 }
 
 #[test]

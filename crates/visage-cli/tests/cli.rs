@@ -3,29 +3,16 @@
 use image::{DynamicImage, Rgb, RgbImage};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use visage_testkit::{models_home, sample_photos, scratch_home};
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
+use std::process::Command;
+use visage_testkit::{models_home, path_str, run, sample_photos, scratch_home, Run};
 
 fn run_with(home: &Path, args: &[&str], path_env: Option<&str>) -> Run {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_visage"));
-    cmd.args(args).env("VISAGE_HOME", home).env_remove("VISAGE_BACKEND");
+    cmd.env("VISAGE_HOME", home).env_remove("VISAGE_BACKEND");
     if let Some(p) = path_env {
         cmd.env("PATH", p);
     }
-    let Output { status, stdout, stderr } = cmd.output().expect("run visage");
-    let run = Run {
-        code: status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&stderr).into_owned(),
-    };
-    assert!(!run.stderr.contains("panicked"), "visage panicked on {args:?}:\n{}", run.stderr);
-    run
+    run(cmd, args)
 }
 
 fn visage(args: &[&str]) -> Run {
@@ -33,7 +20,7 @@ fn visage(args: &[&str]) -> Run {
 }
 
 fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
+    path_str(p)
 }
 
 fn photo(i: usize) -> PathBuf {

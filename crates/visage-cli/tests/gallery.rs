@@ -6,36 +6,22 @@ use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use visage_testkit::{lfw_dir, models_home, sample_photos};
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
+use visage_testkit::{lfw_dir, models_home, path_str, run, sample_photos, Run};
 
 fn visage_in(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_visage"));
-    cmd.args(args)
-        .env("VISAGE_HOME", models_home().root())
+    cmd.env("VISAGE_HOME", models_home().root())
         .env("VISAGE_DATA_DIR", data)
         .env_remove("VISAGE_KEY")
         .env_remove("VISAGE_BACKEND");
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let out = cmd.output().expect("run visage");
-    let run = Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
-    assert!(!run.stderr.contains("panicked"), "visage panicked on {args:?}:\n{}", run.stderr);
-    run
+    run(cmd, args)
 }
 
 fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
+    path_str(p)
 }
 
 /// Portraits cut from the demo photos: one person each, face large enough to enrol.

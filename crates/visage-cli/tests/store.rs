@@ -4,19 +4,12 @@
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use visage_testkit::{models_home, postgres_server, sample_photos};
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
+use visage_testkit::{models_home, path_str, postgres_server, run, sample_photos, Run};
 
 /// Runs `visage` with the key in `data`; `store` (if any) as VISAGE_STORE.
 fn visage(data: &Path, store: Option<&str>, args: &[&str]) -> Run {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_visage"));
-    cmd.args(args)
-        .env("VISAGE_HOME", models_home().root())
+    cmd.env("VISAGE_HOME", models_home().root())
         .env("VISAGE_DATA_DIR", data)
         .env_remove("VISAGE_KEY")
         .env_remove("VISAGE_PG_TEMPLATES")
@@ -25,18 +18,11 @@ fn visage(data: &Path, store: Option<&str>, args: &[&str]) -> Run {
         Some(s) => cmd.env("VISAGE_STORE", s),
         None => cmd.env_remove("VISAGE_STORE"),
     };
-    let out = cmd.output().expect("run visage");
-    let run = Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
-    assert!(!run.stderr.contains("panicked"), "visage panicked on {args:?}:\n{}", run.stderr);
-    run
+    run(cmd, args)
 }
 
 fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
+    path_str(p)
 }
 
 /// A crop around one face of a demo photo, located with `visage detect`.

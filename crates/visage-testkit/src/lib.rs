@@ -98,3 +98,29 @@ pub fn scratch_home() -> (tempfile::TempDir, ModelHome) {
 
 mod postgres;
 pub use postgres::{postgres_server, PostgresServer, EMBEDDED_POSTGRES, PG_SYSTEM_USER};
+
+/// What a finished command printed and how it exited.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs a prepared command (the `visage` binary, with its environment set by the test) with `args`
+/// to its end. Fails the test if the program panicked: every failure must be a clear error.
+pub fn run(mut cmd: std::process::Command, args: &[&str]) -> Run {
+    let out = cmd.args(args).output().expect("run the command");
+    let run = Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    assert!(!run.stderr.contains("panicked"), "{:?} panicked on {args:?}:\n{}", cmd.get_program(), run.stderr);
+    run
+}
+
+/// A path as the `&str` a command line takes.
+pub fn path_str(p: &Path) -> &str {
+    p.to_str().expect("test paths are UTF-8")
+}
