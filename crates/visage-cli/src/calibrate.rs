@@ -1,6 +1,5 @@
 //! `visage calibrate` and the `--target-far` option of `verify` and `identify`.
 
-use crate::cli::PipelineArgs;
 use crate::evaluate::EvalPipeline;
 use crate::output::print_json;
 use anyhow::{bail, Context, Result};
@@ -43,14 +42,8 @@ pub struct CalibrateArgs {
     /// Also write plots (ROC, DET, score histograms; PNG and SVG) and a Markdown report here.
     #[arg(long)]
     pub report: Option<PathBuf>,
-    /// Images processed in parallel (default: all cores).
-    #[arg(long)]
-    pub workers: Option<usize>,
-    /// Embed every image again instead of using the embedding cache.
-    #[arg(long)]
-    pub no_cache: bool,
     #[command(flatten)]
-    pub pipeline: PipelineArgs,
+    pub run: crate::evaluate::EmbeddingRunArgs,
 }
 
 /// `--target-far` and `--calibration` for `verify` and `identify`.
@@ -201,8 +194,8 @@ pub fn run(args: &CalibrateArgs) -> Result<ExitCode> {
         FaceRule::Auto if is_lfw(&args.pairs) => FaceChoice::Centred,
         FaceRule::Auto => FaceChoice::Largest,
     };
-    let pipeline = EvalPipeline::new(&args.pipeline, choice, args.no_cache)?;
-    let scored = score_pairs(&pipeline, pairs, args.workers)?;
+    let pipeline = EvalPipeline::new(&args.run.pipeline, choice, args.run.no_cache)?;
+    let scored = score_pairs(&pipeline, pairs, args.run.workers)?;
     let (model_id, sha) = pipeline.analyzer.embedding_model();
     let source = CalibrationSource {
         model: model_id.to_string(),
@@ -211,9 +204,9 @@ pub fn run(args: &CalibrateArgs) -> Result<ExitCode> {
             "backend {}, detector {}, detect size {}, min face size {:?}, flip {}, face {:?}",
             pipeline.analyzer.backend(),
             pipeline.analyzer.detector_kind(),
-            args.pipeline.detect_size,
-            args.pipeline.min_face_size.unwrap_or(visage::RECOGNITION_MIN_FACE_SIZE),
-            args.pipeline.flip,
+            args.run.pipeline.detect_size,
+            args.run.pipeline.min_face_size.unwrap_or(visage::RECOGNITION_MIN_FACE_SIZE),
+            args.run.pipeline.flip,
             choice
         ),
         data: args.pairs.display().to_string(),
@@ -227,7 +220,7 @@ pub fn run(args: &CalibrateArgs) -> Result<ExitCode> {
         visage_eval::report::write_verification_report(dir, &calibration, &scored.genuine, &scored.impostor)?;
         eprintln!("report written to {}", dir.join("report.md").display());
     }
-    if args.pipeline.json {
+    if args.run.pipeline.json {
         let mut summary = serde_json::to_value(&calibration)?;
         summary.as_object_mut().expect("object").remove("impostor_tail");
         summary["file"] = json!(out);

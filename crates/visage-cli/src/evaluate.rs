@@ -10,6 +10,19 @@ use std::sync::Arc;
 use visage::{FaceAnalyzer, FaceChoice};
 use visage_eval::cache::{default_root, pipeline_fingerprint, EmbeddingCache};
 
+/// What every evaluation that embeds images takes: parallelism, the cache, and the pipeline options.
+#[derive(Debug, clap::Args)]
+pub struct EmbeddingRunArgs {
+    /// Images processed in parallel (default: all cores).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Embed every image again instead of using the embedding cache.
+    #[arg(long)]
+    pub no_cache: bool,
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+}
+
 /// A face pipeline for evaluation and, unless `no_cache`, the embedding cache of its model and options.
 pub struct EvalPipeline {
     pub analyzer: FaceAnalyzer,

@@ -2,7 +2,6 @@
 //! FMR-equalising thresholds, and per-group DET curves.
 
 use crate::calibrate::{score_pairs, FaceRule};
-use crate::cli::PipelineArgs;
 use crate::evaluate::EvalPipeline;
 use crate::output::print_json;
 use anyhow::{bail, Result};
@@ -47,14 +46,8 @@ pub struct FairnessArgs {
     /// Write per-group DET curves (fairness-det.png, .svg) into this folder.
     #[arg(long)]
     pub plot: Option<PathBuf>,
-    /// Images processed in parallel (default: all cores).
-    #[arg(long)]
-    pub workers: Option<usize>,
-    /// Embed every image again instead of using the embedding cache.
-    #[arg(long)]
-    pub no_cache: bool,
     #[command(flatten)]
-    pub pipeline: PipelineArgs,
+    pub run: crate::evaluate::EmbeddingRunArgs,
 }
 
 /// Up to `per_group` impostor pairs within each group, drawn reproducibly (a fixed-seed generator) from
@@ -118,9 +111,9 @@ pub fn run(args: &FairnessArgs) -> Result<ExitCode> {
         FaceRule::Auto if crate::calibrate::is_lfw(&args.pairs) => FaceChoice::Centred,
         FaceRule::Auto => FaceChoice::Largest,
     };
-    let pipeline = EvalPipeline::new(&args.pipeline, choice, args.no_cache)?;
+    let pipeline = EvalPipeline::new(&args.run.pipeline, choice, args.run.no_cache)?;
     let threshold = args.threshold.unwrap_or_else(|| pipeline.analyzer.verifier().threshold);
-    let scored = score_pairs(&pipeline, pairs, args.workers)?;
+    let scored = score_pairs(&pipeline, pairs, args.run.workers)?;
     let mut grouped: Vec<GroupedScore> = scored
         .pairs
         .iter()
@@ -139,7 +132,7 @@ pub fn run(args: &FairnessArgs) -> Result<ExitCode> {
     if let Some(dir) = &args.plot {
         write_det(dir, &grouped, &report)?;
     }
-    if args.pipeline.json {
+    if args.run.pipeline.json {
         print_json(&json!({"data": args.pairs, "groups_files": args.groups, "pairs": grouped.len(),
                            "within_group_impostors": args.within_group_impostors,
                            "skipped_pairs": scored.skipped, "membership": "a pair belongs to a group when both images carry the label",

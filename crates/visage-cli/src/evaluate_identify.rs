@@ -1,6 +1,5 @@
 //! `visage eval identify`: open-set identification on LFW.
 
-use crate::cli::PipelineArgs;
 use crate::evaluate::EvalPipeline;
 use crate::output::print_json;
 use anyhow::{bail, Result};
@@ -31,14 +30,8 @@ pub struct IdentifyEvalArgs {
     /// Use only the first N people in name order (a quick run; the figures are then of that subset).
     #[arg(long)]
     pub people: Option<usize>,
-    /// Images processed in parallel (default: all cores).
-    #[arg(long)]
-    pub workers: Option<usize>,
-    /// Embed every image again instead of using the embedding cache.
-    #[arg(long)]
-    pub no_cache: bool,
     #[command(flatten)]
-    pub pipeline: PipelineArgs,
+    pub run: crate::evaluate::EmbeddingRunArgs,
 }
 
 /// A person of LFW and their images, in file-name order.
@@ -88,9 +81,9 @@ pub fn run(args: &IdentifyEvalArgs) -> Result<ExitCode> {
     if let Some(n) = args.people {
         people.truncate(n.max(1));
     }
-    let pipeline = EvalPipeline::new(&args.pipeline, FaceChoice::Centred, args.no_cache)?;
+    let pipeline = EvalPipeline::new(&args.run.pipeline, FaceChoice::Centred, args.run.no_cache)?;
     let all: Vec<PathBuf> = people.iter().flat_map(|p| p.images.iter().cloned()).collect();
-    let batch = pipeline.embed(&all, args.workers, "embedding LFW images")?;
+    let batch = pipeline.embed(&all, args.run.workers, "embedding LFW images")?;
     // Per person, the embeddings of their images (None: no face).
     let mut cursor = batch.embeddings.iter();
     let embedded: Vec<Vec<Option<&Vec<f32>>>> =
@@ -154,7 +147,7 @@ pub fn run(args: &IdentifyEvalArgs) -> Result<ExitCode> {
         write_det(dir, &outcome, &metrics)?;
     }
     let no_face = batch.no_face;
-    if args.pipeline.json {
+    if args.run.pipeline.json {
         print_json(&json!({"data": args.data, "images": all.len(), "people": people.len(), "no_face": no_face,
                            "protocol": metrics, "threshold_by_gallery_size": by_size,
                            "held_out_people": held_out.len()}));
