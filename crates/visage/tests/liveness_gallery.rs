@@ -1,24 +1,14 @@
 //! Liveness inside the gallery: a printed-photo enrolment is refused when liveness is required, with
 //! the reason in the error and in the audit log; `identify_live` and `verify_live` report scores.
 
-use visage::store::{AuditFilter, ConsentGrant};
+use visage::store::AuditFilter;
 use visage::system::{EnrolLiveness, EnrollRequest, FaceRecognitionSystem, SystemConfig};
 use visage::{AnalyzerConfig, VisageError};
+mod common;
 use visage_testkit::{models_home, shared_data};
 
 fn request(subject: &str, image: std::path::PathBuf) -> EnrollRequest {
-    EnrollRequest {
-        subject: subject.into(),
-        name: None,
-        consent: ConsentGrant {
-            purpose: "test".into(),
-            legal_basis: "consent".into(),
-            evidence: "tests/liveness_gallery.rs".into(),
-            expires_at: None,
-        },
-        images: vec![image.into()],
-        allow_duplicate: false,
-    }
+    common::request(subject, image, "tests/liveness_gallery.rs")
 }
 
 #[test]

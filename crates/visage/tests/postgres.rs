@@ -1,39 +1,15 @@
 //! Two face recognition systems (as two `visage serve` replicas) on one PostgreSQL + pgvector gallery,
 //! on real photos: what one enrols the other identifies at once, and an erasure holds for both.
 
-use visage::store::{ConsentGrant, StoreSpec, TemplateMode};
+use visage::store::{StoreSpec, TemplateMode};
 use visage::system::{EnrollRequest, FaceRecognitionSystem, SystemConfig};
 use visage::AnalyzerConfig;
+mod common;
+use common::portrait;
 use visage_testkit::{models_home, postgres_server, sample_photos};
 
-/// A crop around one face of a demo group photo (enrolment needs exactly one face per image).
-fn portrait(photo: usize, face: usize, system: &FaceRecognitionSystem, dir: &std::path::Path) -> std::path::PathBuf {
-    let image = system.analyzer().load(&sample_photos()[photo]).unwrap();
-    let faces = system.analyzer().detect(&image).unwrap();
-    let b = faces[face].bbox;
-    let (w, h) = (b.width(), b.height());
-    let x = (b.x1 - w * 0.7).max(0.0) as u32;
-    let y = (b.y1 - h * 0.7).max(0.0) as u32;
-    let cw = ((w * 2.4) as u32).min(image.width() - x);
-    let ch = ((h * 2.4) as u32).min(image.height() - y);
-    let out = dir.join(format!("{photo}-{face}.png"));
-    image::imageops::crop_imm(&image, x, y, cw, ch).to_image().save(&out).unwrap();
-    out
-}
-
 fn request(subject: &str, image: std::path::PathBuf) -> EnrollRequest {
-    EnrollRequest {
-        subject: subject.into(),
-        name: None,
-        consent: ConsentGrant {
-            purpose: "test".into(),
-            legal_basis: "consent".into(),
-            evidence: "tests/postgres.rs".into(),
-            expires_at: None,
-        },
-        images: vec![image.into()],
-        allow_duplicate: false,
-    }
+    common::request(subject, image, "tests/postgres.rs")
 }
 
 fn system(data: &std::path::Path, url: &str, actor: &str) -> FaceRecognitionSystem {

@@ -1,37 +1,13 @@
 //! The library API of the gallery, end to end on real photos.
 
-use visage::store::ConsentGrant;
 use visage::system::{EnrollRequest, FaceRecognitionSystem, SystemConfig};
 use visage::{AnalyzerConfig, VisageError};
+mod common;
+use common::portrait;
 use visage_testkit::{models_home, sample_photos};
 
-fn portrait(photo: usize, face: usize, system: &FaceRecognitionSystem, dir: &std::path::Path) -> std::path::PathBuf {
-    let image = system.analyzer().load(&sample_photos()[photo]).unwrap();
-    let faces = system.analyzer().detect(&image).unwrap();
-    let b = faces[face].bbox;
-    let (w, h) = (b.width(), b.height());
-    let x = (b.x1 - w * 0.7).max(0.0) as u32;
-    let y = (b.y1 - h * 0.7).max(0.0) as u32;
-    let cw = ((w * 2.4) as u32).min(image.width() - x);
-    let ch = ((h * 2.4) as u32).min(image.height() - y);
-    let out = dir.join(format!("{photo}-{face}.png"));
-    image::imageops::crop_imm(&image, x, y, cw, ch).to_image().save(&out).unwrap();
-    out
-}
-
 fn request(subject: &str, image: std::path::PathBuf) -> EnrollRequest {
-    EnrollRequest {
-        subject: subject.into(),
-        name: None,
-        consent: ConsentGrant {
-            purpose: "test".into(),
-            legal_basis: "consent".into(),
-            evidence: "tests/system.rs".into(),
-            expires_at: None,
-        },
-        images: vec![image.into()],
-        allow_duplicate: false,
-    }
+    common::request(subject, image, "tests/system.rs")
 }
 
 #[test]
