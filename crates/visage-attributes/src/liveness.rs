@@ -25,7 +25,7 @@ pub const CROP_SCALE: f32 = 2.7;
 pub const DEFAULT_LIVENESS_THRESHOLD: f32 = 0.04;
 
 /// The liveness verdict on one face.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct LivenessScore {
     /// P(live), 0 to 1.
     pub score: f32,

@@ -57,6 +57,10 @@ pub struct ImageForm {
     /// Decide at the threshold calibrated for this false-accept rate (needs `visage calibrate`).
     #[schema(exclusive_minimum = 0.0, exclusive_maximum = 1.0, nullable = false)]
     pub target_far: Option<f64>,
+    /// Check passive liveness and report P(live) per face; a face that fails is not matched (verify:
+    /// refused with 422 `spoof`).
+    #[schema(nullable = false)]
+    pub require_live: Option<bool>,
 }
 
 /// An image for `/v1/identify`: base64 (or a `data:` URL) in JSON.
@@ -71,6 +75,10 @@ pub struct ImageJson {
     /// Decide at the threshold calibrated for this false-accept rate (needs `visage calibrate`).
     #[schema(exclusive_minimum = 0.0, exclusive_maximum = 1.0, nullable = false)]
     pub target_far: Option<f64>,
+    /// Check passive liveness and report P(live) per face; a face that fails is not matched (verify:
+    /// refused with 422 `spoof`).
+    #[schema(nullable = false)]
+    pub require_live: Option<bool>,
 }
 
 /// Two images for `/v1/verify`, as files in multipart.
@@ -84,6 +92,10 @@ pub struct VerifyForm {
     /// Decide at the threshold calibrated for this false-accept rate (needs `visage calibrate`).
     #[schema(exclusive_minimum = 0.0, exclusive_maximum = 1.0, nullable = false)]
     pub target_far: Option<f64>,
+    /// Check passive liveness and report P(live) per face; a face that fails is not matched (verify:
+    /// refused with 422 `spoof`).
+    #[schema(nullable = false)]
+    pub require_live: Option<bool>,
 }
 
 /// Two images for `/v1/verify`, base64 in JSON.
@@ -97,6 +109,10 @@ pub struct VerifyJson {
     /// Decide at the threshold calibrated for this false-accept rate (needs `visage calibrate`).
     #[schema(exclusive_minimum = 0.0, exclusive_maximum = 1.0, nullable = false)]
     pub target_far: Option<f64>,
+    /// Check passive liveness and report P(live) per face; a face that fails is not matched (verify:
+    /// refused with 422 `spoof`).
+    #[schema(nullable = false)]
+    pub require_live: Option<bool>,
 }
 
 /// An enrolment: consent and one or more photos (one face each), as multipart.

@@ -22,10 +22,11 @@ use std::time::Instant;
 use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+use visage::attributes::LivenessScore;
 use visage::recognize::Verification;
 use visage::store::{time_util, AuditFilter, ConsentGrant};
 use visage::store::{AuditEntry, AuditVerification, Consent, Subject, SubjectExport};
-use visage::system::{EnrollOutcome, EnrollRequest, IdentifiedFace};
+use visage::system::{EnrollOutcome, EnrollRequest, Identification, IdentifiedFace};
 use visage::Face;
 
 type AppResult = Result<Response, ApiError>;
@@ -209,9 +210,29 @@ async fn verify(State(state): Shared, headers: HeaderMap, request: Request) -> A
     let upload = read_upload(request, &["image1", "image2"]).await?;
     let (a, b) = (upload.image("image1")?, upload.image("image2")?);
     let (threshold, target_far) = calibrated_threshold(&state, &upload)?;
-    let v = infer(&state, move |s| Ok(s.system.verify_at(a, b, threshold, &actor(&key))?)).await?;
+    let require_live = flag(&upload, "require_live")?;
+    let (v, liveness) = infer(&state, move |s| {
+        if require_live {
+            let live = s.system.verify_live_at(a, b, threshold, &actor(&key), true, None)?;
+            Ok((live.verification, Some(live.liveness)))
+        } else {
+            Ok((s.system.verify_at(a, b, threshold, &actor(&key))?, None))
+        }
+    })
+    .await?;
     let far = FarFields::of(&state, target_far, Some(v.similarity));
-    Ok(Json(CalibratedVerification { verification: v, far }).into_response())
+    Ok(Json(CalibratedVerification { verification: v, far, liveness }).into_response())
+}
+
+/// A true/false field (absent: false).
+fn flag(upload: &crate::images::Upload, name: &str) -> Result<bool, ApiError> {
+    match upload.field(name) {
+        None | Some("false" | "0" | "off") => Ok(false),
+        Some("true" | "1" | "on") => Ok(true),
+        Some(other) => {
+            Err(ApiError::bad_request("invalid_request", format!("{name} must be true or false, not '{other}'")))
+        }
+    }
 }
 
 /// A verification with, when a calibration is active, the estimated FAR of its similarity.
@@ -221,6 +242,9 @@ struct CalibratedVerification {
     verification: Verification,
     #[serde(flatten)]
     far: FarFields,
+    /// With `require_live`: P(live) of both faces (a spoof on either side is refused with 422 `spoof`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    liveness: Option<[LivenessScore; 2]>,
 }
 
 /// The calibration fields of a decision (absent without an active calibration).
@@ -299,17 +323,31 @@ async fn identify(State(state): Shared, headers: HeaderMap, request: Request) ->
             None => 3,
         };
     let (threshold, target_far) = calibrated_threshold(&state, &upload)?;
-    let result = infer(&state, move |s| Ok(s.system.identify_at(image, top_k, threshold, &actor(&key))?)).await?;
+    let require_live = flag(&upload, "require_live")?;
+    let (result, liveness, liveness_threshold) = infer(&state, move |s| {
+        if require_live {
+            let live = s.system.identify_live_at(image, top_k, threshold, &actor(&key), true, None)?;
+            let (faces, scores): (Vec<_>, Vec<_>) = live.faces.into_iter().map(|f| (f.face, Some(f.liveness))).unzip();
+            let result = Identification { faces, threshold: live.threshold };
+            Ok((result, scores, Some(live.liveness_threshold)))
+        } else {
+            let result = s.system.identify_at(image, top_k, threshold, &actor(&key))?;
+            let none = vec![None; result.faces.len()];
+            Ok((result, none, None))
+        }
+    })
+    .await?;
     let faces = result
         .faces
         .into_iter()
-        .map(|face| {
+        .zip(liveness)
+        .map(|(face, liveness)| {
             let far = FarFields::of(&state, None, face.similarity);
-            CalibratedFace { face, far }
+            CalibratedFace { face, far, liveness }
         })
         .collect();
     let far = FarFields::of(&state, target_far, None);
-    Ok(Json(CalibratedIdentification { faces, threshold: result.threshold, far }).into_response())
+    Ok(Json(CalibratedIdentification { faces, threshold: result.threshold, far, liveness_threshold }).into_response())
 }
 
 /// An identification with, when a calibration is active, each face's estimated FAR.
@@ -319,6 +357,9 @@ struct CalibratedIdentification {
     threshold: f32,
     #[serde(flatten)]
     far: FarFields,
+    /// With `require_live`: the P(live) below which a face is not matched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    liveness_threshold: Option<f32>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -327,6 +368,9 @@ struct CalibratedFace {
     face: IdentifiedFace,
     #[serde(flatten)]
     far: FarFields,
+    /// With `require_live`: this face's P(live); a face that fails it is not matched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    liveness: Option<LivenessScore>,
 }
 
 /// Enrol a subject with their consent from one or more photos (exactly one usable face each).

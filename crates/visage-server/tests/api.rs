@@ -532,3 +532,41 @@ async fn target_far_decides_at_the_calibrated_threshold_and_reports_the_estimate
     let (s, v, _) = send(&app, json_request("/v1/verify", &key, &body)).await;
     assert!(s == StatusCode::OK && v.get("estimated_far").is_none(), "{v}");
 }
+
+#[tokio::test]
+async fn require_live_reports_liveness_and_refuses_a_printed_photo() {
+    let api = api(Limits::default());
+    let b64 = base64::engine::general_purpose::STANDARD.encode(portrait());
+    let body = json!({"image1": b64, "image2": b64, "require_live": true}).to_string();
+    let (s, v, _) = send(&api.app, json_request("/v1/verify", &api.identify_only, &body)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!((v["liveness"][0]["live"].as_bool(), v["liveness"][1]["live"].as_bool()), (Some(true), Some(true)));
+    let body = json!({"image1": b64, "image2": b64}).to_string();
+    let (_, v, _) = send(&api.app, json_request("/v1/verify", &api.identify_only, &body)).await;
+    assert!(v.get("liveness").is_none(), "liveness only when asked: {v}");
+    let group = std::fs::read(&sample_photos()[0]).unwrap();
+    let (s, id, _) =
+        send(&api.app, multipart("/v1/identify", &api.identify_only, &[("require_live", "true")], &[("image", group)]))
+            .await;
+    assert_eq!(s, StatusCode::OK, "{id}");
+    let faces = id["faces"].as_array().unwrap();
+    assert!(!faces.is_empty() && faces.iter().all(|f| f["liveness"]["score"].is_number()), "{id}");
+    assert!(id["liveness_threshold"].is_number(), "{id}");
+    let bad = json!({"image1": b64, "image2": b64, "require_live": "maybe"}).to_string();
+    let (s, _, _) = send(&api.app, json_request("/v1/verify", &api.identify_only, &bad)).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+
+    // The first printed-photo frame in name order (a fixed choice: about 8% of spoofs pass liveness).
+    let Some(spoof) = visage_testkit::shared_data()
+        .map(|d| d.join("antispoof-nuaa-dev/spoof"))
+        .and_then(|d| std::fs::read_dir(d).ok())
+        .and_then(|it| it.filter_map(|e| e.ok().map(|e| e.path())).min())
+    else {
+        eprintln!("SKIPPED (printed-photo part): ../shared/data/antispoof-nuaa-dev not found");
+        return;
+    };
+    let printed = base64::engine::general_purpose::STANDARD.encode(std::fs::read(spoof).unwrap());
+    let body = json!({"image1": b64, "image2": printed, "require_live": true}).to_string();
+    let (s, e, _) = send(&api.app, json_request("/v1/verify", &api.identify_only, &body)).await;
+    assert_eq!((s, e["error"]["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("spoof")), "{e}");
+}

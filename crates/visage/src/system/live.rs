@@ -76,6 +76,19 @@ impl FaceRecognitionSystem {
         require_live: bool,
         liveness_threshold: Option<f32>,
     ) -> Result<LiveIdentification, VisageError> {
+        self.identify_live_at(source, top_k, None, actor, require_live, liveness_threshold)
+    }
+
+    /// [`FaceRecognitionSystem::identify_live`] deciding at `threshold` instead of the configured one.
+    pub fn identify_live_at(
+        &self,
+        source: impl Into<ImageSource>,
+        top_k: usize,
+        threshold: Option<f32>,
+        actor: &str,
+        require_live: bool,
+        liveness_threshold: Option<f32>,
+    ) -> Result<LiveIdentification, VisageError> {
         let source = source.into();
         let image = self.analyzer.load(&source)?;
         let detections = self.analyzer.detect(&image)?;
@@ -83,7 +96,7 @@ impl FaceRecognitionSystem {
             .iter()
             .map(|d| self.analyzer.liveness(&image, d, liveness_threshold))
             .collect::<Result<Vec<_>, _>>()?;
-        let identified = self.identify(&source, top_k, actor)?;
+        let identified = self.identify_at(&source, top_k, threshold, actor)?;
         let faces = identified
             .faces
             .into_iter()
@@ -122,6 +135,19 @@ impl FaceRecognitionSystem {
         require_live: bool,
         liveness_threshold: Option<f32>,
     ) -> Result<LiveVerification, VisageError> {
+        self.verify_live_at(a, b, None, actor, require_live, liveness_threshold)
+    }
+
+    /// [`FaceRecognitionSystem::verify_live`] deciding at `threshold` instead of the configured one.
+    pub fn verify_live_at(
+        &self,
+        a: impl Into<ImageSource>,
+        b: impl Into<ImageSource>,
+        threshold: Option<f32>,
+        actor: &str,
+        require_live: bool,
+        liveness_threshold: Option<f32>,
+    ) -> Result<LiveVerification, VisageError> {
         let (a, b) = (a.into(), b.into());
         let mut liveness = Vec::with_capacity(2);
         for source in [&a, &b] {
@@ -137,7 +163,7 @@ impl FaceRecognitionSystem {
             }
             liveness.push(l);
         }
-        let verification = self.verify(&a, &b, actor)?;
+        let verification = self.verify_at(&a, &b, threshold, actor)?;
         Ok(LiveVerification { verification, liveness: [liveness[0], liveness[1]], require_live })
     }
 }
