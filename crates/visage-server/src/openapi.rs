@@ -46,7 +46,7 @@ pub struct DetectJson {
 }
 
 /// An image for `/v1/identify`: a file in multipart.
-#[derive(ToSchema)]
+#[derive(ToSchema, Deserialize)]
 #[allow(dead_code)]
 pub struct ImageForm {
     #[schema(value_type = String, format = Binary)]
@@ -54,17 +54,12 @@ pub struct ImageForm {
     /// Candidates per face (default 3).
     #[schema(minimum = 1, maximum = 100, nullable = false)]
     pub top_k: Option<u32>,
-    /// Decide at the threshold calibrated for this false-accept rate (needs `visage calibrate`).
-    #[schema(exclusive_minimum = 0.0, exclusive_maximum = 1.0, nullable = false)]
-    pub target_far: Option<f64>,
-    /// Check passive liveness and report P(live) per face; a face that fails is not matched (verify:
-    /// refused with 422 `spoof`).
-    #[schema(nullable = false)]
-    pub require_live: Option<bool>,
+    #[serde(flatten)]
+    pub decision: DecisionFields,
 }
 
 /// An image for `/v1/identify`: base64 (or a `data:` URL) in JSON.
-#[derive(ToSchema)]
+#[derive(ToSchema, Deserialize)]
 #[allow(dead_code)]
 pub struct ImageJson {
     #[schema(format = Byte, min_length = 1)]
@@ -72,6 +67,14 @@ pub struct ImageJson {
     /// Candidates per face (default 3).
     #[schema(minimum = 1, maximum = 100, nullable = false)]
     pub top_k: Option<u32>,
+    #[serde(flatten)]
+    pub decision: DecisionFields,
+}
+
+/// How verify and identify decide: at a calibrated false-accept rate, and whether liveness is required.
+#[derive(ToSchema, Deserialize)]
+#[allow(dead_code)]
+pub struct DecisionFields {
     /// Decide at the threshold calibrated for this false-accept rate (needs `visage calibrate`).
     #[schema(exclusive_minimum = 0.0, exclusive_maximum = 1.0, nullable = false)]
     pub target_far: Option<f64>,
@@ -82,37 +85,27 @@ pub struct ImageJson {
 }
 
 /// Two images for `/v1/verify`, as files in multipart.
-#[derive(ToSchema)]
+#[derive(ToSchema, Deserialize)]
 #[allow(dead_code)]
 pub struct VerifyForm {
     #[schema(value_type = String, format = Binary)]
     pub image1: Vec<u8>,
     #[schema(value_type = String, format = Binary)]
     pub image2: Vec<u8>,
-    /// Decide at the threshold calibrated for this false-accept rate (needs `visage calibrate`).
-    #[schema(exclusive_minimum = 0.0, exclusive_maximum = 1.0, nullable = false)]
-    pub target_far: Option<f64>,
-    /// Check passive liveness and report P(live) per face; a face that fails is not matched (verify:
-    /// refused with 422 `spoof`).
-    #[schema(nullable = false)]
-    pub require_live: Option<bool>,
+    #[serde(flatten)]
+    pub decision: DecisionFields,
 }
 
 /// Two images for `/v1/verify`, base64 in JSON.
-#[derive(ToSchema)]
+#[derive(ToSchema, Deserialize)]
 #[allow(dead_code)]
 pub struct VerifyJson {
     #[schema(format = Byte, min_length = 1)]
     pub image1: String,
     #[schema(format = Byte, min_length = 1)]
     pub image2: String,
-    /// Decide at the threshold calibrated for this false-accept rate (needs `visage calibrate`).
-    #[schema(exclusive_minimum = 0.0, exclusive_maximum = 1.0, nullable = false)]
-    pub target_far: Option<f64>,
-    /// Check passive liveness and report P(live) per face; a face that fails is not matched (verify:
-    /// refused with 422 `spoof`).
-    #[schema(nullable = false)]
-    pub require_live: Option<bool>,
+    #[serde(flatten)]
+    pub decision: DecisionFields,
 }
 
 /// An enrolment: consent and one or more photos (one face each), as multipart.
