@@ -6,7 +6,8 @@ use crate::crypto::{embedding_bytes, embedding_from_bytes, Cipher};
 use crate::gallery::{DumpedAudit, DumpedTemplate, GalleryDump, GalleryStore};
 use crate::keys::StoreKey;
 use crate::store::{
-    put_sealed, Consent, ConsentGrant, NewTemplate, PurgeReport, Store, Subject, SubjectExport, TemplateRecord,
+    consent_from_row, put_sealed, Consent, ConsentGrant, NewTemplate, PurgeReport, Store, Subject, SubjectExport,
+    TemplateRecord,
 };
 use crate::{ApiKey, StoreError};
 use rusqlite::params;
@@ -122,20 +123,7 @@ impl GalleryStore for Store {
                 "SELECT subject_id, id, purpose, legal_basis, evidence, granted_at, expires_at, revoked_at
                  FROM consents ORDER BY id",
             )?;
-            let rows = stmt.query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    Consent {
-                        id: r.get(1)?,
-                        purpose: r.get(2)?,
-                        legal_basis: r.get(3)?,
-                        evidence: r.get(4)?,
-                        granted_at: r.get(5)?,
-                        expires_at: r.get(6)?,
-                        revoked_at: r.get(7)?,
-                    },
-                ))
-            })?;
+            let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, consent_from_row(r, 1)?)))?;
             for row in rows {
                 consents.push(row?);
             }

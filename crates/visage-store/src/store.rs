@@ -441,17 +441,7 @@ impl Store {
             "SELECT id, purpose, legal_basis, evidence, granted_at, expires_at, revoked_at FROM consents
              WHERE subject_id = ?1 ORDER BY id",
         )?;
-        let rows = stmt.query_map([subject_id], |r| {
-            Ok(Consent {
-                id: r.get(0)?,
-                purpose: r.get(1)?,
-                legal_basis: r.get(2)?,
-                evidence: r.get(3)?,
-                granted_at: r.get(4)?,
-                expires_at: r.get(5)?,
-                revoked_at: r.get(6)?,
-            })
-        })?;
+        let rows = stmt.query_map([subject_id], |r| consent_from_row(r, 0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -660,6 +650,20 @@ fn enable_wal(conn: &Connection) -> Result<(), StoreError> {
             other => return Ok(other?),
         }
     }
+}
+
+/// A consent from the columns `id, purpose, legal_basis, evidence, granted_at, expires_at, revoked_at`,
+/// starting at column `first`.
+pub(crate) fn consent_from_row(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Consent> {
+    Ok(Consent {
+        id: r.get(first)?,
+        purpose: r.get(first + 1)?,
+        legal_basis: r.get(first + 2)?,
+        evidence: r.get(first + 3)?,
+        granted_at: r.get(first + 4)?,
+        expires_at: r.get(first + 5)?,
+        revoked_at: r.get(first + 6)?,
+    })
 }
 
 fn subject_exists(conn: &Connection, subject_id: &str) -> Result<bool, StoreError> {
