@@ -97,12 +97,33 @@ pub trait GalleryStore: Send + Sync + std::fmt::Debug {
         Err(StoreError::Invalid(format!("{} does not search in the database", self.location())))
     }
 
+    /// Where the gallery's template log stands: it grows with every template added or removed, by any
+    /// process on this store. A process that keeps templates in memory compares it with the position it
+    /// last read and, when it moved, fetches the difference with [`GalleryStore::template_changes`].
+    fn template_log_position(&self) -> Result<i64, StoreError>;
+
+    /// The templates added and removed after position `since` of the template log (by any process),
+    /// read in one snapshot, with the position that snapshot reached. Added templates are decrypted;
+    /// templates added and removed again within the range are only in `removed`.
+    fn template_changes(&self, since: i64) -> Result<TemplateChanges, StoreError>;
+
     /// Everything in the store, for `visage store migrate`.
     fn dump(&self) -> Result<GalleryDump, StoreError>;
 
     /// Loads a dump into this store, which must be empty (no subjects, keys or audit entries). The
     /// audit chain is copied as it is, with the audit key it was made with, so it still verifies.
     fn load(&mut self, dump: &GalleryDump) -> Result<(), StoreError>;
+}
+
+/// The difference between two positions of the template log (see [`GalleryStore::template_changes`]).
+#[derive(Debug, Default)]
+pub struct TemplateChanges {
+    /// The log position these changes reach.
+    pub position: i64,
+    /// Templates added since and still present, decrypted.
+    pub added: Vec<TemplateRecord>,
+    /// Ids of templates removed since (erasure, revocation, expiry). Ids are never reused.
+    pub removed: Vec<i64>,
 }
 
 /// A copy of a whole gallery, decrypted (kept in memory only while migrating).

@@ -27,7 +27,7 @@ pub mod time_util;
 pub use api_keys::{ApiKey, SCOPES};
 pub use audit::{AuditEntry, AuditFilter, AuditVerification};
 pub use error::StoreError;
-pub use gallery::{migrate, GalleryCounts, GalleryDump, GalleryStore, StoreSpec, TemplateMode};
+pub use gallery::{migrate, GalleryCounts, GalleryDump, GalleryStore, StoreSpec, TemplateChanges, TemplateMode};
 pub use keys::{KeySource, StoreKey, KEY_ENV};
 pub use store::{
     Consent, ConsentGrant, NewTemplate, PurgeReport, Store, Subject, SubjectExport, Template, TemplateRecord,

@@ -13,14 +13,14 @@
 
 use crate::audit::{entry_hash, AuditEntry, AuditFilter, AuditVerification, ChainCheck, GENESIS};
 use crate::crypto::{embedding_bytes, embedding_from_bytes, Cipher};
-use crate::gallery::{DumpedAudit, DumpedTemplate, GalleryDump, GalleryStore, TemplateMode};
+use crate::gallery::{DumpedAudit, DumpedTemplate, GalleryDump, GalleryStore, TemplateChanges, TemplateMode};
 use crate::keys::{write_key_file, KeySource, StoreKey};
 use crate::store::{
     split, Consent, ConsentGrant, NewTemplate, PurgeReport, Subject, SubjectExport, Template, TemplateRecord, KEY_CHECK,
 };
 use crate::{api_keys, time_util, validate_subject_id, ApiKey, StoreError};
 use pgvector::Vector;
-use postgres::{Client, NoTls, Row, Transaction};
+use postgres::{Client, IsolationLevel, NoTls, Row, Transaction};
 use std::sync::Mutex;
 use zeroize::Zeroizing;
 
@@ -88,6 +88,26 @@ const MIGRATIONS: &[&str] = &[
          revoked_at TEXT,
          ord BIGINT GENERATED ALWAYS AS IDENTITY
      );",
+    // 2: the template log, one row per template added or removed (written by a trigger, so no write
+    // path can forget it): replicas that search in memory (encrypted templates) follow each other's
+    // enrolments and erasures through it. Every template write locks the audit head first, so log
+    // positions are taken, and committed, in one order across processes. Template ids only.
+    "CREATE TABLE template_log (
+         seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+         template_id BIGINT NOT NULL,
+         added BOOLEAN NOT NULL
+     );
+     CREATE FUNCTION visage_template_log() RETURNS trigger LANGUAGE plpgsql AS $$
+     BEGIN
+         IF TG_OP = 'INSERT' THEN
+             INSERT INTO template_log (template_id, added) VALUES (NEW.id, true);
+         ELSE
+             INSERT INTO template_log (template_id, added) VALUES (OLD.id, false);
+         END IF;
+         RETURN NULL;
+     END $$;
+     CREATE TRIGGER template_log AFTER INSERT OR DELETE ON templates
+     FOR EACH ROW EXECUTE FUNCTION visage_template_log();",
 ];
 
 /// The schema version this build writes.
@@ -163,6 +183,17 @@ impl PgStore {
     /// How this gallery keeps its templates.
     pub fn template_mode(&self) -> TemplateMode {
         self.mode
+    }
+
+    /// Template records from rows of `id, subject_id, model_sha256, embedding, nonce, ciphertext`.
+    fn template_records(&self, rows: &[Row]) -> Result<Vec<TemplateRecord>, StoreError> {
+        rows.iter()
+            .map(|r| {
+                let (id, subject_id): (i64, String) = (r.get(0), r.get(1));
+                let embedding = self.embedding_of(id, &subject_id, r, 3)?;
+                Ok(TemplateRecord { id, subject_id, model_sha256: r.get(2), embedding })
+            })
+            .collect()
     }
 
     /// Runs `f` with the connection (reconnecting once if the server closed it).
@@ -594,13 +625,36 @@ impl GalleryStore for PgStore {
                 &[],
             )?)
         })?;
-        rows.iter()
-            .map(|r| {
-                let (id, subject_id): (i64, String) = (r.get(0), r.get(1));
-                let embedding = self.embedding_of(id, &subject_id, r, 3)?;
-                Ok(TemplateRecord { id, subject_id, model_sha256: r.get(2), embedding })
-            })
-            .collect()
+        self.template_records(&rows)
+    }
+
+    fn template_log_position(&self) -> Result<i64, StoreError> {
+        self.with(|c| Ok(c.query_one("SELECT COALESCE(MAX(seq), 0) FROM template_log", &[])?.get(0)))
+    }
+
+    fn template_changes(&self, since: i64) -> Result<TemplateChanges, StoreError> {
+        let (position, removed, rows) = self.with(|c| {
+            // One snapshot for the position and the rows it covers.
+            let mut tx =
+                c.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true).start()?;
+            let position: i64 = tx.query_one("SELECT COALESCE(MAX(seq), 0) FROM template_log", &[])?.get(0);
+            let removed: Vec<i64> = tx
+                .query(
+                    "SELECT DISTINCT template_id FROM template_log WHERE seq > $1 AND seq <= $2 AND NOT added",
+                    &[&since, &position],
+                )?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            let rows = tx.query(
+                "SELECT id, subject_id, model_sha256, embedding, nonce, ciphertext FROM templates WHERE id IN
+                     (SELECT template_id FROM template_log WHERE seq > $1 AND seq <= $2 AND added) ORDER BY id",
+                &[&since, &position],
+            )?;
+            tx.commit()?;
+            Ok((position, removed, rows))
+        })?;
+        Ok(TemplateChanges { position, added: self.template_records(&rows)?, removed })
     }
 
     fn delete_subject(&self, subject_id: &str, actor: &str) -> Result<Vec<i64>, StoreError> {

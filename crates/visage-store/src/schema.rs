@@ -58,6 +58,18 @@ const MIGRATIONS: &[&str] = &[
          created_at TEXT NOT NULL,
          revoked_at TEXT
      );",
+    // 3: the template log: one row per template added or removed (by triggers, so no write path can
+    // forget it), which lets every process holding an in-memory index follow the others' enrolments
+    // and erasures. Template ids only: no biometric data, no subject.
+    "CREATE TABLE template_log (
+         seq INTEGER PRIMARY KEY AUTOINCREMENT,
+         template_id INTEGER NOT NULL,
+         added INTEGER NOT NULL
+     );
+     CREATE TRIGGER template_log_added AFTER INSERT ON templates
+     BEGIN INSERT INTO template_log (template_id, added) VALUES (NEW.id, 1); END;
+     CREATE TRIGGER template_log_removed AFTER DELETE ON templates
+     BEGIN INSERT INTO template_log (template_id, added) VALUES (OLD.id, 0); END;",
 ];
 
 /// The schema version this build writes.

@@ -3,7 +3,7 @@
 
 use crate::audit::{AuditEntry, AuditFilter, AuditVerification};
 use crate::crypto::{embedding_bytes, embedding_from_bytes, Cipher};
-use crate::gallery::{DumpedAudit, DumpedTemplate, GalleryDump, GalleryStore};
+use crate::gallery::{DumpedAudit, DumpedTemplate, GalleryDump, GalleryStore, TemplateChanges};
 use crate::keys::StoreKey;
 use crate::store::{
     consent_from_row, put_sealed, Consent, ConsentGrant, NewTemplate, PurgeReport, Store, Subject, SubjectExport,
@@ -44,6 +44,14 @@ impl GalleryStore for Store {
 
     fn all_templates(&self) -> Result<Vec<TemplateRecord>, StoreError> {
         Store::all_templates(self)
+    }
+
+    fn template_log_position(&self) -> Result<i64, StoreError> {
+        Store::template_log_position(self)
+    }
+
+    fn template_changes(&self, since: i64) -> Result<TemplateChanges, StoreError> {
+        Store::template_changes(self, since)
     }
 
     fn delete_subject(&self, subject_id: &str, actor: &str) -> Result<Vec<i64>, StoreError> {

@@ -243,6 +243,68 @@ fn two_stores_on_one_database_see_each_other_at_once() {
     assert!(a.verify_audit().unwrap().intact);
 }
 
+/// Two processes' stores on one gallery, of each kind.
+fn open_pair(backend: &Backend, dir: &std::path::Path) -> (Box<dyn GalleryStore>, Box<dyn GalleryStore>) {
+    let (a, url) = open(backend, dir);
+    let key = StoreKey::load_or_create(dir).unwrap();
+    let b: Box<dyn GalleryStore> = match (backend, url) {
+        (Backend::Postgres(mode), Some(url)) => Box::new(PgStore::open(&url, key, *mode).unwrap()),
+        _ => Box::new(Store::open(dir, key).unwrap()),
+    };
+    (a, b)
+}
+
+/// What one process enrols and erases reaches another through the template log: the in-memory index
+/// of a `visage serve` next to a CLI on one SQLite file, or of replicas with encrypted templates.
+fn template_log_follows_the_other_process(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = open_pair(&backend, dir.path());
+    let start = b.template_log_position().unwrap();
+    let none = b.template_changes(start).unwrap();
+    assert!(none.added.is_empty() && none.removed.is_empty() && none.position == start);
+
+    let alice = a
+        .enroll("alice", None, &consent("door"), &[template(1, 0.0), template(2, 0.0)], "a", serde_json::json!({}))
+        .unwrap();
+    let bob = a.enroll("bob", None, &consent("door"), &[template(3, 0.0)], "a", serde_json::json!({})).unwrap();
+    let after_enrol = b.template_log_position().unwrap();
+    assert!(after_enrol > start);
+    let c = b.template_changes(start).unwrap();
+    assert_eq!(c.position, after_enrol);
+    let added: Vec<(i64, &str)> = c.added.iter().map(|t| (t.id, t.subject_id.as_str())).collect();
+    assert_eq!(added, [(alice[0], "alice"), (alice[1], "alice"), (bob[0], "bob")]);
+    assert_eq!(c.added[2].embedding, embedding(3, 0.0), "decrypted as enrolled");
+    assert!(c.removed.is_empty());
+
+    // An erasure, and a template added then removed within one range (only its removal is reported).
+    a.delete_subject("alice", "a").unwrap();
+    let carol = a.enroll("carol", None, &consent("door"), &[template(4, 0.0)], "a", serde_json::json!({})).unwrap();
+    a.revoke_consent("carol", None, "a").unwrap();
+    let c = b.template_changes(after_enrol).unwrap();
+    assert!(c.added.is_empty(), "{:?}", c.added.iter().map(|t| t.id).collect::<Vec<_>>());
+    let mut removed = c.removed.clone();
+    removed.sort();
+    assert_eq!(removed, [alice[0], alice[1], carol[0]]);
+    assert_eq!(c.position, b.template_log_position().unwrap());
+    // The log holds template ids only: nothing of the erased person's biometric data or name.
+    assert!(a.template_changes(0).unwrap().added.iter().all(|t| t.subject_id == "bob"));
+}
+
+#[test]
+fn template_log_sqlite() {
+    template_log_follows_the_other_process(Backend::Sqlite);
+}
+
+#[test]
+fn template_log_postgres_plain() {
+    template_log_follows_the_other_process(Backend::Postgres(TemplateMode::Plain));
+}
+
+#[test]
+fn template_log_postgres_encrypted() {
+    template_log_follows_the_other_process(Backend::Postgres(TemplateMode::Encrypted));
+}
+
 /// Eight writers on separate connections append at once (enrolments, audit entries, deletions): the
 /// chain has every entry, in one unbroken sequence.
 #[test]

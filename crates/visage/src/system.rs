@@ -5,7 +5,7 @@
 use crate::quality::{QualityGate, QualityReport};
 use crate::{AnalyzerConfig, FaceAnalyzer, FaceChoice, ImageSource, VisageError};
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::RwLock;
 use visage_index::{GalleryConfig, GalleryIndex, IndexKind, VectorIndex};
@@ -15,7 +15,7 @@ mod live;
 pub use live::{EnrolLiveness, LiveIdentification, LiveIdentifiedFace, LiveVerification};
 use visage_store::{
     AuditEntry, AuditFilter, AuditVerification, Consent, ConsentGrant, GalleryStore, NewTemplate, PurgeReport,
-    StoreKey, StoreSpec, Subject, SubjectExport,
+    StoreKey, StoreSpec, Subject, SubjectExport, TemplateChanges, TemplateRecord,
 };
 
 /// Everything that configures a [`FaceRecognitionSystem`].
@@ -126,29 +126,54 @@ pub struct Identification {
     pub threshold: f32,
 }
 
-/// The gallery's search index: template vectors, and which subject each template belongs to.
+/// The gallery's search index: template vectors, which subject each template belongs to, and how far
+/// into the store's template log it is.
 struct SubjectIndex {
     vectors: GalleryIndex,
     subject_of: HashMap<u64, String>,
+    /// Templates made by another embedding model, which this system cannot compare.
+    foreign: HashSet<u64>,
+    /// The store's template log position this index reflects (see [`GalleryStore::template_changes`]).
+    position: i64,
 }
 
 impl SubjectIndex {
-    fn build(kind: IndexKind, templates: Vec<(u64, String, Vec<f32>)>) -> Result<SubjectIndex, VisageError> {
+    fn new(kind: IndexKind) -> Result<SubjectIndex, VisageError> {
         let config = GalleryConfig { kind, ..GalleryConfig::default() };
-        let mut vectors = GalleryIndex::new(visage_recognize::EMBEDDING_DIM, config)?;
-        let mut subject_of = HashMap::with_capacity(templates.len());
-        let mut ids = Vec::with_capacity(templates.len());
-        let mut flat = Vec::with_capacity(templates.len() * visage_recognize::EMBEDDING_DIM);
-        for (id, subject, e) in templates {
+        Ok(SubjectIndex {
+            vectors: GalleryIndex::new(visage_recognize::EMBEDDING_DIM, config)?,
+            subject_of: HashMap::new(),
+            foreign: HashSet::new(),
+            position: 0,
+        })
+    }
+
+    /// Adds the templates of `model_sha` (in one batch) and sets the others aside as foreign. Templates
+    /// already present are skipped, so applying a change twice is harmless.
+    fn add_records(&mut self, records: Vec<TemplateRecord>, model_sha: &str) -> Result<(), VisageError> {
+        let mut ids = Vec::with_capacity(records.len());
+        let mut flat = Vec::with_capacity(records.len() * visage_recognize::EMBEDDING_DIM);
+        for t in records {
+            let id = t.id as u64;
+            if self.subject_of.contains_key(&id) || self.foreign.contains(&id) {
+                continue;
+            }
+            if t.model_sha256 != model_sha {
+                self.foreign.insert(id);
+                continue;
+            }
             ids.push(id);
-            flat.extend_from_slice(&e);
-            subject_of.insert(id, subject);
+            flat.extend_from_slice(&t.embedding);
+            self.subject_of.insert(id, t.subject_id);
         }
-        vectors.add_batch(&ids, &flat)?;
-        Ok(SubjectIndex { vectors, subject_of })
+        self.vectors.add_batch(&ids, &flat)?;
+        Ok(())
     }
 
     fn add(&mut self, id: u64, subject: &str, embedding: &[f32]) -> Result<(), VisageError> {
+        if self.subject_of.contains_key(&id) {
+            return Ok(()); // already applied from the template log
+        }
         self.vectors.add(id, embedding)?;
         self.subject_of.insert(id, subject.to_string());
         Ok(())
@@ -158,10 +183,22 @@ impl SubjectIndex {
         for &id in ids {
             self.vectors.remove(id as u64)?;
             self.subject_of.remove(&(id as u64));
+            self.foreign.remove(&(id as u64));
         }
         if self.vectors.needs_rebuild() {
             self.vectors.rebuild()?;
         }
+        Ok(())
+    }
+
+    /// Brings the index to `changes.position`: what other processes erased goes, what they enrolled comes.
+    fn apply(&mut self, changes: TemplateChanges, model_sha: &str) -> Result<(), VisageError> {
+        if changes.position <= self.position {
+            return Ok(());
+        }
+        self.remove(&changes.removed)?;
+        self.add_records(changes.added, model_sha)?;
+        self.position = changes.position;
         Ok(())
     }
 
@@ -219,8 +256,6 @@ pub struct FaceRecognitionSystem {
     store: Box<dyn GalleryStore>,
     index: RwLock<SubjectIndex>,
     config: SystemConfig,
-    /// Templates of another embedding model, which this system cannot compare.
-    foreign_templates: usize,
 }
 
 impl FaceRecognitionSystem {
@@ -236,22 +271,20 @@ impl FaceRecognitionSystem {
         }
         let analyzer = FaceAnalyzer::new(config.analyzer.clone())?;
         let (_, model_sha) = analyzer.embedding_model();
-        let mut foreign = 0;
-        let mut templates = Vec::new();
+        let mut index = SubjectIndex::new(config.index)?;
         // A store that searches in the database needs no copy of the templates here.
-        let in_memory = if store.searches_in_database() { Vec::new() } else { store.all_templates()? };
-        for t in in_memory {
-            if t.model_sha256 == model_sha {
-                templates.push((t.id as u64, t.subject_id, t.embedding));
-            } else {
-                foreign += 1;
-            }
+        if !store.searches_in_database() {
+            // The position first: whatever changes after it is applied again by `sync`, harmlessly.
+            index.position = store.template_log_position()?;
+            index.add_records(store.all_templates()?, model_sha)?;
         }
-        if foreign > 0 {
-            tracing::warn!("{foreign} template(s) were made by another embedding model and are not searched");
+        if !index.foreign.is_empty() {
+            tracing::warn!(
+                "{} template(s) were made by another embedding model and are not searched",
+                index.foreign.len()
+            );
         }
-        let index = SubjectIndex::build(config.index, templates)?;
-        Ok(FaceRecognitionSystem { analyzer, store, index: RwLock::new(index), config, foreign_templates: foreign })
+        Ok(FaceRecognitionSystem { analyzer, store, index: RwLock::new(index), config })
     }
 
     pub fn analyzer(&self) -> &FaceAnalyzer {
@@ -264,7 +297,7 @@ impl FaceRecognitionSystem {
 
     /// Templates in the store made by another model (not searchable until re-enrolled).
     pub fn foreign_templates(&self) -> usize {
-        self.foreign_templates
+        self.read_index().foreign.len()
     }
 
     fn read_index(&self) -> std::sync::RwLockReadGuard<'_, SubjectIndex> {
@@ -279,6 +312,7 @@ impl FaceRecognitionSystem {
     /// service on that database sees each enrolment and erasure at once), else in the in-process index.
     fn search(&self, embedding: &[f32], k: usize) -> Result<Vec<Candidate>, VisageError> {
         if !self.store.searches_in_database() {
+            self.sync()?;
             return self.read_index().search(embedding, k);
         }
         let (_, model_sha) = self.analyzer.embedding_model();
@@ -288,6 +322,23 @@ impl FaceRecognitionSystem {
             .into_iter()
             .map(|(subject, similarity)| Candidate { subject, similarity })
             .collect())
+    }
+
+    /// Brings the in-process index up to date with the store: other processes on the same gallery (a
+    /// CLI next to `visage serve`, replicas on one PostgreSQL database with encrypted templates) may
+    /// have enrolled or erased since. One small query when nothing changed.
+    fn sync(&self) -> Result<(), VisageError> {
+        let position = self.store.template_log_position()?;
+        if position <= self.read_index().position {
+            return Ok(());
+        }
+        let mut index = self.write_index();
+        if position <= index.position {
+            return Ok(()); // another thread caught up meanwhile
+        }
+        let changes = self.store.template_changes(index.position)?;
+        let (_, model_sha) = self.analyzer.embedding_model();
+        index.apply(changes, model_sha)
     }
 
     /// Drops erased templates from the in-process index (nothing to do when the database searches).
