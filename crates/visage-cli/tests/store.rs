@@ -113,3 +113,33 @@ fn commands_on_postgres_and_migration_from_sqlite() {
     assert_ne!(bad.code, 0);
     assert!(bad.stderr.contains("PostgreSQL"), "{}", bad.stderr);
 }
+
+/// `visage store bench` on both backends, small: the gallery is filled (bulk import with consent,
+/// then single enrolments), the audit chain stays intact, searches find the exact best subject, and a
+/// gallery that is not empty is refused.
+#[test]
+fn store_bench_fills_and_searches_both_backends() {
+    let url = postgres_server().create_database("bench");
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = format!("sqlite:{}", s(&dir.path().join("g")));
+    for store in [sqlite.as_str(), url.as_str()] {
+        let args = ["store", "bench", "--size", "3000", "--queries", "40", "--enrolments", "20"];
+        let out = visage(dir.path(), Some(store), &args);
+        assert_eq!(out.code, 0, "{store}: {}", out.stderr);
+        let v: Value = serde_json::from_str(out.stdout.trim()).unwrap();
+        assert_eq!(v["size"], 3000);
+        assert_eq!(v["queries"], 40);
+        assert!(v["enrolments_per_s"].as_f64().unwrap() > 0.0);
+        // Every query is a noisy copy of one gallery vector; at this size both searches are exact.
+        assert!(v["recall_at_1_vs_exact"].as_f64().unwrap() >= 0.95, "{store}: {v}");
+        // Every subject holds a consent, so the purge at start-up keeps them all.
+        let subjects = visage(dir.path(), Some(store), &["subjects", "--json"]);
+        assert_eq!(subjects.code, 0, "{}", subjects.stderr);
+        let listed: Value = serde_json::from_str(subjects.stdout.trim()).unwrap();
+        assert_eq!(listed.as_array().map(Vec::len), Some(3000), "{store}");
+        assert!(audit_intact(dir.path(), Some(store)), "{store}");
+        let again = visage(dir.path(), Some(store), &args);
+        assert_ne!(again.code, 0);
+        assert!(again.stderr.contains("not empty"), "{}", again.stderr);
+    }
+}

@@ -97,6 +97,17 @@ pub trait GalleryStore: Send + Sync + std::fmt::Debug {
         Err(StoreError::Invalid(format!("{} does not search in the database", self.location())))
     }
 
+    /// Imports many templates in one transaction (bulk imports, benchmarks): each subject is created if
+    /// new and given `consent` unless it already holds an active consent for that purpose, so no
+    /// template is ever stored without consent; one audit entry records the batch. Unlike an enrolment
+    /// there is no duplicate or quality check: the caller vouches for the templates. All or nothing.
+    fn bulk_import(
+        &self,
+        rows: &[(String, NewTemplate)],
+        consent: &ConsentGrant,
+        actor: &str,
+    ) -> Result<usize, StoreError>;
+
     /// Where the gallery's template log stands: it grows with every template added or removed, by any
     /// process on this store. A process that keeps templates in memory compares it with the position it
     /// last read and, when it moved, fetches the difference with [`GalleryStore::template_changes`].
@@ -301,6 +312,30 @@ pub fn migrate(from: &dyn GalleryStore, to: &mut dyn GalleryStore) -> Result<Gal
 pub(crate) fn check_grant(consent: &ConsentGrant) -> Result<(), StoreError> {
     if consent.purpose.trim().is_empty() || consent.evidence.trim().is_empty() {
         return Err(StoreError::Invalid("a consent needs a purpose and an evidence reference".into()));
+    }
+    Ok(())
+}
+
+/// Checks a bulk import's consent, subject ids and embeddings (of `dim` values when fixed) before
+/// anything is written.
+pub(crate) fn check_import(
+    rows: &[(String, NewTemplate)],
+    consent: &ConsentGrant,
+    dim: Option<usize>,
+) -> Result<(), StoreError> {
+    check_grant(consent)?;
+    for (subject, t) in rows {
+        crate::validate_subject_id(subject)?;
+        if t.embedding.is_empty() || t.embedding.iter().any(|v| !v.is_finite()) {
+            return Err(StoreError::Invalid(format!("a template of {subject} is empty or not finite")));
+        }
+        if dim.is_some_and(|d| d != t.embedding.len()) {
+            return Err(StoreError::Invalid(format!(
+                "a template of {subject} has {} values, expected {}",
+                t.embedding.len(),
+                dim.unwrap_or_default()
+            )));
+        }
     }
     Ok(())
 }

@@ -148,10 +148,13 @@ fn connect(url: &str) -> Result<Client, StoreError> {
     // Look beyond the first candidates when a filter (the embedding model) rejects some, and keep recall
     // high for per-subject ranking (several templates per subject).
     // VISAGE_PG_EF_SEARCH trades latency for recall (see the README's figures).
-    let ef =
-        std::env::var("VISAGE_PG_EF_SEARCH").ok().and_then(|v| v.parse::<u32>().ok()).unwrap_or(100).clamp(10, 1000);
-    client.batch_execute(&format!("SET hnsw.ef_search = {ef}; SET hnsw.iterative_scan = relaxed_order"))?;
+    client.batch_execute(&format!("SET hnsw.ef_search = {}; SET hnsw.iterative_scan = relaxed_order", ef_search()))?;
     Ok(client)
+}
+
+/// The HNSW candidate list length of searches: `VISAGE_PG_EF_SEARCH`, else 100 (10 to 1000).
+pub fn ef_search() -> u32 {
+    std::env::var("VISAGE_PG_EF_SEARCH").ok().and_then(|v| v.parse::<u32>().ok()).unwrap_or(100).clamp(10, 1000)
 }
 
 /// The URL without its password, for messages.
@@ -253,48 +256,18 @@ impl PgStore {
         self.with(|c| Ok(c.batch_execute("DROP INDEX IF EXISTS templates_embedding")?))
     }
 
-    /// (Re)creates the HNSW index over the plain templates, with the memory and workers to do it fast.
+    /// (Re)creates the HNSW index over the plain templates, with the memory and workers to do it fast:
+    /// the graph is built in memory when `maintenance_work_mem` holds it (about 3 KB per 512-d
+    /// template), much more slowly on disk otherwise.
     pub fn create_search_index(&self) -> Result<(), StoreError> {
         self.with(|c| {
-            Ok(c.batch_execute(
-                "SET maintenance_work_mem = '1GB'; SET max_parallel_maintenance_workers = 2;
+            let rows: i64 = c.query_one("SELECT COUNT(*) FROM templates WHERE embedding IS NOT NULL", &[])?.get(0);
+            let mb = (rows * 4 / 1024).clamp(1024, 16 * 1024);
+            Ok(c.batch_execute(&format!(
+                "SET maintenance_work_mem = '{mb}MB'; SET max_parallel_maintenance_workers = 2;
                  CREATE INDEX IF NOT EXISTS templates_embedding ON templates USING hnsw (embedding vector_cosine_ops);
                  RESET maintenance_work_mem; RESET max_parallel_maintenance_workers;",
-            )?)
-        })
-    }
-
-    /// Inserts many plain templates of existing subjects in one `COPY`-free batch per call (for the
-    /// benchmark and bulk imports); not audited per template: one audit entry records the batch.
-    pub fn bulk_insert_templates(
-        &self,
-        rows: &[(String, Vec<f32>)],
-        model_id: &str,
-        model_sha256: &str,
-        actor: &str,
-    ) -> Result<(), StoreError> {
-        let now = time_util::now();
-        let mode = self.mode;
-        let sealed: Vec<_> = rows.iter().map(|(s, e)| self.seal_or_plain(s, e)).collect();
-        self.write(move |tx, audit| {
-            let subjects: Vec<&str> = rows.iter().map(|(s, _)| s.as_str()).collect();
-            tx.execute(
-                "INSERT INTO subjects (id, created_at) SELECT DISTINCT s, $2 FROM unnest($1::text[]) s
-                 ON CONFLICT (id) DO NOTHING",
-                &[&subjects, &now],
-            )?;
-            let stmt = tx.prepare(
-                "INSERT INTO templates (subject_id, embedding, nonce, ciphertext, model_id, model_sha256, quality, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, 1.0, $7)",
-            )?;
-            for ((s, e), (v, n, c)) in rows.iter().zip(&sealed) {
-                if e.len() != DIM {
-                    return Err(StoreError::Invalid(format!("embedding has {} values, expected {DIM}", e.len())));
-                }
-                tx.execute(&stmt, &[s, v, n, c, &model_id, &model_sha256, &now])?;
-            }
-            audit.append(tx, actor, "bulk-import", None, "ok", serde_json::json!({"templates": rows.len(), "mode": mode.to_string()}))?;
-            Ok(())
+            ))?)
         })
     }
 }
@@ -626,6 +599,46 @@ impl GalleryStore for PgStore {
             )?)
         })?;
         self.template_records(&rows)
+    }
+
+    fn bulk_import(
+        &self,
+        rows: &[(String, NewTemplate)],
+        consent: &ConsentGrant,
+        actor: &str,
+    ) -> Result<usize, StoreError> {
+        crate::gallery::check_import(rows, consent, Some(DIM))?;
+        let now = time_util::now();
+        let mode = self.mode;
+        let sealed: Vec<_> = rows.iter().map(|(s, t)| self.seal_or_plain(s, &t.embedding)).collect();
+        self.write(move |tx, audit| {
+            let mut subjects: Vec<&str> = rows.iter().map(|(s, _)| s.as_str()).collect();
+            subjects.sort_unstable();
+            subjects.dedup();
+            tx.execute(
+                "INSERT INTO subjects (id, created_at) SELECT s, $2 FROM unnest($1::text[]) s ON CONFLICT (id) DO NOTHING",
+                &[&subjects, &now],
+            )?;
+            tx.execute(
+                "INSERT INTO consents (subject_id, purpose, legal_basis, evidence, granted_at, expires_at)
+                 SELECT s, $3, $4, $5, $2, $6 FROM unnest($1::text[]) s WHERE NOT EXISTS
+                     (SELECT 1 FROM consents WHERE subject_id = s AND purpose = $3 AND revoked_at IS NULL
+                      AND (expires_at IS NULL OR expires_at > $2))",
+                &[&subjects, &now, &consent.purpose, &consent.legal_basis, &consent.evidence, &consent.expires_at],
+            )?;
+            let stmt = tx.prepare(
+                "INSERT INTO templates (subject_id, embedding, nonce, ciphertext, model_id, model_sha256, quality, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )?;
+            for ((s, t), (v, n, c)) in rows.iter().zip(&sealed) {
+                tx.execute(&stmt, &[s, v, n, c, &t.model_id, &t.model_sha256, &t.quality, &now])?;
+            }
+            let detail = serde_json::json!({
+                "templates": rows.len(), "subjects": subjects.len(), "purpose": consent.purpose, "mode": mode.to_string()
+            });
+            audit.append(tx, actor, "bulk-import", None, "ok", detail)?;
+            Ok(rows.len())
+        })
     }
 
     fn template_log_position(&self) -> Result<i64, StoreError> {
@@ -1006,7 +1019,11 @@ impl GalleryStore for PgStore {
         let want = (k * 8 + 32) as i64;
         let (k, q) = (k as i64, Vector::from(query.to_vec()));
         self.with(move |c| {
-            let rows = c.query(
+            // The planner prices an HNSW scan by ef_search and picks an exact sequential scan above a
+            // few hundred (seconds at a million templates): keep the index for this statement.
+            let mut tx = c.transaction()?;
+            tx.batch_execute("SET LOCAL enable_seqscan = off")?;
+            let rows = tx.query(
                 "WITH nearest AS (
                      SELECT subject_id, embedding <=> $1 AS distance FROM templates
                      WHERE model_sha256 = $3 AND embedding IS NOT NULL
@@ -1015,6 +1032,7 @@ impl GalleryStore for PgStore {
                  GROUP BY subject_id ORDER BY MIN(distance), subject_id LIMIT $4",
                 &[&q, &want, &model_sha256, &k],
             )?;
+            tx.commit()?;
             Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
         })
     }

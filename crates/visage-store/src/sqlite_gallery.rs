@@ -46,6 +46,15 @@ impl GalleryStore for Store {
         Store::all_templates(self)
     }
 
+    fn bulk_import(
+        &self,
+        rows: &[(String, NewTemplate)],
+        consent: &ConsentGrant,
+        actor: &str,
+    ) -> Result<usize, StoreError> {
+        Store::bulk_import(self, rows, consent, actor)
+    }
+
     fn template_log_position(&self) -> Result<i64, StoreError> {
         Store::template_log_position(self)
     }

@@ -290,6 +290,62 @@ impl Store {
         })
     }
 
+    /// Bulk import (see [`crate::GalleryStore::bulk_import`]).
+    pub fn bulk_import(
+        &self,
+        rows: &[(String, NewTemplate)],
+        consent: &ConsentGrant,
+        actor: &str,
+    ) -> Result<usize, StoreError> {
+        crate::gallery::check_import(rows, consent, None)?;
+        let now = time_util::now();
+        self.write(|w| {
+            let tx = &w.tx;
+            let mut subject =
+                tx.prepare("INSERT INTO subjects (id, created_at) VALUES (?1, ?2) ON CONFLICT(id) DO NOTHING")?;
+            let mut has_consent =
+                tx.prepare(&format!("SELECT 1 FROM consents WHERE subject_id = ?1 AND {ACTIVE} AND purpose = ?3"))?;
+            let mut grant = tx.prepare(
+                "INSERT INTO consents (subject_id, purpose, legal_basis, evidence, granted_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            let mut template = tx.prepare(
+                "INSERT INTO templates (subject_id, nonce, ciphertext, model_id, model_sha256, quality, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            let mut seen = std::collections::HashSet::new();
+            for (subject_id, t) in rows {
+                if seen.insert(subject_id.as_str()) {
+                    subject.execute(params![subject_id, now])?;
+                    if !has_consent.exists(params![subject_id, now, consent.purpose])? {
+                        grant.execute(params![
+                            subject_id,
+                            consent.purpose,
+                            consent.legal_basis,
+                            consent.evidence,
+                            now,
+                            consent.expires_at
+                        ])?;
+                    }
+                }
+                let sealed = self.templates.seal(&embedding_bytes(&t.embedding), subject_id.as_bytes());
+                template.execute(params![
+                    subject_id,
+                    sealed.nonce,
+                    sealed.ciphertext,
+                    t.model_id,
+                    t.model_sha256,
+                    t.quality,
+                    now
+                ])?;
+            }
+            let detail =
+                serde_json::json!({"templates": rows.len(), "subjects": seen.len(), "purpose": consent.purpose});
+            w.audit(actor, "bulk-import", None, "ok", detail)?;
+            Ok(rows.len())
+        })
+    }
+
     /// One subject, if known.
     pub fn subject(&self, id: &str) -> Result<Option<Subject>, StoreError> {
         validate_subject_id(id)?;

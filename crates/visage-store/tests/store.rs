@@ -334,9 +334,18 @@ fn a_version_1_store_is_migrated() {
     store.enroll("old", None, &consent("access"), &[template(1.0)], "cli", json!({})).unwrap();
     drop(store);
     let db = raw(dir.path());
-    db.execute_batch("DROP TABLE api_keys; PRAGMA user_version = 1;").unwrap();
+    // What a version 1 file looked like: no API keys (2), no template log (3).
+    db.execute_batch(
+        "DROP TABLE api_keys; DROP TRIGGER template_log_added; DROP TRIGGER template_log_removed;
+         DROP TABLE template_log; PRAGMA user_version = 1;",
+    )
+    .unwrap();
     drop(db);
     let store = open(dir.path());
     assert_eq!(store.all_templates().unwrap().len(), 1, "data kept");
     assert!(store.create_api_key(&["admin".into()], None, "cli").is_ok(), "the new table exists");
+    assert_eq!(store.template_log_position().unwrap(), 0);
+    store.enroll("new", None, &consent("access"), &[template(2.0)], "cli", json!({})).unwrap();
+    let changes = store.template_changes(0).unwrap();
+    assert_eq!(changes.added.iter().map(|t| t.subject_id.as_str()).collect::<Vec<_>>(), ["new"], "the log runs");
 }
