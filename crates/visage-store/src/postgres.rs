@@ -8,8 +8,10 @@
 //!   (`SELECT ... FOR UPDATE`), so writers from any number of processes append one after another and
 //!   the chain stays intact.
 //!
-//! The client is synchronous (`postgres`); called from inside an async runtime, each call runs on a
-//! scoped helper thread so it never blocks the runtime's own block_on.
+//! The client is synchronous (`postgres`), with a pool of connections per store (`r2d2`; size
+//! `VISAGE_PG_POOL`, default 8), so concurrent requests of one service run side by side rather than
+//! queueing on one connection. Called from inside an async runtime, each call runs on a scoped helper
+//! thread so it never blocks the runtime's own block_on.
 
 use crate::audit::{entry_hash, AuditEntry, AuditFilter, AuditVerification, ChainCheck, GENESIS};
 use crate::crypto::{embedding_bytes, embedding_from_bytes, Cipher};
@@ -21,7 +23,7 @@ use crate::store::{
 use crate::{api_keys, time_util, validate_subject_id, ApiKey, StoreError};
 use pgvector::Vector;
 use postgres::{Client, IsolationLevel, NoTls, Row, Transaction};
-use std::sync::Mutex;
+use r2d2_postgres::PostgresConnectionManager;
 use zeroize::Zeroizing;
 
 /// The embedding dimension of the `vector` column (ArcFace-style 512-d templates).
@@ -118,8 +120,7 @@ const ACTIVE: &str = "revoked_at IS NULL AND (expires_at IS NULL OR expires_at >
 
 /// A PostgreSQL gallery. Safe to share between threads; any number of processes may use one database.
 pub struct PgStore {
-    client: Mutex<Client>,
-    url: String,
+    pool: Pool,
     location: String,
     key: StoreKey,
     mode: TemplateMode,
@@ -143,13 +144,23 @@ fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     }
 }
 
-fn connect(url: &str) -> Result<Client, StoreError> {
-    let mut client = Client::connect(url, NoTls).map_err(|e| StoreError::Postgres(e.to_string()))?;
-    // Look beyond the first candidates when a filter (the embedding model) rejects some, and keep recall
-    // high for per-subject ranking (several templates per subject).
-    // VISAGE_PG_EF_SEARCH trades latency for recall (see the README's figures).
-    client.batch_execute(&format!("SET hnsw.ef_search = {}; SET hnsw.iterative_scan = relaxed_order", ef_search()))?;
-    Ok(client)
+type Pool = r2d2_postgres::r2d2::Pool<PostgresConnectionManager<NoTls>>;
+
+/// The session settings of every pooled connection: look beyond the first candidates when a filter
+/// (the embedding model) rejects some, and keep recall high for per-subject ranking (several templates
+/// per subject). `VISAGE_PG_EF_SEARCH` trades latency for recall (see the README's figures).
+#[derive(Debug)]
+struct SessionSettings;
+
+impl r2d2_postgres::r2d2::CustomizeConnection<Client, postgres::Error> for SessionSettings {
+    fn on_acquire(&self, client: &mut Client) -> Result<(), postgres::Error> {
+        client.batch_execute(&format!("SET hnsw.ef_search = {}; SET hnsw.iterative_scan = relaxed_order", ef_search()))
+    }
+}
+
+/// Connections per store: `VISAGE_PG_POOL`, else 8 (1 to 64).
+pub fn pool_size() -> u32 {
+    std::env::var("VISAGE_PG_POOL").ok().and_then(|v| v.parse::<u32>().ok()).unwrap_or(8).clamp(1, 64)
 }
 
 /// The HNSW candidate list length of searches: `VISAGE_PG_EF_SEARCH`, else 100 (10 to 1000).
@@ -174,13 +185,24 @@ impl PgStore {
     /// new audit key into a new database). `mode` must be the one the gallery was created with.
     pub fn open(url: &str, key: StoreKey, mode: TemplateMode) -> Result<PgStore, StoreError> {
         let location = redact(url);
-        let mut client = off_runtime(|| connect(url))?;
+        let config: postgres::Config = url.parse().map_err(|e| StoreError::Postgres(format!("{location}: {e}")))?;
+        // One connection first, so that a wrong address or password is reported at once (a pool would
+        // keep retrying), and the schema is migrated before any other use.
+        let mut client = off_runtime(|| config.connect(NoTls)).map_err(|e| StoreError::Postgres(e.to_string()))?;
         let audit_key = off_runtime(|| -> Result<_, StoreError> {
             migrate(&mut client, &location)?;
             unlock(&mut client, &key, mode)
         })?;
+        drop(client);
+        // Connections open on demand; a checkout waits at most 30 s for a free one.
+        let pool = r2d2_postgres::r2d2::Pool::builder()
+            .max_size(pool_size())
+            .min_idle(Some(1))
+            .test_on_check_out(false)
+            .connection_customizer(Box::new(SessionSettings))
+            .build_unchecked(PostgresConnectionManager::new(config, NoTls));
         let templates = Cipher::new(&key, "templates");
-        Ok(PgStore { client: Mutex::new(client), url: url.to_string(), location, key, mode, templates, audit_key })
+        Ok(PgStore { pool, location, key, mode, templates, audit_key })
     }
 
     /// How this gallery keeps its templates.
@@ -199,12 +221,15 @@ impl PgStore {
             .collect()
     }
 
-    /// Runs `f` with the connection (reconnecting once if the server closed it).
+    /// Runs `f` with a pooled connection. A connection the server closed is dropped by the pool when
+    /// it comes back; the next one is taken instead.
     fn with<T: Send>(&self, f: impl FnOnce(&mut Client) -> Result<T, StoreError> + Send) -> Result<T, StoreError> {
         off_runtime(|| {
-            let mut client = self.client.lock().unwrap_or_else(|p| p.into_inner());
+            let checkout = || self.pool.get().map_err(|e| StoreError::Postgres(format!("{}: {e}", self.location)));
+            let mut client = checkout()?;
             if client.is_closed() {
-                *client = connect(&self.url)?;
+                drop(client);
+                client = checkout()?;
             }
             f(&mut client)
         })

@@ -305,6 +305,42 @@ fn template_log_postgres_encrypted() {
     template_log_follows_the_other_process(Backend::Postgres(TemplateMode::Encrypted));
 }
 
+/// One store serves concurrent calls on several connections: while a writer waits for the audit head
+/// (held by another session), a read on the same store still answers at once.
+#[test]
+fn a_waiting_writer_does_not_block_readers_of_the_same_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = visage_testkit::postgres_server().create_database("pool");
+    let store =
+        Arc::new(PgStore::open(&url, StoreKey::load_or_create(dir.path()).unwrap(), TemplateMode::Plain).unwrap());
+    store.enroll("alice", None, &consent("door"), &[template(7, 0.0)], "t", serde_json::json!({})).unwrap();
+    let db = url.rsplit('/').next().unwrap().to_string();
+    let holder = std::thread::spawn(move || {
+        visage_testkit::postgres_server()
+            .psql(&db, "BEGIN; SELECT seq FROM audit_head WHERE id = 1 FOR UPDATE; SELECT pg_sleep(3); COMMIT;")
+            .unwrap()
+    });
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let writer = {
+        let store = Arc::clone(&store);
+        std::thread::spawn(move || {
+            let started = std::time::Instant::now();
+            store.audit("t", "identify", None, "unknown", serde_json::json!({})).unwrap();
+            started.elapsed()
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let started = std::time::Instant::now();
+    assert_eq!(store.search(&embedding(7, 0.1), 1, "m1").unwrap()[0].0, "alice");
+    assert_eq!(store.subjects().unwrap().len(), 1);
+    let read = started.elapsed();
+    let waited = writer.join().unwrap();
+    holder.join().unwrap();
+    assert!(waited > std::time::Duration::from_millis(1000), "the writer did wait for the head ({waited:?})");
+    assert!(read < std::time::Duration::from_millis(1000), "reads went on meanwhile ({read:?})");
+    assert!(store.verify_audit().unwrap().intact);
+}
+
 /// Eight writers on separate connections append at once (enrolments, audit entries, deletions): the
 /// chain has every entry, in one unbroken sequence.
 #[test]
