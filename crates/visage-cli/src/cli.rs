@@ -173,6 +173,29 @@ pub struct GalleryArgs {
     /// database) or `encrypted` (AES-256-GCM, searched in memory by each service).
     #[arg(long, env = "VISAGE_PG_TEMPLATES", default_value = "plain")]
     pub pg_templates: visage::store::TemplateMode,
+    /// The in-memory search index (SQLite, or PostgreSQL with encrypted templates): `exact` (SIMD
+    /// scan), `hnsw` (approximate, for large galleries; built at start-up), or `auto` (exact up to
+    /// 100,000 templates, HNSW above).
+    #[arg(long, env = "VISAGE_INDEX", value_enum, default_value = "auto")]
+    pub index: IndexChoice,
+}
+
+/// See [`GalleryArgs::index`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum IndexChoice {
+    Exact,
+    Hnsw,
+    Auto,
+}
+
+impl From<IndexChoice> for visage_index::IndexKind {
+    fn from(c: IndexChoice) -> Self {
+        match c {
+            IndexChoice::Exact => visage_index::IndexKind::Exact,
+            IndexChoice::Hnsw => visage_index::IndexKind::Hnsw,
+            IndexChoice::Auto => visage_index::IndexKind::Auto,
+        }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -33,6 +33,7 @@ pub fn open_configured(
     let mut config = SystemConfig::new(&dir);
     config.actor = default_actor();
     config.store = Some(spec);
+    config.index = g.index.into();
     if let Some(p) = pipeline {
         config.analyzer = analyzer_config(p, threshold, Purpose::Recognition);
     }

@@ -47,9 +47,6 @@ pub enum StoreCommand {
         /// as queries, filled up with random unit vectors. Without it, all vectors are synthetic.
         #[arg(long)]
         embeddings: Option<PathBuf>,
-        /// The in-process index of the SQLite backend.
-        #[arg(long, value_enum, default_value = "auto")]
-        index: BenchIndex,
         #[command(flatten)]
         gallery: GalleryArgs,
     },
@@ -58,13 +55,12 @@ pub enum StoreCommand {
 pub fn run(cmd: &StoreCommand) -> Result<ExitCode> {
     match cmd {
         StoreCommand::Migrate { from, to, pg_templates, key_dir } => migrate(from, to, *pg_templates, key_dir.as_ref()),
-        StoreCommand::Bench { size, queries, enrolments, embeddings, index, gallery } => bench(
+        StoreCommand::Bench { size, queries, enrolments, embeddings, gallery } => bench(
             &StoreBenchArgs {
                 size: *size,
                 queries: *queries,
                 enrolments: *enrolments,
                 embeddings: embeddings.as_ref(),
-                index: *index,
             },
             gallery,
         ),
@@ -104,15 +100,6 @@ fn migrate(from: &str, to: &str, mode: TemplateMode, key_dir: Option<&PathBuf>) 
 }
 
 const DIM: usize = 512;
-
-/// Which in-process index the SQLite benchmark searches with.
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum BenchIndex {
-    Exact,
-    Hnsw,
-    /// Exact up to 100,000 templates, HNSW above (what `visage serve` uses).
-    Auto,
-}
 
 /// The benchmark's vectors: the gallery (one template per subject `s{i}`) and the queries.
 struct BenchData {
@@ -210,7 +197,6 @@ pub struct StoreBenchArgs<'a> {
     pub queries: usize,
     pub enrolments: usize,
     pub embeddings: Option<&'a PathBuf>,
-    pub index: BenchIndex,
 }
 
 /// Fills an empty gallery to `size` templates (bulk import, then `enrolments` single enrolments timed
@@ -274,7 +260,7 @@ fn bench(args: &StoreBenchArgs<'_>, g: &GalleryArgs) -> Result<ExitCode> {
     let truth = exact_top1(&data.gallery, &data.queries);
     let report = match &pg {
         Some(_) => bench_database(store.as_ref(), &data.queries, &truth)?,
-        None => bench_in_memory(store.as_ref(), &data.queries, &truth, args.index)?,
+        None => bench_in_memory(store.as_ref(), &data.queries, &truth, g.index.into())?,
     };
     let mut out = json!({
         "backend": store.location(),
@@ -351,14 +337,9 @@ fn bench_in_memory(
     store: &dyn GalleryStore,
     queries: &[Vec<f32>],
     truth: &[usize],
-    kind: BenchIndex,
+    kind: visage_index::IndexKind,
 ) -> Result<serde_json::Value> {
-    use visage_index::{GalleryConfig, GalleryIndex, IndexKind, VectorIndex};
-    let kind = match kind {
-        BenchIndex::Exact => IndexKind::Exact,
-        BenchIndex::Hnsw => IndexKind::Hnsw,
-        BenchIndex::Auto => IndexKind::Auto,
-    };
+    use visage_index::{GalleryConfig, GalleryIndex, VectorIndex};
     let started = Instant::now();
     let templates = store.all_templates()?;
     let read_s = started.elapsed().as_secs_f64();

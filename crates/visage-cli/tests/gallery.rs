@@ -110,6 +110,28 @@ fn enrol_identify_in_a_group_photo_delete_and_audit() {
     let mut matches: Vec<Option<&str>> = faces.iter().map(|f| f["match"].as_str()).collect();
     matches.sort();
     assert_eq!(matches, [None, Some("ann"), Some("bea")], "the stranger is unknown: {v}");
+    // Either index, chosen by configuration, gives the same answers.
+    for index in ["exact", "hnsw"] {
+        let out = visage_in(d, &["identify", "--json", s(&group)], &[("VISAGE_INDEX", index)]);
+        assert_eq!(out.code, 0, "{index}: {}", out.stderr);
+        let w: Value = serde_json::from_str(out.stdout.trim()).unwrap();
+        // The same decisions and candidates; similarities equal up to the kernels' rounding.
+        let (faces, expected) = (w["faces"].as_array().unwrap(), v["faces"].as_array().unwrap());
+        assert_eq!(faces.len(), expected.len());
+        for (f, e) in faces.iter().zip(expected) {
+            assert_eq!(f["match"], e["match"], "{index}");
+            let (fc, ec) = (f["candidates"].as_array().unwrap(), e["candidates"].as_array().unwrap());
+            assert_eq!(fc.len(), ec.len(), "{index}");
+            for (a, b) in fc.iter().zip(ec) {
+                assert_eq!(a["subject"], b["subject"], "{index}");
+                let diff = a["similarity"].as_f64().unwrap() - b["similarity"].as_f64().unwrap();
+                assert!(diff.abs() < 1e-4, "{index}: {a} vs {b}");
+            }
+        }
+    }
+    let bad = visage_in(d, &["identify", "--index", "faiss", s(&group)], &[]);
+    assert_eq!(bad.code, 2);
+    assert!(bad.stderr.contains("exact, hnsw, auto"), "{}", bad.stderr);
     for f in faces {
         assert!(f["candidates"].as_array().unwrap().len() <= 3);
         if f["match"].is_null() {
