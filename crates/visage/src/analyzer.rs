@@ -363,24 +363,41 @@ impl FaceAnalyzer {
     pub fn embed_one(&self, source: impl Into<ImageSource>, choice: FaceChoice) -> Result<EmbeddedFace, VisageError> {
         let source = source.into();
         let path = source.name();
-        let mut timings = StageTimings::default();
         let t = Instant::now();
         let image = self.load(source)?;
-        timings.decode = ms(t);
+        let decode = ms(t);
         let t = Instant::now();
         let detections = self.detect(&image)?;
-        timings.detect = ms(t);
-        let faces_in_image = detections.len();
-        let chosen = choose_face(&detections, choice, image.width(), image.height())
+        let detect = ms(t);
+        let mut face = self.embed_choice(&image, &detections, choice, &path)?;
+        face.timings.decode = decode;
+        face.timings.detect = detect;
+        Ok(face)
+    }
+
+    /// The face `choice` picks among the `detections` of an image already decoded, embedded; errors
+    /// name the image as `path`.
+    pub fn embed_choice(
+        &self,
+        image: &RgbImage,
+        detections: &[Detection],
+        choice: FaceChoice,
+        path: &std::path::Path,
+    ) -> Result<EmbeddedFace, VisageError> {
+        let chosen = choose_face(detections, choice, image.width(), image.height())
             .map_err(|count| match count {
-                0 => VisageError::NoFace { path: path.clone() },
-                n => VisageError::SeveralFaces { path: path.clone(), count: n },
+                0 => VisageError::NoFace { path: path.to_path_buf() },
+                n => VisageError::SeveralFaces { path: path.to_path_buf(), count: n },
             })?
             .clone();
-        let (mut embeddings, align, emb) = self.embed_detections(&image, std::slice::from_ref(&chosen))?;
-        timings.align = align;
-        timings.embed = emb;
-        Ok(EmbeddedFace { detection: chosen, embedding: embeddings.remove(0), faces_in_image, timings })
+        let (mut embeddings, align, embed) = self.embed_detections(image, std::slice::from_ref(&chosen))?;
+        let timings = StageTimings { align, embed, ..StageTimings::default() };
+        Ok(EmbeddedFace {
+            detection: chosen,
+            embedding: embeddings.remove(0),
+            faces_in_image: detections.len(),
+            timings,
+        })
     }
 }
 

@@ -479,38 +479,55 @@ impl FaceRecognitionSystem {
     ) -> Result<Identification, VisageError> {
         let image = self.analyzer.load(image)?;
         let detections = self.analyzer.detect(&image)?;
-        let (embeddings, ..) = if detections.is_empty() {
-            (Vec::new(), 0.0, 0.0)
-        } else {
-            self.analyzer.embed_detections(&image, &detections)?
-        };
+        self.identify_detected(&image, &detections, top_k, threshold, actor, &vec![None; detections.len()])
+    }
+
+    /// Identification of faces already detected. A face whose `refused` entry is `Some(detail)` is not
+    /// searched for at all (no match, no candidates) and is audited as `refused-spoof` with that detail.
+    pub(crate) fn identify_detected(
+        &self,
+        image: &image::RgbImage,
+        detections: &[visage_detect::Detection],
+        top_k: usize,
+        threshold: Option<f32>,
+        actor: &str,
+        refused: &[Option<serde_json::Value>],
+    ) -> Result<Identification, VisageError> {
+        let searched: Vec<visage_detect::Detection> =
+            detections.iter().zip(refused).filter(|(_, r)| r.is_none()).map(|(d, _)| d.clone()).collect();
+        let mut embeddings =
+            if searched.is_empty() { Vec::new() } else { self.analyzer.embed_detections(image, &searched)?.0 }
+                .into_iter();
         let threshold = threshold.unwrap_or(self.analyzer.verifier().threshold);
-        let faces: Vec<IdentifiedFace> = detections
-            .iter()
-            .zip(&embeddings)
-            .map(|(d, e)| {
-                let candidates = self.search(e, top_k.max(1))?;
-                let best = candidates.first();
-                Ok(IdentifiedFace {
-                    bbox: d.bbox.to_array(),
-                    matched: best.filter(|c| c.similarity >= threshold).map(|c| c.subject.clone()),
-                    similarity: best.map(|c| c.similarity),
-                    candidates: candidates.into_iter().take(top_k).collect(),
-                })
-            })
-            .collect::<Result<_, VisageError>>()?;
-        if faces.is_empty() {
-            self.store.audit(actor, "identify", None, "no-face", serde_json::json!({"faces": 0}))?;
-        }
-        for f in &faces {
-            let outcome = if f.matched.is_some() { "match" } else { "unknown" };
+        let mut faces = Vec::with_capacity(detections.len());
+        for (d, refusal) in detections.iter().zip(refused) {
+            let bbox = d.bbox.to_array();
+            if let Some(detail) = refusal {
+                self.store.audit(actor, "identify", None, "refused-spoof", detail.clone())?;
+                faces.push(IdentifiedFace { bbox, matched: None, similarity: None, candidates: Vec::new() });
+                continue;
+            }
+            let e = embeddings.next().ok_or_else(|| VisageError::Invalid("one embedding per face".into()))?;
+            let candidates = self.search(&e, top_k.max(1))?;
+            let best = candidates.first();
+            let face = IdentifiedFace {
+                bbox,
+                matched: best.filter(|c| c.similarity >= threshold).map(|c| c.subject.clone()),
+                similarity: best.map(|c| c.similarity),
+                candidates: candidates.into_iter().take(top_k).collect(),
+            };
+            let outcome = if face.matched.is_some() { "match" } else { "unknown" };
             self.store.audit(
                 actor,
                 "identify",
-                f.matched.as_deref(),
+                face.matched.as_deref(),
                 outcome,
-                serde_json::json!({"similarity": f.similarity, "candidates": f.candidates.len()}),
+                serde_json::json!({"similarity": face.similarity, "candidates": face.candidates.len()}),
             )?;
+            faces.push(face);
+        }
+        if faces.is_empty() {
+            self.store.audit(actor, "identify", None, "no-face", serde_json::json!({"faces": 0}))?;
         }
         Ok(Identification { faces, threshold })
     }
@@ -535,8 +552,19 @@ impl FaceRecognitionSystem {
     ) -> Result<Verification, VisageError> {
         let fa = self.analyzer.embed_one(a, FaceChoice::Largest)?;
         let fb = self.analyzer.embed_one(b, FaceChoice::Largest)?;
+        self.decide_verification(&fa.embedding, &fb.embedding, threshold, actor)
+    }
+
+    /// Compares two embeddings at `threshold` (default: the configured one), audited.
+    pub(crate) fn decide_verification(
+        &self,
+        a: &[f32],
+        b: &[f32],
+        threshold: Option<f32>,
+        actor: &str,
+    ) -> Result<Verification, VisageError> {
         let verifier = threshold.map_or_else(|| self.analyzer.verifier(), visage_recognize::Verifier::new);
-        let v = verifier.verify(&fa.embedding, &fb.embedding);
+        let v = verifier.verify(a, b);
         let outcome = if v.is_match { "match" } else { "no-match" };
         self.store.audit(actor, "verify", None, outcome, serde_json::json!({"similarity": v.similarity}))?;
         Ok(v)

@@ -56,10 +56,17 @@ fn a_printed_photo_is_not_enrolled_when_liveness_is_required() {
     let live = reals.iter().take(5).find_map(|p| system.enroll(&request("alice", p.clone()), "test").ok());
     assert!(live.is_some(), "none of the first five live frames was enrolled");
 
-    // The identification of a printed photo with --require-live is not matched.
+    // The identification of a printed photo with --require-live is not matched: the gallery is not
+    // even searched (no candidates), and the audit log has one refusal and no match or unknown.
+    let identify = AuditFilter { action: Some("identify".into()), ..AuditFilter::default() };
+    let before = system.audit_entries(&identify).unwrap().len();
     let found = system.identify_live(&spoofs[0], 3, "test", true, None).unwrap();
     assert_eq!(found.faces.len(), 1);
     assert!(!found.faces[0].liveness.live && found.faces[0].face.matched.is_none());
+    assert!(found.faces[0].face.candidates.is_empty() && found.faces[0].face.similarity.is_none());
+    let outcomes: Vec<String> =
+        system.audit_entries(&identify).unwrap().into_iter().skip(before).map(|e| e.outcome).collect();
+    assert_eq!(outcomes, ["refused-spoof"]);
     let found = system.identify_live(&reals[0], 3, "test", true, None).unwrap();
     assert!(found.faces[0].liveness.live && found.faces[0].face.matched.as_deref() == Some("alice"));
     let err = system.verify_live(&reals[0], &spoofs[0], "test", true, None).unwrap_err();

@@ -89,34 +89,24 @@ impl FaceRecognitionSystem {
         require_live: bool,
         liveness_threshold: Option<f32>,
     ) -> Result<LiveIdentification, VisageError> {
-        let source = source.into();
-        let image = self.analyzer.load(&source)?;
+        let image = self.analyzer.load(source)?;
         let detections = self.analyzer.detect(&image)?;
         let scores = detections
             .iter()
             .map(|d| self.analyzer.liveness(&image, d, liveness_threshold))
             .collect::<Result<Vec<_>, _>>()?;
-        let identified = self.identify_at(&source, top_k, threshold, actor)?;
+        // A face that fails a required liveness check is never searched for.
+        let refused: Vec<Option<serde_json::Value>> = scores
+            .iter()
+            .map(|l| (require_live && !l.live).then(|| serde_json::json!({"liveness": l.score})))
+            .collect();
+        let identified = self.identify_detected(&image, &detections, top_k, threshold, actor, &refused)?;
         let faces = identified
             .faces
             .into_iter()
             .zip(scores)
-            .map(|(mut face, liveness)| {
-                if require_live && !liveness.live {
-                    face.matched = None;
-                    face.similarity = None;
-                    face.candidates.clear();
-                    self.store.audit(
-                        actor,
-                        "identify",
-                        None,
-                        "refused-spoof",
-                        serde_json::json!({"liveness": liveness.score}),
-                    )?;
-                }
-                Ok(LiveIdentifiedFace { face, liveness })
-            })
-            .collect::<Result<Vec<_>, VisageError>>()?;
+            .map(|(face, liveness)| LiveIdentifiedFace { face, liveness })
+            .collect();
         Ok(LiveIdentification {
             faces,
             threshold: identified.threshold,
@@ -148,22 +138,23 @@ impl FaceRecognitionSystem {
         require_live: bool,
         liveness_threshold: Option<f32>,
     ) -> Result<LiveVerification, VisageError> {
-        let (a, b) = (a.into(), b.into());
         let mut liveness = Vec::with_capacity(2);
-        for source in [&a, &b] {
+        let mut embeddings = Vec::with_capacity(2);
+        for source in [a.into(), b.into()] {
+            let path = source.name();
             let image = self.analyzer.load(source)?;
             let faces = self.analyzer.detect(&image)?;
-            let face = crate::choose_face(&faces, FaceChoice::Largest, image.width(), image.height())
-                .map_err(|_| VisageError::NoFace { path: source.name() })?;
-            let l = self.analyzer.liveness(&image, face, liveness_threshold)?;
+            let face = self.analyzer.embed_choice(&image, &faces, FaceChoice::Largest, &path)?;
+            let l = self.analyzer.liveness(&image, &face.detection, liveness_threshold)?;
             if require_live && !l.live {
                 self.store.audit(actor, "verify", None, "refused-spoof", serde_json::json!({"liveness": l.score}))?;
                 let threshold = liveness_threshold.unwrap_or_else(|| self.analyzer.liveness_threshold());
-                return Err(VisageError::Spoof { path: source.name(), score: l.score, threshold });
+                return Err(VisageError::Spoof { path, score: l.score, threshold });
             }
             liveness.push(l);
+            embeddings.push(face.embedding);
         }
-        let verification = self.verify_at(&a, &b, threshold, actor)?;
+        let verification = self.decide_verification(&embeddings[0], &embeddings[1], threshold, actor)?;
         Ok(LiveVerification { verification, liveness: [liveness[0], liveness[1]], require_live })
     }
 }
