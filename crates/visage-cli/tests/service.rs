@@ -328,3 +328,73 @@ fn the_api_holds_to_its_openapi_document_under_schemathesis() {
     assert!(out.status.success(), "schemathesis found failures:\n{report}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(report.contains("generated"), "{report}");
 }
+
+/// `visage serve` with extra environment (the gallery's store).
+fn start_with(data: &Path, port: u16, env: &[(&str, &str)]) -> Child {
+    let mut cmd = visage(data);
+    cmd.envs(env.iter().copied()).args(["serve", "--addr", &format!("127.0.0.1:{port}")]);
+    let child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while request(port, "GET", "/healthz", "", &[], "").map(|(s, _)| s).ok() != Some(200) {
+        assert!(Instant::now() < deadline, "the service did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child
+}
+
+/// The best match of the one face of `photo`, as identified by the service on `port`.
+fn identified(port: u16, key: &str, photo: &[u8]) -> Value {
+    let boundary = "b0undary";
+    let mut body =
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"p.jpg\"\r\n\r\n")
+            .into_bytes();
+    body.extend(photo);
+    body.extend(format!("\r\n--{boundary}--\r\n").bytes());
+    let ct = format!("multipart/form-data; boundary={boundary}");
+    let (status, text) = request(port, "POST", "/v1/identify", key, &body, &ct).unwrap();
+    assert_eq!(status, 200, "{text}");
+    let v: Value = serde_json::from_str(&dechunk(&text)).unwrap();
+    assert_eq!(v["faces"].as_array().map(Vec::len), Some(1), "{v}");
+    v["faces"][0]["match"].clone()
+}
+
+/// What the issue asks of a deployment: two `visage serve` processes on one PostgreSQL database. An
+/// enrolment acknowledged by one is identified by the other at once, and an erasure by one holds for
+/// the other at once; with plain templates (searched in SQL) and with encrypted ones (searched in
+/// each process's memory, kept in step through the template log).
+#[test]
+fn two_services_on_one_postgres_database() {
+    let photo = portrait_jpeg();
+    for mode in ["plain", "encrypted"] {
+        let url = visage_testkit::postgres_server().create_database("services");
+        let data = tempfile::tempdir().unwrap();
+        let env = [("VISAGE_STORE", url.as_str()), ("VISAGE_PG_TEMPLATES", mode)];
+        let out = visage(data.path())
+            .envs(env.iter().copied())
+            .args(["keys", "create", "--scopes", "admin", "--json"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let key: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let key = key["key"].as_str().unwrap().to_string();
+        let (p1, p2) = (free_port(), free_port());
+        let mut one = start_with(data.path(), p1, &env);
+        let mut two = start_with(data.path(), p2, &env);
+
+        assert_eq!(identified(p2, &key, &photo), Value::Null, "{mode}: nobody enrolled yet");
+        let (body, ct) = enrol_body(&photo);
+        let (status, text) = request(p1, "POST", "/v1/subjects/ann/enroll", &key, &body, &ct).unwrap();
+        assert_eq!(status, 201, "{mode}: {text}");
+        assert_eq!(identified(p2, &key, &photo), "ann", "{mode}: enrolled on one, identified by the other");
+        let (status, text) = request(p2, "DELETE", "/v1/subjects/ann", &key, &[], "").unwrap();
+        assert_eq!(status, 200, "{mode}: {text}");
+        assert_eq!(identified(p1, &key, &photo), Value::Null, "{mode}: erased on the other, gone here too");
+        let (status, text) = request(p1, "GET", "/v1/audit/verify", &key, &[], "").unwrap();
+        assert_eq!(status, 200, "{mode}: {text}");
+        assert!(dechunk(&text).contains("\"intact\":true"), "{mode}: {text}");
+        for child in [&mut one, &mut two] {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+}
