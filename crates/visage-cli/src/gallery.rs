@@ -34,6 +34,8 @@ pub fn open_configured(
     config.actor = default_actor();
     config.store = Some(spec);
     config.index = g.index.into();
+    // A command that answers and exits searches exactly; `serve` builds HNSW in the background.
+    config.hnsw_above = None;
     if let Some(p) = pipeline {
         config.analyzer = analyzer_config(p, threshold, Purpose::Recognition);
     }
@@ -97,6 +99,7 @@ pub fn serve(
 ) -> Result<ExitCode> {
     let system = open_configured(g, Some(pipeline), None, |c| {
         c.enrol_liveness = visage::system::EnrolLiveness { required: enrol_liveness, threshold: None };
+        c.hnsw_above = Some(visage_index::DEFAULT_AUTO_THRESHOLD);
     })?;
     if system.store().api_keys()?.iter().all(|k| k.revoked_at.is_some()) {
         eprintln!("note: no active API key yet; create one with `visage keys create --scopes admin`");

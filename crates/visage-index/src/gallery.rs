@@ -78,6 +78,14 @@ impl GalleryIndex {
         }
     }
 
+    /// Copies of the live ids and vectors while the exact scan is in use (`None` once HNSW is): what
+    /// an HNSW graph built elsewhere, e.g. in the background while this index answers, starts from.
+    pub fn exact_snapshot(&self) -> Option<(Vec<u64>, Vec<f32>)> {
+        let Inner::Exact(exact) = &self.inner else { return None };
+        let (ids, vectors): (Vec<u64>, Vec<&[f32]>) = exact.iter().unzip();
+        Some((ids, vectors.concat()))
+    }
+
     /// The settings this index was made with.
     pub fn config(&self) -> &GalleryConfig {
         &self.config

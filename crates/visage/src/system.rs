@@ -5,17 +5,18 @@
 use crate::quality::{QualityGate, QualityReport};
 use crate::{AnalyzerConfig, FaceAnalyzer, FaceChoice, ImageSource, VisageError};
 use serde::Serialize;
-use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::RwLock;
-use visage_index::{GalleryConfig, GalleryIndex, IndexKind, VectorIndex};
+use visage_index::IndexKind;
 use visage_recognize::Verification;
 
 mod live;
+mod search_index;
 pub use live::{EnrolLiveness, LiveIdentification, LiveIdentifiedFace, LiveVerification};
+use search_index::{BackgroundHnsw, SubjectIndex};
 use visage_store::{
     AuditEntry, AuditFilter, AuditVerification, Consent, ConsentGrant, GalleryStore, NewTemplate, PurgeReport,
-    StoreKey, StoreSpec, Subject, SubjectExport, TemplateChanges, TemplateRecord,
+    StoreKey, StoreSpec, Subject, SubjectExport,
 };
 
 /// Everything that configures a [`FaceRecognitionSystem`].
@@ -27,8 +28,12 @@ pub struct SystemConfig {
     /// Who acts in the system's own operations (the purge at start-up), as recorded in the audit log.
     pub actor: String,
     pub quality: QualityGate,
-    /// Exact search, HNSW, or chosen by gallery size.
+    /// Exact search, HNSW, or chosen by gallery size (`Auto`, see `hnsw_above`).
     pub index: IndexKind,
+    /// With `IndexKind::Auto`: above this many templates, an HNSW graph is built in a background thread
+    /// while the exact scan answers, and used once ready. `None`: never (exact search, the right choice
+    /// for a process that answers one request and exits).
+    pub hnsw_above: Option<usize>,
     /// Passive liveness at enrolment (off unless turned on).
     pub enrol_liveness: EnrolLiveness,
     /// Which gallery: `None` is the embedded SQLite store in `data_dir`; a PostgreSQL store with plain
@@ -45,6 +50,7 @@ impl SystemConfig {
             actor: default_actor(),
             quality: QualityGate::default(),
             index: IndexKind::Auto,
+            hnsw_above: Some(visage_index::DEFAULT_AUTO_THRESHOLD),
             enrol_liveness: EnrolLiveness::default(),
             store: None,
         }
@@ -126,104 +132,6 @@ pub struct Identification {
     pub threshold: f32,
 }
 
-/// The gallery's search index: template vectors, which subject each template belongs to, and how far
-/// into the store's template log it is.
-struct SubjectIndex {
-    vectors: GalleryIndex,
-    subject_of: HashMap<u64, String>,
-    /// Templates made by another embedding model, which this system cannot compare.
-    foreign: HashSet<u64>,
-    /// The store's template log position this index reflects (see [`GalleryStore::template_changes`]).
-    position: i64,
-}
-
-impl SubjectIndex {
-    fn new(kind: IndexKind) -> Result<SubjectIndex, VisageError> {
-        let config = GalleryConfig { kind, ..GalleryConfig::default() };
-        Ok(SubjectIndex {
-            vectors: GalleryIndex::new(visage_recognize::EMBEDDING_DIM, config)?,
-            subject_of: HashMap::new(),
-            foreign: HashSet::new(),
-            position: 0,
-        })
-    }
-
-    /// Adds the templates of `model_sha` (in one batch) and sets the others aside as foreign. Templates
-    /// already present are skipped, so applying a change twice is harmless.
-    fn add_records(&mut self, records: Vec<TemplateRecord>, model_sha: &str) -> Result<(), VisageError> {
-        let mut ids = Vec::with_capacity(records.len());
-        let mut flat = Vec::with_capacity(records.len() * visage_recognize::EMBEDDING_DIM);
-        for t in records {
-            let id = t.id as u64;
-            if self.subject_of.contains_key(&id) || self.foreign.contains(&id) {
-                continue;
-            }
-            if t.model_sha256 != model_sha {
-                self.foreign.insert(id);
-                continue;
-            }
-            ids.push(id);
-            flat.extend_from_slice(&t.embedding);
-            self.subject_of.insert(id, t.subject_id);
-        }
-        self.vectors.add_batch(&ids, &flat)?;
-        Ok(())
-    }
-
-    fn add(&mut self, id: u64, subject: &str, embedding: &[f32]) -> Result<(), VisageError> {
-        if self.subject_of.contains_key(&id) {
-            return Ok(()); // already applied from the template log
-        }
-        self.vectors.add(id, embedding)?;
-        self.subject_of.insert(id, subject.to_string());
-        Ok(())
-    }
-
-    fn remove(&mut self, ids: &[i64]) -> Result<(), VisageError> {
-        for &id in ids {
-            self.vectors.remove(id as u64)?;
-            self.subject_of.remove(&(id as u64));
-            self.foreign.remove(&(id as u64));
-        }
-        if self.vectors.needs_rebuild() {
-            self.vectors.rebuild()?;
-        }
-        Ok(())
-    }
-
-    /// Brings the index to `changes.position`: what other processes erased goes, what they enrolled comes.
-    fn apply(&mut self, changes: TemplateChanges, model_sha: &str) -> Result<(), VisageError> {
-        if changes.position <= self.position {
-            return Ok(());
-        }
-        self.remove(&changes.removed)?;
-        self.add_records(changes.added, model_sha)?;
-        self.position = changes.position;
-        Ok(())
-    }
-
-    /// The best `k` subjects for a face, each scored by its best template.
-    fn search(&self, query: &[f32], k: usize) -> Result<Vec<Candidate>, VisageError> {
-        if self.subject_of.is_empty() || k == 0 {
-            return Ok(Vec::new());
-        }
-        // Several templates per subject: look further than k templates to find k subjects.
-        let want = (k * 8 + 32).min(self.subject_of.len());
-        let mut best: HashMap<&str, f32> = HashMap::new();
-        for (id, sim) in self.vectors.search(query, want)? {
-            if let Some(subject) = self.subject_of.get(&id) {
-                let e = best.entry(subject.as_str()).or_insert(f32::NEG_INFINITY);
-                *e = e.max(sim);
-            }
-        }
-        let mut out: Vec<Candidate> =
-            best.into_iter().map(|(s, similarity)| Candidate { subject: s.to_string(), similarity }).collect();
-        out.sort_by(|a, b| b.similarity.total_cmp(&a.similarity).then_with(|| a.subject.cmp(&b.subject)));
-        out.truncate(k);
-        Ok(out)
-    }
-}
-
 /// A face recognition system over one gallery: [`FaceAnalyzer`] + [`GalleryStore`] + search index.
 ///
 /// ```no_run
@@ -255,6 +163,7 @@ pub struct FaceRecognitionSystem {
     analyzer: FaceAnalyzer,
     store: Box<dyn GalleryStore>,
     index: RwLock<SubjectIndex>,
+    hnsw: BackgroundHnsw,
     config: SystemConfig,
 }
 
@@ -284,7 +193,49 @@ impl FaceRecognitionSystem {
                 index.foreign.len()
             );
         }
-        Ok(FaceRecognitionSystem { analyzer, store, index: RwLock::new(index), config })
+        let system = FaceRecognitionSystem {
+            analyzer,
+            store,
+            index: RwLock::new(index),
+            hnsw: BackgroundHnsw::default(),
+            config,
+        };
+        system.grown();
+        Ok(system)
+    }
+
+    /// The in-process search in use (`None` when the database searches): exact, or HNSW once built.
+    pub fn search_index(&self) -> Option<IndexKind> {
+        (!self.store.searches_in_database()).then(|| self.read_index().kind())
+    }
+
+    /// Waits for a background HNSW build, if one is running, and puts the graph in use.
+    pub fn wait_for_search_index(&self) -> Result<(), VisageError> {
+        match self.hnsw.take_finished(true) {
+            Some(built) => self.swap_in(built),
+            None => Ok(()),
+        }
+    }
+
+    /// After the gallery grew: an `Auto` gallery that outgrew the exact scan gets its HNSW graph built.
+    fn grown(&self) {
+        if let (IndexKind::Auto, Some(above)) = (self.config.index, self.config.hnsw_above) {
+            if !self.store.searches_in_database() {
+                self.hnsw.start_if_needed(&self.read_index(), above);
+            }
+        }
+    }
+
+    /// Puts a graph built in the background in use, after it caught up with the changes made since
+    /// its snapshot (the write lock is held throughout, so no change in between is lost).
+    fn swap_in(&self, mut built: SubjectIndex) -> Result<(), VisageError> {
+        let mut index = self.write_index();
+        let changes = self.store.template_changes(built.position)?;
+        let (_, model_sha) = self.analyzer.embedding_model();
+        built.apply(changes, model_sha)?;
+        *index = built;
+        tracing::info!("the HNSW index is in use ({} templates)", index.len());
+        Ok(())
     }
 
     pub fn analyzer(&self) -> &FaceAnalyzer {
@@ -328,6 +279,9 @@ impl FaceRecognitionSystem {
     /// CLI next to `visage serve`, replicas on one PostgreSQL database with encrypted templates) may
     /// have enrolled or erased since. One small query when nothing changed.
     fn sync(&self) -> Result<(), VisageError> {
+        if let Some(built) = self.hnsw.take_finished(false) {
+            self.swap_in(built)?;
+        }
         let position = self.store.template_log_position()?;
         if position <= self.read_index().position {
             return Ok(());
@@ -338,7 +292,10 @@ impl FaceRecognitionSystem {
         }
         let changes = self.store.template_changes(index.position)?;
         let (_, model_sha) = self.analyzer.embedding_model();
-        index.apply(changes, model_sha)
+        index.apply(changes, model_sha)?;
+        drop(index);
+        self.grown();
+        Ok(())
     }
 
     /// Drops erased templates from the in-process index (nothing to do when the database searches).
@@ -447,6 +404,8 @@ impl FaceRecognitionSystem {
             for (id, t) in ids.iter().zip(&templates) {
                 index.add(*id as u64, &request.subject, &t.embedding)?;
             }
+            drop(index);
+            self.grown();
         }
         Ok(EnrollOutcome {
             subject: request.subject.clone(),

@@ -44,3 +44,34 @@ fn enrol_identify_delete_through_the_library() {
     assert!(system.verify(&a, &a, "test").unwrap().is_match);
     assert!(system.audit_verify().unwrap().intact);
 }
+
+/// An `Auto` gallery that outgrows the exact scan gets an HNSW graph built in the background, and the
+/// graph it switches to has caught up with everything that happened meanwhile (an enrolment here, an
+/// erasure by another process on the same store). Threshold 2 instead of 100,000, same code path.
+#[test]
+fn an_auto_gallery_switches_to_hnsw_built_in_the_background() {
+    let data = tempfile::tempdir().unwrap();
+    let photos = tempfile::tempdir().unwrap();
+    let mut config = SystemConfig::new(data.path());
+    config.analyzer = AnalyzerConfig { home: models_home(), progress: false, ..AnalyzerConfig::default() };
+    config.hnsw_above = Some(2);
+    let system = FaceRecognitionSystem::open(config.clone()).unwrap();
+    let other = FaceRecognitionSystem::open(SystemConfig { hnsw_above: None, ..config }).unwrap();
+    let faces = [(3, 0), (3, 1), (0, 0), (0, 1)];
+    let images: Vec<_> = faces.iter().map(|&(p, f)| portrait(p, f, &system, photos.path())).collect();
+    let names = ["a", "b", "c", "d"];
+    system.enroll(&request(names[0], images[0].clone()), "test").unwrap();
+    system.enroll(&request(names[1], images[1].clone()), "test").unwrap();
+    assert_eq!(system.search_index(), Some(visage_index::IndexKind::Exact), "2 templates: exact");
+    system.enroll(&request(names[2], images[2].clone()), "test").unwrap(); // 3 > 2: the build starts
+    system.enroll(&request(names[3], images[3].clone()), "test").unwrap();
+    other.delete("a", "other").unwrap();
+    system.wait_for_search_index().unwrap();
+    assert_eq!(system.search_index(), Some(visage_index::IndexKind::Hnsw));
+    assert_eq!(other.search_index(), Some(visage_index::IndexKind::Exact), "no background build when off");
+    for (image, name) in images.iter().zip(names) {
+        let found = system.identify(image, 1, "test").unwrap();
+        let expected = (name != "a").then_some(name);
+        assert_eq!(found.faces[0].matched.as_deref(), expected, "{name}");
+    }
+}
