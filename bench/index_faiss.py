@@ -12,6 +12,7 @@ Needs: pip install -r bench/requirements.txt (numpy, faiss-cpu).
 
 import argparse
 import json
+import os
 import sys
 import time
 
@@ -98,6 +99,9 @@ def main():
     p.add_argument("--target-recall", type=float, default=0.99)
     p.add_argument("--skip-hnsw", action="store_true")
     p.add_argument("--skip-flat", action="store_true", help="HNSW only (bench_index --hnsw-only)")
+    p.add_argument("--full-sweep", action="store_true",
+                   help="sweep every efSearch instead of stopping at the first that reaches --target-recall")
+    p.add_argument("--verbose", action="store_true", help="FAISS's progress output while building (to stderr)")
     args = p.parse_args()
 
     faiss.omp_set_num_threads(args.threads)
@@ -126,17 +130,26 @@ def main():
 
     if not args.skip_hnsw:
         best_build, rss_delta, hnsw = float("inf"), 0, None
+        if args.verbose:
+            # FAISS prints its progress on the C stdout; send it to stderr so stdout stays one JSON object.
+            sys.stdout.flush()
+            saved_stdout = os.dup(1)
+            os.dup2(2, 1)
         for r in range(args.build_repeats):
             hnsw = None
             before = rss_bytes()
             t = time.perf_counter()
             hnsw = faiss.IndexHNSWFlat(d, args.m, faiss.METRIC_INNER_PRODUCT)
             hnsw.hnsw.efConstruction = args.ef_construction
+            hnsw.verbose = args.verbose
             hnsw.add(gallery)
             best_build = min(best_build, time.perf_counter() - t)
             if r == 0:
                 rss_delta = rss_bytes() - before
             print(f"faiss HNSW build {time.perf_counter() - t:.1f} s", file=sys.stderr)
+        if args.verbose:
+            os.dup2(saved_stdout, 1)
+            os.close(saved_stdout)
         h = hnsw.hnsw
         memory = n * d * 4 + h.neighbors.size() * 4 + h.offsets.size() * 8 + h.levels.size() * 4
         sweep = []
@@ -147,9 +160,12 @@ def main():
             recall = float(np.mean(top == truth))
             sweep.append({"ef_search": ef, "recall_at_1": recall, "qps": len(queries) / total,
                           "cpu_qps": len(queries) / cpu})
-            if recall >= args.target_recall:
+            print(f"faiss HNSW efSearch {ef}: recall@1 {recall:.4f}, {len(queries) / cpu:.0f} qps per CPU s",
+                  file=sys.stderr)
+            if recall >= args.target_recall and chosen is None:
                 chosen = ef
-                break
+                if not args.full_sweep:
+                    break
         if chosen is None:
             chosen = EF_SWEEP[-1]
         hnsw.hnsw.efSearch = chosen
