@@ -455,6 +455,26 @@ class index_dense_gt {
         inline distance_t f(byte_t const* a, byte_t const* b) const noexcept { return index_->metric_(a, b); }
     };
 
+    /// @brief  Prefetches the vectors of the members in `[begin, end)` (the unvisited neighbours that the
+    ///         graph traversal is about to measure), so that their cache misses overlap instead of being
+    ///         taken one distance at a time. Visage patch, see `VISAGE-PATCH.md`.
+    class prefetch_proxy_t {
+        index_dense_gt const* index_ = nullptr;
+
+      public:
+        prefetch_proxy_t(index_dense_gt const& index) noexcept : index_(&index) {}
+
+        template <typename member_citerator_like_at>
+        inline void operator()(member_citerator_like_at begin, member_citerator_like_at end) const noexcept {
+            std::size_t const bytes = index_->metric_.bytes_per_vector();
+            for (; begin != end; ++begin) {
+                byte_t const* vector = index_->vectors_lookup_[get_slot(begin)];
+                for (std::size_t offset = 0; offset < bytes; offset += 64)
+                    usearch_prefetch_m(vector + offset);
+            }
+        }
+    };
+
     index_dense_config_t config_;
     index_t* typed_ = nullptr;
 
@@ -2231,8 +2251,9 @@ class index_dense_gt {
         metric_proxy_t metric{*this};
         add_result_t result =
             reuse_node //
-                ? typed_->update(typed_->iterator_at(free_slot), key, vector_data, metric, update_config, on_success)
-                : typed_->add(key, vector_data, metric, update_config, on_success);
+                ? typed_->update(typed_->iterator_at(free_slot), key, vector_data, metric, update_config, on_success,
+                                 prefetch_proxy_t{*this})
+                : typed_->add(key, vector_data, metric, update_config, on_success, prefetch_proxy_t{*this});
         if (result && !key_mapped)
             return result.failed("Failed to map the key to its slot");
         return result;
@@ -2264,13 +2285,15 @@ class index_dense_gt {
             auto allow = [free_key_copy](member_cref_t const& member) noexcept {
                 return (vector_key_t)member.key != free_key_copy;
             };
-            auto typed_result = typed_->search(vector_data, wanted, metric_proxy_t{*this}, search_config, allow);
+            auto typed_result = typed_->search(vector_data, wanted, metric_proxy_t{*this}, search_config, allow,
+                                               prefetch_proxy_t{*this});
             return search_result_t{std::move(typed_result), std::move(lock)};
         } else {
             auto allow = [free_key_copy, &predicate](member_cref_t const& member) noexcept {
                 return (vector_key_t)member.key != free_key_copy && predicate(member.key);
             };
-            auto typed_result = typed_->search(vector_data, wanted, metric_proxy_t{*this}, search_config, allow);
+            auto typed_result = typed_->search(vector_data, wanted, metric_proxy_t{*this}, search_config, allow,
+                                               prefetch_proxy_t{*this});
             return search_result_t{std::move(typed_result), std::move(lock)};
         }
     }
