@@ -25,7 +25,7 @@ use visage_index::{ExactIndex, HnswIndex, HnswParams, Precision, VectorIndex};
 const DIM: usize = 512;
 /// Noise per coordinate for perturbed queries: cosine about 0.83 to the gallery vector.
 const PERTURB_SIGMA: f32 = 0.03;
-const EF_SWEEP: [usize; 10] = [16, 24, 32, 48, 64, 96, 128, 192, 256, 384];
+const EF_SWEEP: [usize; 13] = [16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024];
 
 struct Args {
     embeddings: PathBuf,
