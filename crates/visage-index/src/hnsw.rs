@@ -23,9 +23,8 @@
 //! - a prefetch hook in usearch's dense index (`vendor/usearch`, a patched copy of usearch 2.26.6, see
 //!   its `VISAGE-PATCH.md`): before measuring a node's unvisited neighbours, all their vectors' cache
 //!   lines are requested at once, so the misses overlap. At 100,000 vectors that doubled the queries per
-//!   CPU second and halved the build's CPU time (same binary, prefetch on and off, same load). Against
-//!   FAISS that is 1.04-2.06x in two runs but 0.59-0.86x in a third: visage's query rate varies between
-//!   runs where FAISS's does not, not yet explained (see the crate README).
+//!   CPU second and halved the build's CPU time (same binary, prefetch on and off, same load), which
+//!   took visage from 0.59-0.93x to 1.04-2.2x FAISS's queries per CPU second at 100,000 (crate README).
 //!
 //! The costs: a C++ compiler at build time (usearch is C++ behind `cxx`), and the f32 copy (the memory of
 //! FAISS's `IndexHNSWFlat` plus the codes).

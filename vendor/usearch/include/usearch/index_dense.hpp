@@ -466,10 +466,17 @@ class index_dense_gt {
 
         template <typename member_citerator_like_at>
         inline void operator()(member_citerator_like_at begin, member_citerator_like_at end) const noexcept {
+            // `USEARCH_PREFETCH_LINES`: how many 64-byte lines of each vector to prefetch (unset or negative:
+            // all; 0: none, to measure the effect). Read once.
+            static long const lines_env = [] {
+                char const* e = std::getenv("USEARCH_PREFETCH_LINES");
+                return e ? std::atol(e) : -1L;
+            }();
             std::size_t const bytes = index_->metric_.bytes_per_vector();
+            std::size_t const limit = lines_env < 0 ? bytes : (std::min)(bytes, std::size_t(lines_env) * 64);
             for (; begin != end; ++begin) {
                 byte_t const* vector = index_->vectors_lookup_[get_slot(begin)];
-                for (std::size_t offset = 0; offset < bytes; offset += 64)
+                for (std::size_t offset = 0; offset < limit; offset += 64)
                     usearch_prefetch_m(vector + offset);
             }
         }
