@@ -4,9 +4,9 @@ use crate::{ExactIndex, HnswIndex, HnswParams, IndexError, Precision, VectorInde
 
 /// Gallery size above which [`IndexKind::Auto`] switches to HNSW. Measured with the `bench_index` example
 /// on the 2-core development machine (512-d, one query at a time, 2 threads): exact f32 search takes a
-/// median 0.13 ms at 10,000 vectors and 3.7 ms at 100,000 (bound by memory bandwidth), HNSW about 0.1 ms
-/// and 0.4 ms. Below ~100,000 the exact scan stays under a few milliseconds, returns the true neighbours
-/// and costs no graph build (minutes at 100,000 on 2 cores), so the switch happens there.
+/// median 0.13 ms at 10,000 vectors and 3.7 ms at 100,000 (bound by memory bandwidth), HNSW about 0.08 ms
+/// and 0.2 ms. Below ~100,000 the exact scan stays under a few milliseconds, returns the true neighbours
+/// and costs no graph build (more than a minute at 100,000 on 2 cores), so the switch happens there.
 pub const DEFAULT_AUTO_THRESHOLD: usize = 100_000;
 
 /// Which search a [`GalleryIndex`] uses.
