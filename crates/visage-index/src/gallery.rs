@@ -86,6 +86,14 @@ impl GalleryIndex {
         Some((ids, vectors.concat()))
     }
 
+    /// Changes the HNSW search candidate list length (at once, no rebuild; nothing to do for exact).
+    pub fn set_ef_search(&mut self, ef_search: usize) {
+        self.config.hnsw.ef_search = ef_search.max(1);
+        if let Inner::Hnsw(h) = &mut self.inner {
+            h.set_ef_search(ef_search);
+        }
+    }
+
     /// The settings this index was made with.
     pub fn config(&self) -> &GalleryConfig {
         &self.config

@@ -186,6 +186,7 @@ impl FaceRecognitionSystem {
             // The position first: whatever changes after it is applied again by `sync`, harmlessly.
             index.position = store.template_log_position()?;
             index.add_records(store.all_templates()?, model_sha)?;
+            index.fit_ef_search();
         }
         if !index.foreign.is_empty() {
             tracing::warn!(
