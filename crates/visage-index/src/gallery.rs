@@ -78,12 +78,16 @@ impl GalleryIndex {
         }
     }
 
-    /// Copies of the live ids and vectors while the exact scan is in use (`None` once HNSW is): what
-    /// an HNSW graph built elsewhere, e.g. in the background while this index answers, starts from.
-    pub fn exact_snapshot(&self) -> Option<(Vec<u64>, Vec<f32>)> {
-        let Inner::Exact(exact) = &self.inner else { return None };
-        let (ids, vectors): (Vec<u64>, Vec<&[f32]>) = exact.iter().unzip();
-        Some((ids, vectors.concat()))
+    /// Copies of the live ids and vectors: what another index built elsewhere (in the background, while
+    /// this one answers) starts from.
+    pub fn snapshot(&self) -> (Vec<u64>, Vec<f32>) {
+        match &self.inner {
+            Inner::Exact(exact) => {
+                let (ids, vectors): (Vec<u64>, Vec<&[f32]>) = exact.iter().unzip();
+                (ids, vectors.concat())
+            }
+            Inner::Hnsw(h) => h.snapshot(),
+        }
     }
 
     /// Changes the HNSW search candidate list length (at once, no rebuild; nothing to do for exact).

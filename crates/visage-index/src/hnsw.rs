@@ -151,10 +151,16 @@ impl HnswIndex {
         self.removed_since_build as f64 > self.params.rebuild_fraction * self.rows.len().max(1) as f64
     }
 
-    /// Builds a fresh graph from the live vectors (same ids and parameters).
-    pub fn rebuild(&mut self) -> Result<(), IndexError> {
+    /// Copies of the live ids and their f32 vectors (what a rebuild starts from).
+    pub fn snapshot(&self) -> (Vec<u64>, Vec<f32>) {
         let ids: Vec<u64> = self.rows.keys().copied().collect();
         let vectors: Vec<f32> = ids.iter().flat_map(|id| self.row(self.rows[id]).iter().copied()).collect();
+        (ids, vectors)
+    }
+
+    /// Builds a fresh graph from the live vectors (same ids and parameters).
+    pub fn rebuild(&mut self) -> Result<(), IndexError> {
+        let (ids, vectors) = self.snapshot();
         let mut fresh = Self::new(self.dim, self.params)?;
         fresh.add_batch(&ids, &vectors)?;
         *self = fresh;

@@ -201,7 +201,7 @@ impl FaceRecognitionSystem {
             hnsw: BackgroundHnsw::default(),
             config,
         };
-        system.grown();
+        system.changed();
         Ok(system)
     }
 
@@ -218,11 +218,13 @@ impl FaceRecognitionSystem {
         }
     }
 
-    /// After the gallery grew: an `Auto` gallery that outgrew the exact scan gets its HNSW graph built.
-    fn grown(&self) {
-        if let (IndexKind::Auto, Some(above)) = (self.config.index, self.config.hnsw_above) {
+    /// After the gallery changed: an `Auto` gallery that outgrew the exact scan gets its HNSW graph
+    /// built, and a graph that lost many nodes is rebuilt, both in the background (unless
+    /// `hnsw_above` is `None`: no background work).
+    fn changed(&self) {
+        if let Some(above) = self.config.hnsw_above {
             if !self.store.searches_in_database() {
-                self.hnsw.start_if_needed(&self.read_index(), above);
+                self.hnsw.start_if_needed(&self.read_index(), self.config.index == IndexKind::Auto, above);
             }
         }
     }
@@ -295,7 +297,7 @@ impl FaceRecognitionSystem {
         let (_, model_sha) = self.analyzer.embedding_model();
         index.apply(changes, model_sha)?;
         drop(index);
-        self.grown();
+        self.changed();
         Ok(())
     }
 
@@ -303,6 +305,7 @@ impl FaceRecognitionSystem {
     fn forget(&self, ids: &[i64]) -> Result<(), VisageError> {
         if !self.store.searches_in_database() {
             self.write_index().remove(ids)?;
+            self.changed();
         }
         Ok(())
     }
@@ -406,7 +409,7 @@ impl FaceRecognitionSystem {
                 index.add(*id as u64, &request.subject, &t.embedding)?;
             }
             drop(index);
-            self.grown();
+            self.changed();
         }
         Ok(EnrollOutcome {
             subject: request.subject.clone(),

@@ -74,4 +74,16 @@ fn an_auto_gallery_switches_to_hnsw_built_in_the_background() {
         let expected = (name != "a").then_some(name);
         assert_eq!(found.faces[0].matched.as_deref(), expected, "{name}");
     }
+
+    // Two of the three left are erased: the graph lost more than a quarter of its nodes, so a fresh
+    // one is built in the background (the old one answers meanwhile), with the same answers.
+    system.delete("b", "test").unwrap();
+    system.delete("c", "test").unwrap();
+    system.wait_for_search_index().unwrap();
+    assert_eq!(system.search_index(), Some(visage_index::IndexKind::Hnsw));
+    for (image, name) in images.iter().zip(names) {
+        let found = system.identify(image, 1, "test").unwrap();
+        let expected = (name == "d").then_some(name);
+        assert_eq!(found.faces[0].matched.as_deref(), expected, "{name} after the rebuild");
+    }
 }

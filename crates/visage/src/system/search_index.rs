@@ -74,9 +74,8 @@ impl SubjectIndex {
             self.subject_of.remove(&(id as u64));
             self.foreign.remove(&(id as u64));
         }
-        if self.vectors.needs_rebuild() {
-            self.vectors.rebuild()?;
-        }
+        // A graph that lost many nodes is rebuilt in the background (see `BackgroundHnsw`), not here
+        // under the write lock: at a million templates that takes minutes.
         Ok(())
     }
 
@@ -128,12 +127,12 @@ impl SubjectIndex {
         self.vectors.set_ef_search(ef_search_for(self.vectors.len()));
     }
 
-    /// A copy of this exact index as an HNSW one (the slow part: minutes for a few hundred thousand
-    /// templates on a small machine). `None` if this index is not exact.
-    fn to_hnsw(&self) -> Option<impl FnOnce() -> Result<SubjectIndex, VisageError> + Send + 'static> {
-        let (ids, vectors) = self.vectors.exact_snapshot()?;
+    /// A fresh HNSW copy of this index, to build on another thread (the slow part: minutes for a few
+    /// hundred thousand templates on a small machine).
+    fn to_hnsw(&self) -> impl FnOnce() -> Result<SubjectIndex, VisageError> + Send + 'static {
+        let (ids, vectors) = self.vectors.snapshot();
         let (subject_of, foreign, position) = (self.subject_of.clone(), self.foreign.clone(), self.position);
-        Some(move || {
+        move || {
             let mut index = SubjectIndex::new(IndexKind::Hnsw)?;
             index.vectors.add_batch(&ids, &vectors)?;
             index.fit_ef_search();
@@ -141,7 +140,7 @@ impl SubjectIndex {
             index.foreign = foreign;
             index.position = position;
             Ok(index)
-        })
+        }
     }
 }
 
@@ -164,23 +163,26 @@ pub(super) struct BackgroundHnsw {
 }
 
 impl BackgroundHnsw {
-    /// Starts a build from `index` if it is exact, holds more than `above` templates, and no build is
-    /// running or has failed.
-    pub(super) fn start_if_needed(&self, index: &SubjectIndex, above: usize) {
-        if index.kind() != IndexKind::Exact || index.len() <= above || self.failed.load(Ordering::Relaxed) {
+    /// Starts a build from `index` if none is running or has failed, and either `index` is exact,
+    /// `switch` is on and it holds more than `above` templates, or it is an HNSW graph that lost enough
+    /// nodes to removals to be worth rebuilding.
+    pub(super) fn start_if_needed(&self, index: &SubjectIndex, switch: bool, above: usize) {
+        let outgrown = switch && index.kind() == IndexKind::Exact && index.len() > above;
+        if !(outgrown || index.vectors.needs_rebuild()) || self.failed.load(Ordering::Relaxed) {
             return;
         }
         let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
         if running.is_some() {
             return;
         }
-        let Some(build) = index.to_hnsw() else { return };
-        tracing::info!("{} templates: building an HNSW index in the background; exact search until then", index.len());
+        let build = index.to_hnsw();
+        let why = if outgrown { "exact search until then" } else { "after removals; the old graph answers until then" };
+        tracing::info!("{} templates: building an HNSW index in the background ({why})", index.len());
         let spawned = std::thread::Builder::new().name("visage-hnsw".into()).spawn(build);
         match spawned {
             Ok(handle) => *running = Some(handle),
             Err(e) => {
-                tracing::warn!("cannot start the HNSW build, staying with exact search: {e}");
+                tracing::warn!("cannot start the HNSW build, staying with the current index: {e}");
                 self.failed.store(true, Ordering::Relaxed);
             }
         }
