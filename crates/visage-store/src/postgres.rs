@@ -115,6 +115,11 @@ const MIGRATIONS: &[&str] = &[
 /// The schema version this build writes.
 pub const VERSION: i64 = MIGRATIONS.len() as i64;
 
+/// A new template (plain vector, or nonce and ciphertext); returns its id.
+const INSERT_TEMPLATE: &str =
+    "INSERT INTO templates (subject_id, embedding, nonce, ciphertext, model_id, model_sha256, quality, created_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id";
+
 /// An active consent (`$2` is now).
 const ACTIVE: &str = "revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)";
 
@@ -562,15 +567,21 @@ impl GalleryStore for PgStore {
                     .query_one(
                         "INSERT INTO consents (subject_id, purpose, legal_basis, evidence, granted_at, expires_at)
                          VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-                        &[&subject_id, &consent.purpose, &consent.legal_basis, &consent.evidence, &now, &consent.expires_at],
+                        &[
+                            &subject_id,
+                            &consent.purpose,
+                            &consent.legal_basis,
+                            &consent.evidence,
+                            &now,
+                            &consent.expires_at,
+                        ],
                     )?
                     .get(0),
             };
             let mut ids = Vec::with_capacity(templates.len());
             for (t, (v, n, c)) in templates.iter().zip(&sealed) {
                 let row = tx.query_one(
-                    "INSERT INTO templates (subject_id, embedding, nonce, ciphertext, model_id, model_sha256, quality, created_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+                    INSERT_TEMPLATE,
                     &[&subject_id, v, n, c, &t.model_id, &t.model_sha256, &t.quality, &now],
                 )?;
                 ids.push(row.get(0));
@@ -651,12 +662,9 @@ impl GalleryStore for PgStore {
                       AND (expires_at IS NULL OR expires_at > $2))",
                 &[&subjects, &now, &consent.purpose, &consent.legal_basis, &consent.evidence, &consent.expires_at],
             )?;
-            let stmt = tx.prepare(
-                "INSERT INTO templates (subject_id, embedding, nonce, ciphertext, model_id, model_sha256, quality, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )?;
+            let stmt = tx.prepare(INSERT_TEMPLATE)?;
             for ((s, t), (v, n, c)) in rows.iter().zip(&sealed) {
-                tx.execute(&stmt, &[s, v, n, c, &t.model_id, &t.model_sha256, &t.quality, &now])?;
+                tx.query_one(&stmt, &[s, v, n, c, &t.model_id, &t.model_sha256, &t.quality, &now])?;
             }
             let detail = serde_json::json!({
                 "templates": rows.len(), "subjects": subjects.len(), "purpose": consent.purpose, "mode": mode.to_string()

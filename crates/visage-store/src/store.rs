@@ -241,43 +241,13 @@ impl Store {
              ON CONFLICT(id) DO UPDATE SET display_name = COALESCE(excluded.display_name, display_name)",
                 params![subject_id, display_name, now],
             )?;
-            let active: Option<i64> = tx
-                .query_row(
-                    &format!("SELECT id FROM consents WHERE subject_id = ?1 AND {ACTIVE} AND purpose = ?3"),
-                    params![subject_id, now, consent.purpose],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            let consent_id = match active {
-                Some(id) => id,
-                None => {
-                    tx.execute(
-                        "INSERT INTO consents (subject_id, purpose, legal_basis, evidence, granted_at, expires_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                        params![
-                            subject_id,
-                            consent.purpose,
-                            consent.legal_basis,
-                            consent.evidence,
-                            now,
-                            consent.expires_at
-                        ],
-                    )?;
-                    tx.last_insert_rowid()
-                }
-            };
+            let consent_id = active_or_granted(tx, subject_id, consent, &now)?;
             let mut ids = Vec::with_capacity(templates.len());
             for t in templates {
                 if t.embedding.iter().any(|v| !v.is_finite()) {
                     return Err(StoreError::Invalid("embedding has non-finite values".into()));
                 }
-                let sealed = self.templates.seal(&embedding_bytes(&t.embedding), subject_id.as_bytes());
-                tx.execute(
-                    "INSERT INTO templates (subject_id, nonce, ciphertext, model_id, model_sha256, quality, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                    params![subject_id, sealed.nonce, sealed.ciphertext, t.model_id, t.model_sha256, t.quality, now],
-                )?;
-                ids.push(tx.last_insert_rowid());
+                ids.push(self.insert_template(tx, subject_id, t, &now)?);
             }
             let mut detail = detail;
             if let Some(obj) = detail.as_object_mut() {
@@ -303,47 +273,44 @@ impl Store {
             let tx = &w.tx;
             let mut subject =
                 tx.prepare("INSERT INTO subjects (id, created_at) VALUES (?1, ?2) ON CONFLICT(id) DO NOTHING")?;
-            let mut has_consent =
-                tx.prepare(&format!("SELECT 1 FROM consents WHERE subject_id = ?1 AND {ACTIVE} AND purpose = ?3"))?;
-            let mut grant = tx.prepare(
-                "INSERT INTO consents (subject_id, purpose, legal_basis, evidence, granted_at, expires_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?;
-            let mut template = tx.prepare(
-                "INSERT INTO templates (subject_id, nonce, ciphertext, model_id, model_sha256, quality, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?;
             let mut seen = std::collections::HashSet::new();
             for (subject_id, t) in rows {
                 if seen.insert(subject_id.as_str()) {
                     subject.execute(params![subject_id, now])?;
-                    if !has_consent.exists(params![subject_id, now, consent.purpose])? {
-                        grant.execute(params![
-                            subject_id,
-                            consent.purpose,
-                            consent.legal_basis,
-                            consent.evidence,
-                            now,
-                            consent.expires_at
-                        ])?;
-                    }
+                    active_or_granted(tx, subject_id, consent, &now)?;
                 }
-                let sealed = self.templates.seal(&embedding_bytes(&t.embedding), subject_id.as_bytes());
-                template.execute(params![
-                    subject_id,
-                    sealed.nonce,
-                    sealed.ciphertext,
-                    t.model_id,
-                    t.model_sha256,
-                    t.quality,
-                    now
-                ])?;
+                self.insert_template(tx, subject_id, t, &now)?;
             }
             let detail =
                 serde_json::json!({"templates": rows.len(), "subjects": seen.len(), "purpose": consent.purpose});
             w.audit(actor, "bulk-import", None, "ok", detail)?;
             Ok(rows.len())
         })
+    }
+
+    /// Seals one template under the store key, bound to its subject, and inserts it; returns its id.
+    fn insert_template(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        subject_id: &str,
+        t: &NewTemplate,
+        now: &str,
+    ) -> Result<i64, StoreError> {
+        let sealed = self.templates.seal(&embedding_bytes(&t.embedding), subject_id.as_bytes());
+        tx.prepare_cached(
+            "INSERT INTO templates (subject_id, nonce, ciphertext, model_id, model_sha256, quality, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?
+        .execute(params![
+            subject_id,
+            sealed.nonce,
+            sealed.ciphertext,
+            t.model_id,
+            t.model_sha256,
+            t.quality,
+            now
+        ])?;
+        Ok(tx.last_insert_rowid())
     }
 
     /// One subject, if known.
@@ -777,6 +744,35 @@ pub(crate) fn put_sealed(
         params![name, blob],
     )?;
     Ok(())
+}
+
+/// The id of the subject's active consent for `consent.purpose`, recording `consent` when there is none.
+fn active_or_granted(
+    tx: &rusqlite::Transaction<'_>,
+    subject_id: &str,
+    consent: &ConsentGrant,
+    now: &str,
+) -> Result<i64, StoreError> {
+    let active: Option<i64> = tx
+        .prepare_cached(&format!("SELECT id FROM consents WHERE subject_id = ?1 AND {ACTIVE} AND purpose = ?3"))?
+        .query_row(params![subject_id, now, consent.purpose], |r| r.get(0))
+        .optional()?;
+    if let Some(id) = active {
+        return Ok(id);
+    }
+    tx.prepare_cached(
+        "INSERT INTO consents (subject_id, purpose, legal_basis, evidence, granted_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        subject_id,
+        consent.purpose,
+        consent.legal_basis,
+        consent.evidence,
+        now,
+        consent.expires_at
+    ])?;
+    Ok(tx.last_insert_rowid())
 }
 
 /// Deletes a subject's templates if it has no active consent left; returns their ids.
