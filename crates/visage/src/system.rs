@@ -262,20 +262,27 @@ impl FaceRecognitionSystem {
         self.index.write().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The best `k` subjects for an embedding: in the database when the store searches there (so every
-    /// service on that database sees each enrolment and erasure at once), else in the in-process index.
-    fn search(&self, embedding: &[f32], k: usize) -> Result<Vec<Candidate>, VisageError> {
+    /// The best `k` subjects for each embedding: in the database when the store searches there (so
+    /// every service on that database sees each enrolment and erasure at once), else in the in-process
+    /// index, brought up to date with the store once for the whole batch.
+    fn search(&self, embeddings: &[Vec<f32>], k: usize) -> Result<Vec<Vec<Candidate>>, VisageError> {
         if !self.store.searches_in_database() {
             self.sync()?;
-            return self.read_index().search(embedding, k);
+            let index = self.read_index();
+            return embeddings.iter().map(|e| index.search(e, k)).collect();
         }
         let (_, model_sha) = self.analyzer.embedding_model();
-        Ok(self
-            .store
-            .search(embedding, k, model_sha)?
-            .into_iter()
-            .map(|(subject, similarity)| Candidate { subject, similarity })
-            .collect())
+        embeddings
+            .iter()
+            .map(|e| {
+                Ok(self
+                    .store
+                    .search(e, k, model_sha)?
+                    .into_iter()
+                    .map(|(subject, similarity)| Candidate { subject, similarity })
+                    .collect())
+            })
+            .collect()
     }
 
     /// Brings the in-process index up to date with the store: other processes on the same gallery (a
@@ -366,7 +373,8 @@ impl FaceRecognitionSystem {
             }
             let embedding = self.analyzer.embed_aligned(std::slice::from_ref(&crop))?.remove(0);
             let others: Vec<Candidate> = self
-                .search(&embedding, 4)?
+                .search(std::slice::from_ref(&embedding), 4)?
+                .remove(0)
                 .into_iter()
                 .filter(|c| c.subject != request.subject && c.similarity >= self.analyzer.verifier().threshold)
                 .collect();
@@ -458,9 +466,9 @@ impl FaceRecognitionSystem {
     ) -> Result<Identification, VisageError> {
         let searched: Vec<visage_detect::Detection> =
             detections.iter().zip(refused).filter(|(_, r)| r.is_none()).map(|(d, _)| d.clone()).collect();
-        let mut embeddings =
-            if searched.is_empty() { Vec::new() } else { self.analyzer.embed_detections(image, &searched)?.0 }
-                .into_iter();
+        let embeddings =
+            if searched.is_empty() { Vec::new() } else { self.analyzer.embed_detections(image, &searched)?.0 };
+        let mut found = self.search(&embeddings, top_k.max(1))?.into_iter();
         let threshold = threshold.unwrap_or(self.analyzer.verifier().threshold);
         let mut faces = Vec::with_capacity(detections.len());
         for (d, refusal) in detections.iter().zip(refused) {
@@ -470,8 +478,7 @@ impl FaceRecognitionSystem {
                 faces.push(IdentifiedFace { bbox, matched: None, similarity: None, candidates: Vec::new() });
                 continue;
             }
-            let e = embeddings.next().ok_or_else(|| VisageError::Invalid("one embedding per face".into()))?;
-            let candidates = self.search(&e, top_k.max(1))?;
+            let candidates = found.next().ok_or_else(|| VisageError::Invalid("one search per face".into()))?;
             let best = candidates.first();
             let face = IdentifiedFace {
                 bbox,
