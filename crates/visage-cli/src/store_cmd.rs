@@ -257,7 +257,7 @@ fn bench(args: &StoreBenchArgs<'_>, g: &GalleryArgs) -> Result<ExitCode> {
     let enrol_per_s = args.enrolments as f64 / enrol_s.max(1e-9);
     eprintln!("{} single enrolments at {} templates: {enrol_per_s:.0}/s", args.enrolments, args.size);
     // 3. Identify.
-    let truth = exact_top1(&data.gallery, &data.queries);
+    let truth = exact_top1(&data.gallery, &data.queries)?;
     let report = match &pg {
         Some(_) => bench_database(store.as_ref(), &data.queries, &truth)?,
         None => bench_in_memory(store.as_ref(), &data.queries, &truth, g.index.into())?,
@@ -282,22 +282,14 @@ fn bench(args: &StoreBenchArgs<'_>, g: &GalleryArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Exact top-1 (gallery index) for each query, by brute force over every vector.
-fn exact_top1(all: &[Vec<f32>], queries: &[Vec<f32>]) -> Vec<usize> {
-    use rayon::prelude::*;
-    queries
-        .par_iter()
-        .map(|q| {
-            let mut best = (0, f32::NEG_INFINITY);
-            for (i, v) in all.iter().enumerate() {
-                let s: f32 = v.iter().zip(q).map(|(a, b)| a * b).sum();
-                if s > best.1 {
-                    best = (i, s);
-                }
-            }
-            best.0
-        })
-        .collect()
+/// Exact top-1 (gallery index) for each query: visage's exact f32 scan over every vector.
+fn exact_top1(all: &[Vec<f32>], queries: &[Vec<f32>]) -> Result<Vec<usize>> {
+    use visage_index::{ExactIndex, VectorIndex};
+    let mut index = ExactIndex::new(DIM)?;
+    let ids: Vec<u64> = (0..all.len() as u64).collect();
+    index.add_batch(&ids, &all.concat())?;
+    let best = index.search_batch(&queries.concat(), 1)?;
+    Ok(best.into_iter().map(|hits| hits.first().map_or(usize::MAX, |&(id, _)| id as usize)).collect())
 }
 
 /// Latency percentiles and recall@1 of `search` (the best subject for a query) over the queries.
