@@ -153,8 +153,9 @@ pub(super) fn ef_search_for(n: usize) -> usize {
     (64.0 * 8f64.powf(t)).round() as usize
 }
 
-/// The HNSW graph of an `Auto` gallery that has outgrown the exact scan, built on a thread of its own
-/// from a snapshot, so that neither start-up nor the enrolment that crosses the size waits for it.
+/// An HNSW graph built on a thread of its own from a snapshot: for an `Auto` gallery that has outgrown
+/// the exact scan, or to replace a graph that lost many nodes to erasures. Neither start-up, nor the
+/// enrolment that crosses the size, nor the erasure that tips the balance waits for it.
 #[derive(Default)]
 pub(super) struct BackgroundHnsw {
     running: Mutex<Option<JoinHandle<Result<SubjectIndex, VisageError>>>>,
