@@ -84,7 +84,7 @@ pub fn shared_data() -> Option<PathBuf> {
 pub fn lfw_dir() -> Option<PathBuf> {
     let dir = shared_data().map(|d| d.join("lfw")).filter(|d| d.join("pairs.csv").is_file());
     if dir.is_none() {
-        eprintln!("SKIPPED: LFW not found at ../shared/data/lfw (see the README's evaluation section)");
+        eprintln!("SKIPPED: LFW not found at ../shared/data/lfw (see docs/evaluation.md)");
     }
     dir
 }
