@@ -1,21 +1,9 @@
 //! The `visage` command-line tool: wires arguments to the library crates and prints results.
 
-mod active;
-mod analyze;
-mod bench;
-mod calibrate;
+mod args;
 mod cli;
 mod commands;
-mod eval_attributes;
-mod evaluate;
-mod evaluate_fairness;
-mod evaluate_identify;
-mod evaluate_wider;
-mod gallery;
-mod liveness;
-mod loadtest;
 mod output;
-mod store_cmd;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -2,6 +2,7 @@
 
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
+use std::path::{Path, PathBuf};
 
 /// Prints one JSON value on one line (so several images give JSON Lines).
 pub fn print_json<T: Serialize + ?Sized>(value: &T) {
@@ -30,4 +31,16 @@ impl Progress {
     pub fn finish(&self) {
         self.0.finish_and_clear();
     }
+}
+
+/// `OUT/<stem>.png`, numbered when two inputs share a name (a/x.jpg and b/x.jpg).
+pub fn draw_target(out: &Path, image: &Path, used: &mut std::collections::HashSet<String>) -> PathBuf {
+    let stem = image.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "image".into());
+    let mut name = format!("{stem}.png");
+    let mut n = 2;
+    while !used.insert(name.clone()) {
+        name = format!("{stem}-{n}.png");
+        n += 1;
+    }
+    out.join(name)
 }

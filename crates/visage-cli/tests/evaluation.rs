@@ -84,7 +84,7 @@ fn calibrate_on_lfw_subset_then_verify_at_a_target_far() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     let out: Value = serde_json::from_str(run.stdout.trim()).unwrap();
     assert_eq!(out["target_far"], 0.1);
-    assert_eq!(out["threshold"], points[0]["threshold"]);
+    assert_eq!(as_f32(&out["threshold"]), as_f32(&points[0]["threshold"]), "{out}");
     let far = out["estimated_far"].as_f64().unwrap();
     assert!(far > 0.0 && far <= 0.1, "{out}");
     // An impostor pair scores low: a high estimated FAR.
@@ -109,7 +109,7 @@ fn calibrate_on_lfw_subset_then_verify_at_a_target_far() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     let out: Value = serde_json::from_str(run.stdout.trim()).unwrap();
     assert_eq!(out["target_far"], 0.1);
-    assert_eq!(out["threshold"], points[0]["threshold"]);
+    assert_eq!(as_f32(&out["threshold"]), as_f32(&points[0]["threshold"]), "{out}");
     assert_eq!(out["faces"][0]["match"], "p1", "{out}");
     let far = out["faces"][0]["estimated_far"].as_f64().unwrap();
     assert!(far > 0.0 && far <= 0.1, "{out}");
@@ -234,4 +234,10 @@ fn wider_face_ap_on_a_few_images() {
         "{v}"
     );
     assert!(dir.path().join("pr.png").is_file());
+}
+
+/// A JSON number as the f32 it was written from (typed output prints an f32's shortest form, a JSON
+/// value built from it its f64 widening: the same f32 either way).
+fn as_f32(v: &Value) -> f32 {
+    v.as_f64().expect("a number") as f32
 }

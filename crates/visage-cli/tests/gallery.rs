@@ -281,10 +281,13 @@ fn export_revoke_expire_and_bad_input() {
     let v = identify(d, &a);
     assert!(v["faces"][0]["match"].is_null(), "no templates, no identification");
 
-    // Consent that expires in two seconds: gone after it expires.
-    let expires = time_in(2);
-    assert_eq!(enroll(d, "dora", &[&people.portrait(3, 1)], &["--expires", &expires]).code, 0);
-    std::thread::sleep(std::time::Duration::from_secs(3));
+    // Consent that expires in a few seconds: gone after it expires.
+    // (Eight seconds: enrolment loads its models first, which takes seconds on a loaded machine.)
+    let started = std::time::Instant::now();
+    let expires = time_in(8);
+    let out = enroll(d, "dora", &[&people.portrait(3, 1)], &["--expires", &expires]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    std::thread::sleep(std::time::Duration::from_secs(9).saturating_sub(started.elapsed()));
     let out = visage_in(d, &["purge-expired"], &[]);
     assert_eq!(out.code, 0);
     let list: Value = serde_json::from_str(visage_in(d, &["subjects", "--json"], &[]).stdout.trim()).unwrap();

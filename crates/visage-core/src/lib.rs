@@ -6,6 +6,7 @@
 
 pub mod align;
 pub mod draw;
+pub mod files;
 pub mod geometry;
 pub mod image;
 pub mod quality;

@@ -78,18 +78,8 @@ pub struct ScoredImage {
 }
 
 fn images_in(dir: &Path) -> Result<Vec<PathBuf>, VisageError> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| VisageError::Invalid(format!("cannot read {}: {e} (expected real/ and spoof/)", dir.display())))?;
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "jpg" | "jpeg" | "png" | "bmp" | "webp"))
-        })
-        .collect();
-    files.sort();
-    Ok(files)
+    visage::core::files::image_files(dir, false)
+        .map_err(|e| VisageError::Invalid(format!("cannot read {}: {e} (expected real/ and spoof/)", dir.display())))
 }
 
 fn pool(threads: usize) -> Result<rayon::ThreadPool, VisageError> {

@@ -1,5 +1,7 @@
 //! Verification metrics over scored pairs: k-fold accuracy, ROC AUC, TAR at a fixed FAR.
 
+pub use visage::recognize::calibration::{eer, next_up};
+
 /// A pair's similarity, whether it is genuine (same person), and its fold.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ScoredPair {
@@ -113,30 +115,6 @@ pub fn tar_at_far(pairs: &[ScoredPair], far: f64) -> Option<(f64, f32)> {
     Some((accepted as f64 / genuine.len() as f64, t))
 }
 
-/// The equal error rate: sweeping the threshold over every score, the point where the false accept
-/// rate (impostors ≥ t) and the false reject rate (genuine < t) are closest; returns their mean there
-/// and that threshold. `None` without both kinds of score.
-pub fn eer(genuine: &[f32], impostor: &[f32]) -> Option<(f64, f32)> {
-    if genuine.is_empty() || impostor.is_empty() {
-        return None;
-    }
-    let mut g = genuine.to_vec();
-    let mut i = impostor.to_vec();
-    g.sort_by(f32::total_cmp);
-    i.sort_by(f32::total_cmp);
-    let (ng, ni) = (g.len() as f64, i.len() as f64);
-    let mut best: Option<(f64, f64, f32)> = None; // (|FAR - FRR|, EER, threshold)
-    for &t in g.iter().chain(&i) {
-        let frr = g.partition_point(|&s| s < t) as f64 / ng;
-        let far = (i.len() - i.partition_point(|&s| s < t)) as f64 / ni;
-        let gap = (far - frr).abs();
-        if best.is_none_or(|(b, _, bt)| gap < b || (gap == b && t < bt)) {
-            best = Some((gap, (far + frr) / 2.0, t));
-        }
-    }
-    best.map(|(_, rate, t)| (rate, t))
-}
-
 /// The error trade-off over every threshold: `(threshold, FAR, FRR)` with FAR the share of impostors
 /// scoring ≥ threshold and FRR the share of genuine scores below it, from the lowest threshold up.
 /// At most `max_points` points (evenly spaced in rank when there are more distinct scores), always
@@ -171,18 +149,6 @@ pub fn error_tradeoff(genuine: &[f32], impostor: &[f32], max_points: usize) -> V
             (t, far, frr)
         })
         .collect()
-}
-
-/// The smallest f32 greater than `x`.
-pub(crate) fn next_up(x: f32) -> f32 {
-    if x.is_nan() || x == f32::INFINITY {
-        return x;
-    }
-    if x == 0.0 {
-        return f32::from_bits(1);
-    }
-    let bits = x.to_bits();
-    f32::from_bits(if x > 0.0 { bits + 1 } else { bits - 1 })
 }
 
 #[cfg(test)]

@@ -1,4 +1,6 @@
-//! Where visage keeps installed models: `$VISAGE_HOME`, else the user's cache dir.
+//! The one place that decides visage's platform directories: where installed models (and the
+//! calibrations and caches made from them) live, `$VISAGE_HOME` else the user's cache dir, and where
+//! the gallery lives, `$VISAGE_DATA_DIR` else the user's data dir.
 
 use std::path::{Path, PathBuf};
 
@@ -35,4 +37,13 @@ impl ModelHome {
     pub fn runtime_dir(&self) -> PathBuf {
         self.root.join("runtime")
     }
+}
+
+/// The default gallery dir: `$VISAGE_DATA_DIR`, else `<data dir>/visage` (`~/.local/share/visage` on
+/// Linux, following `$XDG_DATA_HOME`).
+pub fn default_data_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("VISAGE_DATA_DIR").filter(|v| !v.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    dirs::data_dir().unwrap_or_else(std::env::temp_dir).join("visage")
 }

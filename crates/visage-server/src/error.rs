@@ -48,6 +48,8 @@ impl From<VisageError> for ApiError {
             VisageError::Spoof { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "spoof"),
             VisageError::Duplicate { .. } => (StatusCode::CONFLICT, "duplicate_subject"),
             VisageError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+            VisageError::NoCalibration => (StatusCode::BAD_REQUEST, "no_calibration"),
+            VisageError::Calibration(_) => (StatusCode::BAD_REQUEST, "unsupported_target_far"),
             VisageError::Store(s) => return ApiError::from(StoreErrorRef(s, message)),
             _ => {
                 tracing::error!("internal error: {message}");

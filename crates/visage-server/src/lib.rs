@@ -30,9 +30,6 @@ pub struct AppState {
     pub(crate) rate: limits::RateLimiter,
     pub(crate) inference: Arc<tokio::sync::Semaphore>,
     pub(crate) metrics: metrics::Metrics,
-    /// The embedding model's active calibration (`visage calibrate`), for `target_far` and the
-    /// estimated FAR of each decision.
-    pub(crate) calibration: Option<visage_eval::Calibration>,
 }
 
 /// The OpenAPI document of the service (also served at `/v1/openapi.json`).
@@ -40,31 +37,11 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
     routes::documented_routes().1
 }
 
-/// The service's router over a gallery, with the embedding model's active calibration (if any).
+/// The service's router over a gallery. Decisions use the system's thresholds: the configured one and,
+/// for `target_far`, the calibration the system was opened with
+/// ([`visage::AnalyzerConfig::calibration`]).
 pub fn router(system: FaceRecognitionSystem, limits: Limits) -> Router {
-    let (_, model_sha) = system.analyzer().embedding_model();
-    let calibration = match visage_eval::calibration::load_active(model_sha, None) {
-        Ok(found) => found.map(|(c, path)| {
-            tracing::info!("calibration {} (target FARs down to {:.1e})", path.display(), c.smallest_supported_far);
-            c
-        }),
-        Err(e) => {
-            tracing::warn!("no calibration used: {e}");
-            None
-        }
-    };
-    router_with_calibration(system, limits, calibration)
-}
-
-/// The service's router with the given calibration (`None`: decisions at the configured threshold,
-/// `target_far` refused).
-pub fn router_with_calibration(
-    system: FaceRecognitionSystem,
-    limits: Limits,
-    calibration: Option<visage_eval::Calibration>,
-) -> Router {
     let state = Arc::new(AppState {
-        calibration,
         system,
         rate: limits::RateLimiter::new(limits.requests_per_minute),
         inference: Arc::new(tokio::sync::Semaphore::new(limits.max_concurrent_inference)),

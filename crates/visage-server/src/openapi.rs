@@ -92,6 +92,9 @@ pub struct VerifyForm {
     pub image1: Vec<u8>,
     #[schema(value_type = String, format = Binary)]
     pub image2: Vec<u8>,
+    /// Refuse an image with more than one face (422 `several_faces`) instead of comparing the largest.
+    #[schema(nullable = false)]
+    pub require_single: Option<bool>,
     #[serde(flatten)]
     pub decision: DecisionFields,
 }
@@ -104,6 +107,9 @@ pub struct VerifyJson {
     pub image1: String,
     #[schema(format = Byte, min_length = 1)]
     pub image2: String,
+    /// Refuse an image with more than one face (422 `several_faces`) instead of comparing the largest.
+    #[schema(nullable = false)]
+    pub require_single: Option<bool>,
     #[serde(flatten)]
     pub decision: DecisionFields,
 }

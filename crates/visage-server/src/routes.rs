@@ -22,12 +22,10 @@ use std::time::Instant;
 use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use visage::attributes::LivenessScore;
-use visage::recognize::Verification;
 use visage::store::{time_util, AuditFilter, ConsentGrant};
 use visage::store::{AuditEntry, AuditVerification, Consent, Subject, SubjectExport};
-use visage::system::{EnrollOutcome, EnrollRequest, Identification, IdentifiedFace};
-use visage::Face;
+use visage::system::{EnrollOutcome, EnrollRequest, Identification};
+use visage::{Decision, Face, Threshold, VerifyOutcome};
 
 type AppResult = Result<Response, ApiError>;
 type Shared = State<Arc<AppState>>;
@@ -195,33 +193,24 @@ async fn detect(State(state): Shared, headers: HeaderMap, request: Request) -> A
     Ok(Json(out).into_response())
 }
 
-/// Are the people in two photos the same? The largest face of each is compared.
+/// Are the people in two photos the same? The largest face of each is compared (with
+/// `require_single`, an image must hold exactly one face).
 #[utoipa::path(post, path = "/v1/verify", tag = "faces", security(("api_key" = ["identify"])),
     request_body(content(
         (VerifyForm = "multipart/form-data"),
         (VerifyJson = "application/json"),
     )),
     responses(
-        (status = 200, body = CalibratedVerification),
+        (status = 200, body = VerifyOutcome),
         (status = 422, description = "An image is not decodable or holds no usable face", body = ErrorBody),
     ))]
 async fn verify(State(state): Shared, headers: HeaderMap, request: Request) -> AppResult {
     let key = authorize(&state, &headers, "identify")?;
     let upload = read_upload(request, &["image1", "image2"]).await?;
     let (a, b) = (upload.image("image1")?, upload.image("image2")?);
-    let (threshold, target_far) = calibrated_threshold(&state, &upload)?;
-    let require_live = flag(&upload, "require_live")?;
-    let (v, liveness) = infer(&state, move |s| {
-        if require_live {
-            let live = s.system.verify_live_at(a, b, threshold, &actor(&key), true, None)?;
-            Ok((live.verification, Some(live.liveness)))
-        } else {
-            Ok((s.system.verify_at(a, b, threshold, &actor(&key))?, None))
-        }
-    })
-    .await?;
-    let far = FarFields::of(&state, target_far, Some(v.similarity));
-    Ok(Json(CalibratedVerification { verification: v, far, liveness }).into_response())
+    let decision = decision(&upload)?;
+    let v = infer(&state, move |s| Ok(s.system.verify(a, b, &decision, &actor(&key))?)).await?;
+    Ok(Json(v).into_response())
 }
 
 /// A true/false field (absent: false).
@@ -235,70 +224,31 @@ fn flag(upload: &crate::images::Upload, name: &str) -> Result<bool, ApiError> {
     }
 }
 
-/// A verification with, when a calibration is active, the estimated FAR of its similarity.
-#[derive(Serialize, ToSchema)]
-struct CalibratedVerification {
-    #[serde(flatten)]
-    verification: Verification,
-    #[serde(flatten)]
-    far: FarFields,
-    /// With `require_live`: P(live) of both faces (a spoof on either side is refused with 422 `spoof`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    liveness: Option<[LivenessScore; 2]>,
-}
-
-/// The calibration fields of a decision (absent without an active calibration).
-#[derive(Serialize, ToSchema, Default)]
-struct FarFields {
-    /// The false-accept rate the request asked for.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    target_far: Option<f64>,
-    /// Share of the calibration's impostor pairs that score at least this similarity.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    estimated_far: Option<f64>,
-    /// `estimate`, or `at_most` / `at_least` where the calibration data is too thin to say more.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    estimated_far_bound: Option<String>,
-    /// 95% Clopper-Pearson interval of the estimate.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    estimated_far_ci95: Option<[f64; 2]>,
-}
-
-impl FarFields {
-    fn of(state: &AppState, target_far: Option<f64>, similarity: Option<f32>) -> FarFields {
-        let Some(c) = &state.calibration else { return FarFields::default() };
-        let mut out = FarFields { target_far, ..FarFields::default() };
-        if let Some(s) = similarity {
-            let e = c.estimated_far(s);
-            out.estimated_far = Some(e.far);
-            out.estimated_far_bound = serde_json::to_value(e.bound).ok().and_then(|v| v.as_str().map(str::to_string));
-            out.estimated_far_ci95 = Some(e.ci95);
-        }
-        out
-    }
-}
-
-/// The threshold for the request's `target_far` from the active calibration (none asked: the default).
-fn calibrated_threshold(
-    state: &AppState,
-    upload: &crate::images::Upload,
-) -> Result<(Option<f32>, Option<f64>), ApiError> {
-    let Some(text) = upload.field("target_far") else { return Ok((None, None)) };
-    let target: f64 = text
-        .parse()
-        .ok()
-        .filter(|f: &f64| *f > 0.0 && *f < 1.0)
-        .ok_or_else(|| ApiError::bad_request("invalid_request", "target_far must be a number in (0, 1)"))?;
-    let calibration = state.calibration.as_ref().ok_or_else(|| {
-        ApiError::bad_request(
-            "no_calibration",
-            "target_far needs a calibration of this model: run `visage calibrate --pairs FILE` and restart",
-        )
-    })?;
-    let threshold = calibration
-        .threshold_for_far(target)
-        .map_err(|e| ApiError::bad_request("unsupported_target_far", e.to_string()))?;
-    Ok((Some(threshold), Some(target)))
+/// The decision a verify or identify request asks for: `target_far` (else the configured threshold),
+/// `require_live`, `require_single` and `top_k`.
+fn decision(upload: &crate::images::Upload) -> Result<Decision, ApiError> {
+    let threshold = match upload.field("target_far") {
+        None => Threshold::Configured,
+        Some(text) => Threshold::TargetFar(
+            text.parse()
+                .ok()
+                .filter(|f: &f64| *f > 0.0 && *f < 1.0)
+                .ok_or_else(|| ApiError::bad_request("invalid_request", "target_far must be a number in (0, 1)"))?,
+        ),
+    };
+    let top_k =
+        match upload.field("top_k") {
+            Some(t) => t.parse::<usize>().ok().filter(|k| (1..=100).contains(k)).ok_or_else(|| {
+                ApiError::bad_request("invalid_request", "top_k must be a whole number from 1 to 100")
+            })?,
+            None => Decision::default().top_k,
+        };
+    Ok(Decision {
+        threshold,
+        require_live: flag(upload, "require_live")?,
+        require_single: flag(upload, "require_single")?,
+        top_k,
+    })
 }
 
 /// Who is in this photo? For each face the best subjects, and a match or `null` (unknown).
@@ -308,69 +258,16 @@ fn calibrated_threshold(
         (ImageJson = "application/json"),
     )),
     responses(
-        (status = 200, body = CalibratedIdentification),
+        (status = 200, body = Identification),
         (status = 422, description = "Not a decodable image", body = ErrorBody),
     ))]
 async fn identify(State(state): Shared, headers: HeaderMap, request: Request) -> AppResult {
     let key = authorize(&state, &headers, "identify")?;
     let upload = read_upload(request, &["image"]).await?;
     let image = upload.image("image")?;
-    let top_k =
-        match upload.field("top_k") {
-            Some(t) => t.parse::<usize>().ok().filter(|k| (1..=100).contains(k)).ok_or_else(|| {
-                ApiError::bad_request("invalid_request", "top_k must be a whole number from 1 to 100")
-            })?,
-            None => 3,
-        };
-    let (threshold, target_far) = calibrated_threshold(&state, &upload)?;
-    let require_live = flag(&upload, "require_live")?;
-    let (result, liveness, liveness_threshold) = infer(&state, move |s| {
-        if require_live {
-            let live = s.system.identify_live_at(image, top_k, threshold, &actor(&key), true, None)?;
-            let (faces, scores): (Vec<_>, Vec<_>) = live.faces.into_iter().map(|f| (f.face, Some(f.liveness))).unzip();
-            let result = Identification { faces, threshold: live.threshold };
-            Ok((result, scores, Some(live.liveness_threshold)))
-        } else {
-            let result = s.system.identify_at(image, top_k, threshold, &actor(&key))?;
-            let none = vec![None; result.faces.len()];
-            Ok((result, none, None))
-        }
-    })
-    .await?;
-    let faces = result
-        .faces
-        .into_iter()
-        .zip(liveness)
-        .map(|(face, liveness)| {
-            let far = FarFields::of(&state, None, face.similarity);
-            CalibratedFace { face, far, liveness }
-        })
-        .collect();
-    let far = FarFields::of(&state, target_far, None);
-    Ok(Json(CalibratedIdentification { faces, threshold: result.threshold, far, liveness_threshold }).into_response())
-}
-
-/// An identification with, when a calibration is active, each face's estimated FAR.
-#[derive(Serialize, ToSchema)]
-struct CalibratedIdentification {
-    faces: Vec<CalibratedFace>,
-    threshold: f32,
-    #[serde(flatten)]
-    far: FarFields,
-    /// With `require_live`: the P(live) below which a face is not matched.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    liveness_threshold: Option<f32>,
-}
-
-#[derive(Serialize, ToSchema)]
-struct CalibratedFace {
-    #[serde(flatten)]
-    face: IdentifiedFace,
-    #[serde(flatten)]
-    far: FarFields,
-    /// With `require_live`: this face's P(live); a face that fails it is not matched.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    liveness: Option<LivenessScore>,
+    let decision = decision(&upload)?;
+    let result = infer(&state, move |s| Ok(s.system.identify(image, &decision, &actor(&key))?)).await?;
+    Ok(Json(result).into_response())
 }
 
 /// Enrol a subject with their consent from one or more photos (exactly one usable face each).

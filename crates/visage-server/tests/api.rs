@@ -9,7 +9,7 @@ use std::time::Duration;
 use tower::ServiceExt;
 use visage::system::{FaceRecognitionSystem, SystemConfig};
 use visage::AnalyzerConfig;
-use visage_server::{router, router_with_calibration, Limits};
+use visage_server::{router, Limits};
 use visage_testkit::{models_home, sample_photos};
 
 struct Api {
@@ -274,14 +274,9 @@ async fn the_openapi_document_is_served_and_covers_every_route() {
     }
     let documented: usize = doc["paths"].as_object().unwrap().values().map(|p| p.as_object().unwrap().len()).sum();
     assert_eq!(documented, expected.len(), "a route is documented that this test does not know: update it");
-    for schema in [
-        "CalibratedIdentification",
-        "CalibratedVerification",
-        "EnrollOutcome",
-        "SubjectExport",
-        "AuditVerification",
-        "ErrorBody",
-    ] {
+    for schema in
+        ["Identification", "VerifyOutcome", "EnrollOutcome", "SubjectExport", "AuditVerification", "ErrorBody"]
+    {
         assert!(doc["components"]["schemas"][schema].is_object(), "{schema} missing");
     }
     assert_eq!(doc["components"]["securitySchemes"]["api_key"]["scheme"], "bearer");
@@ -293,13 +288,13 @@ fn the_conformance_check_catches_bodies_that_differ_from_the_document() {
     use openapi_conformance::validate_component;
     let good = json!({"faces": [{"bbox": [1.0, 2.0, 3.0, 4.0], "match": null, "similarity": 0.2, "candidates": []}],
                       "threshold": 0.33});
-    validate_component("CalibratedIdentification", &good).unwrap();
+    validate_component("Identification", &good).unwrap();
     let mut missing = good.clone();
     missing["faces"][0].as_object_mut().unwrap().remove("match");
-    assert!(validate_component("CalibratedIdentification", &missing).unwrap_err().contains("match"));
+    assert!(validate_component("Identification", &missing).unwrap_err().contains("match"));
     let mut wrong_type = good.clone();
     wrong_type["faces"][0]["candidates"] = json!([{"subject": 7, "similarity": 0.5}]);
-    assert!(validate_component("CalibratedIdentification", &wrong_type).is_err());
+    assert!(validate_component("Identification", &wrong_type).is_err());
     assert!(validate_component("ErrorBody", &json!({"error": {"code": "x"}})).is_err());
 }
 
@@ -488,12 +483,11 @@ async fn a_request_past_the_timeout_gets_408_in_the_error_shape() {
 #[tokio::test]
 async fn target_far_decides_at_the_calibrated_threshold_and_reports_the_estimated_far() {
     let data = tempfile::tempdir().unwrap();
-    let system = open_system(data.path());
-    let (_, key) = system.store().create_api_key(&["identify".into()], None, "test").unwrap();
     // A calibration of this very model from constructed scores: 1,000 impostors evenly over [-0.2, 0.8).
-    let source = visage_eval::calibration::CalibrationSource {
+    let model = visage::models::Manifest::default_pack().model(visage::models::ids::EMBEDDING).unwrap().clone();
+    let source = visage::recognize::calibration::CalibrationSource {
         model: "embedding".into(),
-        model_sha256: system.analyzer().embedding_model().1.to_string(),
+        model_sha256: model.sha256,
         pipeline: "test".into(),
         data: "constructed".into(),
         skipped_pairs: 0,
@@ -501,9 +495,18 @@ async fn target_far_decides_at_the_calibrated_threshold_and_reports_the_estimate
     };
     let impostor: Vec<f32> = (0..1000).map(|i| -0.2 + i as f32 / 1000.0).collect();
     let genuine: Vec<f32> = (0..100).map(|i| 0.5 + i as f32 / 250.0).collect();
-    let calibration = visage_eval::Calibration::from_scores(&genuine, &impostor, source, 30).unwrap();
+    let calibration = visage::recognize::Calibration::from_scores(&genuine, &impostor, source, 30).unwrap();
     let expected = calibration.threshold_for_far(0.1).unwrap();
-    let app = router_with_calibration(system, Limits::default(), Some(calibration));
+    let mut config = SystemConfig::new(data.path());
+    config.analyzer = AnalyzerConfig {
+        home: models_home(),
+        progress: false,
+        calibration: Some(calibration.into()),
+        ..AnalyzerConfig::default()
+    };
+    let system = FaceRecognitionSystem::open(config).unwrap();
+    let (_, key) = system.store().create_api_key(&["identify".into()], None, "test").unwrap();
+    let app = router(system, Limits::default());
     let b64 = base64::engine::general_purpose::STANDARD.encode(portrait());
     let body = json!({"image1": b64, "image2": b64, "target_far": 0.1}).to_string();
     let (s, v, _) = send(&app, json_request("/v1/verify", &key, &body)).await;
@@ -524,7 +527,7 @@ async fn target_far_decides_at_the_calibrated_threshold_and_reports_the_estimate
     let other = tempfile::tempdir().unwrap();
     let system = open_system(other.path());
     let (_, key) = system.store().create_api_key(&["identify".into()], None, "test").unwrap();
-    let app = router_with_calibration(system, Limits::default(), None);
+    let app = router(system, Limits::default());
     let body = json!({"image1": b64, "image2": b64, "target_far": 0.1}).to_string();
     let (s, e, _) = send(&app, json_request("/v1/verify", &key, &body)).await;
     assert_eq!((s, e["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("no_calibration")), "{e}");
@@ -540,10 +543,11 @@ async fn require_live_reports_liveness_and_refuses_a_printed_photo() {
     let body = json!({"image1": b64, "image2": b64, "require_live": true}).to_string();
     let (s, v, _) = send(&api.app, json_request("/v1/verify", &api.identify_only, &body)).await;
     assert_eq!(s, StatusCode::OK, "{v}");
-    assert_eq!((v["liveness"][0]["live"].as_bool(), v["liveness"][1]["live"].as_bool()), (Some(true), Some(true)));
+    let live = |i: usize| v["images"][i]["liveness"]["live"].as_bool();
+    assert_eq!((live(0), live(1)), (Some(true), Some(true)), "{v}");
     let body = json!({"image1": b64, "image2": b64}).to_string();
     let (_, v, _) = send(&api.app, json_request("/v1/verify", &api.identify_only, &body)).await;
-    assert!(v.get("liveness").is_none(), "liveness only when asked: {v}");
+    assert!(v["images"][0].get("liveness").is_none(), "liveness only when asked: {v}");
     let group = std::fs::read(&sample_photos()[0]).unwrap();
     let (s, id, _) =
         send(&api.app, multipart("/v1/identify", &api.identify_only, &[("require_live", "true")], &[("image", group)]))

@@ -34,7 +34,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("enrolled {id}: template {:?}", outcome.templates);
     }
     for photo in &args[split + 1..] {
-        for face in system.identify(std::path::Path::new(photo), 3, "example")?.faces {
+        for face in system.identify(std::path::Path::new(photo), &visage::Decision::default(), "example")?.faces {
             println!("{photo}: {:?} -> {}", face.bbox, face.matched.as_deref().unwrap_or("unknown"));
         }
     }

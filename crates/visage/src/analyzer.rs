@@ -1,5 +1,6 @@
 //! The pipeline orchestrator.
 
+use crate::decision::DecisionPolicy;
 use crate::VisageError;
 use image::RgbImage;
 use serde::Serialize;
@@ -10,7 +11,7 @@ use visage_core::{align_face, decode_image, load_image, BBox, LoadOptions, Point
 use visage_detect::{CenterFace, Detection, DetectorKind, DetectorOptions, FaceDetector, Landmark68, UltraFace};
 use visage_infer::{load_model, BackendKind, InferError, InferenceConfig, Model};
 use visage_models::{ids, Installer, Manifest, ModelHome};
-use visage_recognize::{Embedder, EmbedderOptions, Verifier};
+use visage_recognize::{Calibration, Embedder, EmbedderOptions, Verifier};
 
 /// Faces smaller than this (shorter box side, in pixels) are not used for recognition by default:
 /// below it, embeddings become unreliable. Detection-only callers set 0 to find every face.
@@ -35,8 +36,11 @@ pub struct AnalyzerConfig {
     pub auto_install: bool,
     /// Show progress bars while installing.
     pub progress: bool,
-    /// Cosine threshold for verification; `None` takes the manifest's default.
+    /// The configured cosine threshold ([`crate::Threshold::Configured`]); `None` takes the manifest's default.
     pub threshold: Option<f32>,
+    /// The embedding model's calibration, for decisions at a target false-accept rate
+    /// ([`crate::Threshold::TargetFar`]); checked against the model's SHA-256 when the analyzer is built.
+    pub calibration: Option<Arc<Calibration>>,
 }
 
 impl Default for AnalyzerConfig {
@@ -56,6 +60,7 @@ impl Default for AnalyzerConfig {
             auto_install: true,
             progress: true,
             threshold: None,
+            calibration: None,
         }
     }
 }
@@ -187,7 +192,7 @@ pub struct FaceAnalyzer {
     detector: Box<dyn FaceDetector>,
     embedder: OnceLock<Embedder>,
     embedder_loading: Mutex<()>,
-    threshold: f32,
+    policy: DecisionPolicy,
     /// Other models of the pack (liveness, attributes), loaded on first use by [`FaceAnalyzer::pack_model`].
     pack_models: Mutex<std::collections::HashMap<String, Arc<dyn Model>>>,
 }
@@ -201,6 +206,10 @@ impl FaceAnalyzer {
             Some(t) => t,
             None => spec.threshold.ok_or(VisageError::NoThreshold)?,
         };
+        if let Some(c) = &config.calibration {
+            c.check_model(&spec.sha256)?;
+        }
+        let policy = DecisionPolicy { configured: threshold, calibration: config.calibration.clone() };
         let backend = choose_backend(&config, &installer)?;
         let inference = InferenceConfig {
             backend,
@@ -214,11 +223,11 @@ impl FaceAnalyzer {
                 eprintln!("visage: {e}; using the slower tract backend");
                 let inference = InferenceConfig { backend: BackendKind::Tract, ort_library: None, ..inference };
                 let detector = build_detector(&config, &installer, &inference)?;
-                return Ok(FaceAnalyzer::assemble(config, installer, inference, detector, threshold));
+                return Ok(FaceAnalyzer::assemble(config, installer, inference, detector, policy));
             }
             other => other?,
         };
-        Ok(FaceAnalyzer::assemble(config, installer, inference, detector, threshold))
+        Ok(FaceAnalyzer::assemble(config, installer, inference, detector, policy))
     }
 
     fn assemble(
@@ -226,7 +235,7 @@ impl FaceAnalyzer {
         installer: Installer,
         inference: InferenceConfig,
         detector: Box<dyn FaceDetector>,
-        threshold: f32,
+        policy: DecisionPolicy,
     ) -> FaceAnalyzer {
         FaceAnalyzer {
             config,
@@ -235,7 +244,7 @@ impl FaceAnalyzer {
             detector,
             embedder: OnceLock::new(),
             embedder_loading: Mutex::new(()),
-            threshold,
+            policy,
             pack_models: Mutex::new(std::collections::HashMap::new()),
         }
     }
@@ -284,7 +293,12 @@ impl FaceAnalyzer {
 
     /// The verifier with the configured (or manifest default) threshold.
     pub fn verifier(&self) -> Verifier {
-        Verifier::new(self.threshold)
+        Verifier::new(self.policy.configured)
+    }
+
+    /// The thresholds decisions are made with: the configured one and the active calibration.
+    pub fn policy(&self) -> &DecisionPolicy {
+        &self.policy
     }
 
     /// Decodes an image (a file or uploaded bytes) with the configured limits.

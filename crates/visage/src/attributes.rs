@@ -145,34 +145,3 @@ fn attr_err(e: visage_attributes::AttributeError) -> VisageError {
         other => VisageError::Invalid(other.to_string()),
     }
 }
-
-/// Everything `visage analyze` reports for one face.
-#[derive(Debug, Clone)]
-pub struct FaceReport {
-    pub detection: Detection,
-    pub attributes: FaceAttributes,
-    pub quality: crate::face_quality::QualityAssessment,
-}
-
-impl FaceAnalyzer {
-    /// Detects every face of a decoded image and reports liveness, the attributes in `set` and the
-    /// quality of each (pose and eye state count towards quality only when in `set`).
-    pub fn analyze_faces(
-        &self,
-        image: &RgbImage,
-        set: AttributeSet,
-        liveness_threshold: Option<f32>,
-        criteria: &crate::face_quality::QualityCriteria,
-    ) -> Result<Vec<FaceReport>, VisageError> {
-        let detections = self.detect(image)?;
-        detections
-            .into_iter()
-            .map(|detection| {
-                let attributes = self.attributes(image, &detection, set, liveness_threshold)?;
-                let aligned = self.align(image, &detection);
-                let quality = criteria.assess(&detection, &aligned, &attributes);
-                Ok(FaceReport { detection, attributes, quality })
-            })
-            .collect()
-    }
-}

@@ -1,3 +1,5 @@
+//! The one error type of the pipeline and the system.
+
 use std::path::PathBuf;
 
 /// Everything that can go wrong between a file and a decision.
@@ -40,4 +42,8 @@ pub enum VisageError {
     Invalid(String),
     #[error("the embedding model has no verification threshold in the manifest")]
     NoThreshold,
+    #[error("a target FAR needs a calibration of this embedding model: run `visage calibrate --pairs FILE` first")]
+    NoCalibration,
+    #[error(transparent)]
+    Calibration(#[from] visage_recognize::CalibrationError),
 }

@@ -10,29 +10,32 @@
 //! `visage-detect` (CenterFace, UltraFace) and `visage-recognize` (embeddings, verification).
 //!
 //! ```no_run
-//! use visage::{AnalyzerConfig, FaceAnalyzer, FaceChoice};
+//! use visage::{AnalyzerConfig, Decision, FaceAnalyzer};
+//! use std::path::Path;
 //!
 //! let analyzer = FaceAnalyzer::new(AnalyzerConfig::default())?;
-//! let a = analyzer.embed_one(std::path::Path::new("alice-1.jpg"), FaceChoice::Largest)?;
-//! let b = analyzer.embed_one(std::path::Path::new("alice-2.jpg"), FaceChoice::Largest)?;
-//! let v = analyzer.verifier().verify(&a.embedding, &b.embedding);
-//! println!("similarity {:.3}, same person: {}", v.similarity, v.is_match);
+//! let v = analyzer.verify(Path::new("alice-1.jpg"), Path::new("alice-2.jpg"), &Decision::default())?;
+//! println!("similarity {:.3}, same person: {}", v.verification.similarity, v.verification.is_match);
 //! # Ok::<(), visage::VisageError>(())
 //! ```
 
 pub mod active_liveness;
 mod analyzer;
 pub mod attributes;
+pub mod decision;
 mod error;
-pub mod face_quality;
+pub mod face_report;
 pub mod quality;
 pub mod system;
+pub mod verification;
 
 pub use analyzer::{
     choose_face, AnalyzerConfig, EmbeddedFace, Face, FaceAnalyzer, FaceChoice, ImageAnalysis, ImageSource,
     StageTimings, RECOGNITION_MIN_FACE_SIZE,
 };
+pub use decision::{Decision, DecisionPolicy, EstimatedFar, Threshold};
 pub use error::VisageError;
+pub use verification::{VerifiedImage, VerifyOutcome};
 
 pub use visage_core as core;
 pub use visage_detect as detect;

@@ -2,17 +2,20 @@
 //! identified among everyone enrolled (with an explicit "unknown"), verified, exported and erased;
 //! every read and write of biometric data is audited.
 
-use crate::quality::{QualityGate, QualityReport};
+use crate::quality::{QualityPolicy, QualityReport};
 use crate::{AnalyzerConfig, FaceAnalyzer, FaceChoice, ImageSource, VisageError};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::sync::RwLock;
 use visage_index::IndexKind;
-use visage_recognize::Verification;
 
+mod identify;
 mod live;
 mod search_index;
-pub use live::{EnrolLiveness, LiveIdentification, LiveIdentifiedFace, LiveVerification};
+mod verify;
+pub use identify::{Identification, IdentifiedFace};
+pub use live::EnrolLiveness;
+pub use search_index::Candidate;
 use search_index::{BackgroundHnsw, SubjectIndex};
 use visage_store::{
     AuditEntry, AuditFilter, AuditVerification, Consent, ConsentGrant, GalleryStore, NewTemplate, PurgeReport,
@@ -27,7 +30,7 @@ pub struct SystemConfig {
     pub data_dir: PathBuf,
     /// Who acts in the system's own operations (the purge at start-up), as recorded in the audit log.
     pub actor: String,
-    pub quality: QualityGate,
+    pub quality: QualityPolicy,
     /// Exact search, HNSW, or chosen by gallery size (`Auto`, see `hnsw_above`).
     pub index: IndexKind,
     /// With `IndexKind::Auto`: above this many templates, an HNSW graph is built in a background thread
@@ -48,7 +51,7 @@ impl SystemConfig {
             analyzer: AnalyzerConfig::default(),
             data_dir: data_dir.into(),
             actor: default_actor(),
-            quality: QualityGate::default(),
+            quality: QualityPolicy::default(),
             index: IndexKind::Auto,
             hnsw_above: Some(visage_index::DEFAULT_AUTO_THRESHOLD),
             enrol_liveness: EnrolLiveness::default(),
@@ -65,21 +68,7 @@ pub fn default_actor() -> String {
         .unwrap_or_else(|_| "cli".into())
 }
 
-/// The default data dir: `$VISAGE_DATA_DIR`, else the platform's data dir (`~/.local/share/visage`).
-pub fn default_data_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("VISAGE_DATA_DIR").filter(|v| !v.is_empty()) {
-        return PathBuf::from(dir);
-    }
-    dirs_data_dir().join("visage")
-}
-
-fn dirs_data_dir() -> PathBuf {
-    std::env::var_os("XDG_DATA_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
-        .unwrap_or_else(std::env::temp_dir)
-}
+pub use visage_models::home::default_data_dir;
 
 /// What to enrol.
 #[derive(Debug, Clone)]
@@ -104,38 +93,11 @@ pub struct EnrollOutcome {
     pub duplicates_overridden: Vec<Candidate>,
 }
 
-/// A subject and how similar its best template is to a face.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct Candidate {
-    pub subject: String,
-    pub similarity: f32,
-}
-
-/// One face of an identification.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct IdentifiedFace {
-    pub bbox: [f32; 4],
-    /// The identified subject, or `null` (unknown) when the best similarity is below the threshold.
-    #[serde(rename = "match")]
-    #[schema(required = true)]
-    pub matched: Option<String>,
-    /// The best candidate's similarity (`null` when the gallery is empty).
-    #[schema(required = true)]
-    pub similarity: Option<f32>,
-    pub candidates: Vec<Candidate>,
-}
-
-/// The result of identifying every face of an image.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Identification {
-    pub faces: Vec<IdentifiedFace>,
-    pub threshold: f32,
-}
-
 /// A face recognition system over one gallery: [`FaceAnalyzer`] + [`GalleryStore`] + search index.
 ///
 /// ```no_run
 /// use visage::system::{EnrollRequest, FaceRecognitionSystem, SystemConfig};
+/// use visage::Decision;
 /// use visage::store::ConsentGrant;
 /// use std::path::{Path, PathBuf};
 ///
@@ -152,7 +114,7 @@ pub struct Identification {
 ///     images: vec![PathBuf::from("alice-1.jpg").into(), PathBuf::from("alice-2.jpg").into()],
 ///     allow_duplicate: false,
 /// }, "cli:admin")?;
-/// for face in system.identify(Path::new("door-camera.jpg"), 3, "cli:admin")?.faces {
+/// for face in system.identify(Path::new("door-camera.jpg"), &Decision::default(), "cli:admin")?.faces {
 ///     println!("{:?} ({:?})", face.matched, face.similarity);   // Some("alice") or None: unknown
 /// }
 /// system.delete("alice", "cli:admin")?;                         // right to erasure
@@ -364,7 +326,7 @@ impl FaceRecognitionSystem {
                 Err(n) => return Err(VisageError::SeveralFaces { path: path.clone(), count: n }),
             };
             let crop = self.analyzer.align(&image, face);
-            let report = self.config.quality.assess(face, &crop);
+            let report = self.config.quality.assess(face, &crop, None);
             if !report.ok {
                 return Err(VisageError::PoorQuality { path: path.clone(), reasons: report.reasons });
             }
@@ -425,119 +387,6 @@ impl FaceRecognitionSystem {
             quality: reports,
             duplicates_overridden: overridden,
         })
-    }
-
-    /// Identifies every face in an image among the enrolled subjects. Each face gets its best `top_k`
-    /// subjects (scored by their best template) and a decision: the best subject if it reaches the
-    /// threshold, else unknown. Audited, one entry per face.
-    pub fn identify(
-        &self,
-        image: impl Into<ImageSource>,
-        top_k: usize,
-        actor: &str,
-    ) -> Result<Identification, VisageError> {
-        self.identify_at(image, top_k, None, actor)
-    }
-
-    /// [`FaceRecognitionSystem::identify`] deciding at `threshold` (e.g. one calibrated for a target
-    /// false-accept rate) instead of the configured one.
-    pub fn identify_at(
-        &self,
-        image: impl Into<ImageSource>,
-        top_k: usize,
-        threshold: Option<f32>,
-        actor: &str,
-    ) -> Result<Identification, VisageError> {
-        let image = self.analyzer.load(image)?;
-        let detections = self.analyzer.detect(&image)?;
-        self.identify_detected(&image, &detections, top_k, threshold, actor, &vec![None; detections.len()])
-    }
-
-    /// Identification of faces already detected. A face whose `refused` entry is `Some(detail)` is not
-    /// searched for at all (no match, no candidates) and is audited as `refused-spoof` with that detail.
-    pub(crate) fn identify_detected(
-        &self,
-        image: &image::RgbImage,
-        detections: &[visage_detect::Detection],
-        top_k: usize,
-        threshold: Option<f32>,
-        actor: &str,
-        refused: &[Option<serde_json::Value>],
-    ) -> Result<Identification, VisageError> {
-        let searched: Vec<visage_detect::Detection> =
-            detections.iter().zip(refused).filter(|(_, r)| r.is_none()).map(|(d, _)| d.clone()).collect();
-        let embeddings =
-            if searched.is_empty() { Vec::new() } else { self.analyzer.embed_detections(image, &searched)?.0 };
-        let mut found = self.search(&embeddings, top_k.max(1))?.into_iter();
-        let threshold = threshold.unwrap_or(self.analyzer.verifier().threshold);
-        let mut faces = Vec::with_capacity(detections.len());
-        for (d, refusal) in detections.iter().zip(refused) {
-            let bbox = d.bbox.to_array();
-            if let Some(detail) = refusal {
-                self.store.audit(actor, "identify", None, "refused-spoof", detail.clone())?;
-                faces.push(IdentifiedFace { bbox, matched: None, similarity: None, candidates: Vec::new() });
-                continue;
-            }
-            let candidates = found.next().ok_or_else(|| VisageError::Invalid("one search per face".into()))?;
-            let best = candidates.first();
-            let face = IdentifiedFace {
-                bbox,
-                matched: best.filter(|c| c.similarity >= threshold).map(|c| c.subject.clone()),
-                similarity: best.map(|c| c.similarity),
-                candidates: candidates.into_iter().take(top_k).collect(),
-            };
-            let outcome = if face.matched.is_some() { "match" } else { "unknown" };
-            self.store.audit(
-                actor,
-                "identify",
-                face.matched.as_deref(),
-                outcome,
-                serde_json::json!({"similarity": face.similarity, "candidates": face.candidates.len()}),
-            )?;
-            faces.push(face);
-        }
-        if faces.is_empty() {
-            self.store.audit(actor, "identify", None, "no-face", serde_json::json!({"faces": 0}))?;
-        }
-        Ok(Identification { faces, threshold })
-    }
-
-    /// 1:1 verification of the largest faces of two images. Audited (no gallery data is read).
-    pub fn verify(
-        &self,
-        a: impl Into<ImageSource>,
-        b: impl Into<ImageSource>,
-        actor: &str,
-    ) -> Result<Verification, VisageError> {
-        self.verify_at(a, b, None, actor)
-    }
-
-    /// [`FaceRecognitionSystem::verify`] deciding at `threshold` instead of the configured one.
-    pub fn verify_at(
-        &self,
-        a: impl Into<ImageSource>,
-        b: impl Into<ImageSource>,
-        threshold: Option<f32>,
-        actor: &str,
-    ) -> Result<Verification, VisageError> {
-        let fa = self.analyzer.embed_one(a, FaceChoice::Largest)?;
-        let fb = self.analyzer.embed_one(b, FaceChoice::Largest)?;
-        self.decide_verification(&fa.embedding, &fb.embedding, threshold, actor)
-    }
-
-    /// Compares two embeddings at `threshold` (default: the configured one), audited.
-    pub(crate) fn decide_verification(
-        &self,
-        a: &[f32],
-        b: &[f32],
-        threshold: Option<f32>,
-        actor: &str,
-    ) -> Result<Verification, VisageError> {
-        let verifier = threshold.map_or_else(|| self.analyzer.verifier(), visage_recognize::Verifier::new);
-        let v = verifier.verify(a, b);
-        let outcome = if v.is_match { "match" } else { "no-match" };
-        self.store.audit(actor, "verify", None, outcome, serde_json::json!({"similarity": v.similarity}))?;
-        Ok(v)
     }
 
     /// Erases a subject (templates, consent, index entries); the audit keeps a tombstone.

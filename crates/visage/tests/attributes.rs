@@ -8,8 +8,8 @@ use std::sync::OnceLock;
 use visage::attributes::{AttributeSet, FaceAttributes};
 use visage::core::decode_image;
 use visage::detect::Detection;
-use visage::face_quality::QualityCriteria;
 use visage::infer::BackendKind;
+use visage::quality::QualityPolicy;
 use visage::{choose_face, AnalyzerConfig, FaceAnalyzer, FaceChoice};
 use visage_testkit::{lfw_dir, models_home, sample_photos, shared_data};
 
@@ -101,7 +101,7 @@ fn lfw_faces_are_mostly_frontal_adult_open_eyed_and_gender_is_right() {
     // Public figures, nearly all adults: a median between 25 and 60, none outside 5-95.
     assert!((25.0..60.0).contains(&ages[n / 2]) && ages[0] > 5.0 && ages[n - 1] < 95.0);
     eprintln!("at least one eye open on {open} of {n}; gender right on {gender_ok} of {n}");
-    // The eye model calls both eyes closed on about 5% of LFW faces (see QualityCriteria).
+    // The eye model calls both eyes closed on about 5% of LFW faces (see QualityPolicy).
     assert!(open as f32 / n as f32 > 0.9);
     assert!(gender_ok as f32 / n as f32 > 0.8);
 }
@@ -181,7 +181,7 @@ fn printed_photos_score_lower_than_live_faces_on_nuaa() {
 fn grey_border_and_tiny_faces_work_or_say_why() {
     let Some(sample) = lfw_sample(3) else { return };
     let image = load(&sample[0].0);
-    let criteria = QualityCriteria::default();
+    let criteria = QualityPolicy::default();
     // Grey: decoded to RGB with equal channels; every model still runs.
     let grey = image::DynamicImage::ImageLuma8(image::DynamicImage::ImageRgb8(image.clone()).to_luma8()).to_rgb8();
     let reports = analyzer().analyze_faces(&grey, AttributeSet::ALL, None, &criteria).unwrap();

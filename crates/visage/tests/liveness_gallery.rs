@@ -1,9 +1,9 @@
 //! Liveness inside the gallery: a printed-photo enrolment is refused when liveness is required, with
-//! the reason in the error and in the audit log; `identify_live` and `verify_live` report scores.
+//! the reason in the error and in the audit log; `identify` and `verify` with `require_live` report scores.
 
 use visage::store::AuditFilter;
 use visage::system::{EnrolLiveness, EnrollRequest, FaceRecognitionSystem, SystemConfig};
-use visage::{AnalyzerConfig, VisageError};
+use visage::{AnalyzerConfig, Decision, VisageError};
 mod common;
 use visage_testkit::{models_home, shared_data};
 
@@ -60,16 +60,17 @@ fn a_printed_photo_is_not_enrolled_when_liveness_is_required() {
     // even searched (no candidates), and the audit log has one refusal and no match or unknown.
     let identify = AuditFilter { action: Some("identify".into()), ..AuditFilter::default() };
     let before = system.audit_entries(&identify).unwrap().len();
-    let found = system.identify_live(&spoofs[0], 3, "test", true, None).unwrap();
+    let live = Decision { require_live: true, ..Decision::default() };
+    let found = system.identify(&spoofs[0], &live, "test").unwrap();
     assert_eq!(found.faces.len(), 1);
-    assert!(!found.faces[0].liveness.live && found.faces[0].face.matched.is_none());
-    assert!(found.faces[0].face.candidates.is_empty() && found.faces[0].face.similarity.is_none());
+    assert!(!found.faces[0].liveness.unwrap().live && found.faces[0].matched.is_none());
+    assert!(found.faces[0].candidates.is_empty() && found.faces[0].similarity.is_none());
     let outcomes: Vec<String> =
         system.audit_entries(&identify).unwrap().into_iter().skip(before).map(|e| e.outcome).collect();
     assert_eq!(outcomes, ["refused-spoof"]);
-    let found = system.identify_live(&reals[0], 3, "test", true, None).unwrap();
-    assert!(found.faces[0].liveness.live && found.faces[0].face.matched.as_deref() == Some("alice"));
-    let err = system.verify_live(&reals[0], &spoofs[0], "test", true, None).unwrap_err();
+    let found = system.identify(&reals[0], &live, "test").unwrap();
+    assert!(found.faces[0].liveness.unwrap().live && found.faces[0].matched.as_deref() == Some("alice"));
+    let err = system.verify(&reals[0], &spoofs[0], &live, "test").unwrap_err();
     assert!(matches!(err, VisageError::Spoof { .. }));
 
     // With liveness not required (the override), the printed photo goes in, and the audit says so.

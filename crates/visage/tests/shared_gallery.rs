@@ -6,6 +6,7 @@
 use visage::store::{StoreSpec, TemplateMode};
 use visage::system::{EnrollRequest, FaceRecognitionSystem, SystemConfig};
 use visage::AnalyzerConfig;
+use visage::Decision;
 mod common;
 use common::portrait;
 use visage_testkit::{models_home, postgres_server, sample_photos};
@@ -58,7 +59,8 @@ fn two_systems_on_one_gallery(store: Option<StoreSpec>) {
 
     // Each replica identifies both people in the group photo; strangers stay unknown.
     for replica in [&one, &two] {
-        let found = replica.identify(&sample_photos()[3], 2, "test").unwrap();
+        let found =
+            replica.identify(&sample_photos()[3], &Decision { top_k: 2, ..Decision::default() }, "test").unwrap();
         assert_eq!(found.faces.len(), 4);
         let mut names: Vec<Option<&str>> = found.faces.iter().map(|f| f.matched.as_deref()).collect();
         names.sort();
@@ -67,14 +69,20 @@ fn two_systems_on_one_gallery(store: Option<StoreSpec>) {
 
     // Erased on one: gone for the other at once, and a consent revoked on one holds for the other.
     assert_eq!(one.delete("a", "replica-1").unwrap(), 1);
-    let after = two.identify(&a, 1, "replica-2").unwrap();
+    let after = two.identify(&a, &Decision { top_k: 1, ..Decision::default() }, "replica-2").unwrap();
     assert_eq!(after.faces[0].matched, None, "erased: no longer identified by the other replica");
     two.revoke_consent("b", None, "replica-2").unwrap();
-    let b_after = one.identify(&sample_photos()[3], 2, "replica-1").unwrap();
+    let b_after =
+        one.identify(&sample_photos()[3], &Decision { top_k: 2, ..Decision::default() }, "replica-1").unwrap();
     assert!(b_after.faces.iter().all(|f| f.matched.is_none()), "consent revoked on the other replica");
     // A new enrolment by the first is identified by the second.
     one.enroll(&request("c", a.clone()), "replica-1").unwrap();
-    assert_eq!(two.identify(&a, 1, "replica-2").unwrap().faces[0].matched.as_deref(), Some("c"));
+    assert_eq!(
+        two.identify(&a, &Decision { top_k: 1, ..Decision::default() }, "replica-2").unwrap().faces[0]
+            .matched
+            .as_deref(),
+        Some("c")
+    );
     assert!(two.audit_verify().unwrap().intact);
     let actors: Vec<String> = one.audit_entries(&Default::default()).unwrap().into_iter().map(|e| e.actor).collect();
     assert!(actors.iter().any(|a| a == "replica-1") && actors.iter().any(|a| a == "replica-2"));

@@ -1,6 +1,7 @@
 //! The library API of the gallery, end to end on real photos.
 
 use visage::system::{EnrollRequest, FaceRecognitionSystem, SystemConfig};
+use visage::Decision;
 use visage::{AnalyzerConfig, VisageError};
 mod common;
 use common::portrait;
@@ -25,7 +26,7 @@ fn enrol_identify_delete_through_the_library() {
     let err = system.enroll(&request("c", a.clone()), "test").unwrap_err();
     assert!(matches!(err, VisageError::Duplicate { ref other, .. } if other == "a"), "{err}");
 
-    let found = system.identify(&sample_photos()[3], 2, "test").unwrap();
+    let found = system.identify(&sample_photos()[3], &Decision { top_k: 2, ..Decision::default() }, "test").unwrap();
     assert_eq!(found.faces.len(), 4);
     let mut names: Vec<Option<&str>> = found.faces.iter().map(|f| f.matched.as_deref()).collect();
     names.sort();
@@ -34,14 +35,14 @@ fn enrol_identify_delete_through_the_library() {
     // A restart rebuilds the index from the store: same answers.
     drop(system);
     let system = FaceRecognitionSystem::open(config).unwrap();
-    let again = system.identify(&sample_photos()[3], 2, "test").unwrap();
+    let again = system.identify(&sample_photos()[3], &Decision { top_k: 2, ..Decision::default() }, "test").unwrap();
     let names_again: Vec<Option<&str>> = again.faces.iter().map(|f| f.matched.as_deref()).collect();
     assert_eq!(names_again.iter().filter(|n| n.is_some()).count(), 2);
 
     assert_eq!(system.delete("a", "test").unwrap(), 1);
-    let after = system.identify(&a, 1, "test").unwrap();
+    let after = system.identify(&a, &Decision { top_k: 1, ..Decision::default() }, "test").unwrap();
     assert_eq!(after.faces[0].matched, None, "erased: no longer identified");
-    assert!(system.verify(&a, &a, "test").unwrap().is_match);
+    assert!(system.verify(&a, &a, &Decision::default(), "test").unwrap().verification.is_match);
     assert!(system.audit_verify().unwrap().intact);
 }
 
@@ -70,7 +71,7 @@ fn an_auto_gallery_switches_to_hnsw_built_in_the_background() {
     assert_eq!(system.search_index(), Some(visage_index::IndexKind::Hnsw));
     assert_eq!(other.search_index(), Some(visage_index::IndexKind::Exact), "no background build when off");
     for (image, name) in images.iter().zip(names) {
-        let found = system.identify(image, 1, "test").unwrap();
+        let found = system.identify(image, &Decision { top_k: 1, ..Decision::default() }, "test").unwrap();
         let expected = (name != "a").then_some(name);
         assert_eq!(found.faces[0].matched.as_deref(), expected, "{name}");
     }
@@ -82,7 +83,7 @@ fn an_auto_gallery_switches_to_hnsw_built_in_the_background() {
     system.wait_for_search_index().unwrap();
     assert_eq!(system.search_index(), Some(visage_index::IndexKind::Hnsw));
     for (image, name) in images.iter().zip(names) {
-        let found = system.identify(image, 1, "test").unwrap();
+        let found = system.identify(image, &Decision { top_k: 1, ..Decision::default() }, "test").unwrap();
         let expected = (name == "d").then_some(name);
         assert_eq!(found.faces[0].matched.as_deref(), expected, "{name} after the rebuild");
     }

@@ -3,14 +3,21 @@
 //! template log; and, for large galleries, an HNSW graph built in the background while the exact scan
 //! answers, swapped in when it is ready.
 
-use super::Candidate;
 use crate::VisageError;
+use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::thread::JoinHandle;
 use visage_index::{GalleryConfig, GalleryIndex, IndexKind, VectorIndex};
 use visage_store::{TemplateChanges, TemplateRecord};
+
+/// A subject and how similar its best template is to a face.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Candidate {
+    pub subject: String,
+    pub similarity: f32,
+}
 
 /// The gallery's search index: template vectors, which subject each template belongs to, and how far
 /// into the store's template log it is.

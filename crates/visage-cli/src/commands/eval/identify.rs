@@ -1,6 +1,6 @@
 //! `visage eval identify`: open-set identification on LFW.
 
-use crate::evaluate::EvalPipeline;
+use crate::commands::eval::pipeline::EvalPipeline;
 use crate::output::print_json;
 use anyhow::{bail, Result};
 use clap::Args;
@@ -31,7 +31,7 @@ pub struct IdentifyEvalArgs {
     #[arg(long)]
     pub people: Option<usize>,
     #[command(flatten)]
-    pub run: crate::evaluate::EmbeddingRunArgs,
+    pub run: crate::commands::eval::pipeline::EmbeddingRunArgs,
 }
 
 /// A person of LFW and their images, in file-name order.
@@ -47,11 +47,7 @@ fn people(images_dir: &Path) -> Result<Vec<Person>> {
         if !entry.file_type()?.is_dir() {
             continue;
         }
-        let mut images: Vec<PathBuf> = std::fs::read_dir(entry.path())?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x.eq_ignore_ascii_case("jpg")))
-            .collect();
-        images.sort();
+        let images = visage::core::files::image_files(&entry.path(), false)?;
         if !images.is_empty() {
             people.push(Person { name: entry.file_name().to_string_lossy().into_owned(), images });
         }

@@ -2,10 +2,11 @@
 //! (bench/reference.py: OpenCV + numpy + onnxruntime, same models) on the same images and the same
 //! number of workers, in one command, with the ratio.
 
-use crate::cli::{BenchArgs, ReferenceModels};
-use crate::commands::{analyzer, default_workers, Purpose};
+use crate::args::pipeline::PipelineArgs;
+use crate::args::pipeline::{analyzer, default_workers, Purpose};
 use crate::output::{print_json, Progress};
 use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
 use serde_json::{json, Value};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -13,13 +14,45 @@ use std::process::{Command, ExitCode};
 use visage::models::ids;
 use visage::FaceChoice;
 
+/// `visage bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// A folder of images (searched recursively for .jpg/.jpeg/.png), e.g. ../shared/data/lfw.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// How many images to use (the first N in path order).
+    #[arg(long, default_value_t = 500)]
+    pub limit: usize,
+    /// Images processed in parallel, by visage and by the reference (default: all cores).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// The reference script; `none` skips it. Default: bench/reference.py of this source tree.
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../../bench/reference.py"))]
+    pub reference: String,
+    /// Which model files the reference runs: as their packages ship them, or visage's installed
+    /// copies with its install-time rewrites.
+    #[arg(long, value_enum, default_value = "shipped")]
+    pub reference_models: ReferenceModels,
+    /// The Python interpreter for the reference.
+    #[arg(long, default_value = "python3")]
+    pub python: String,
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ReferenceModels {
+    Shipped,
+    Installed,
+}
+
 pub fn run(args: &BenchArgs) -> Result<ExitCode> {
     let images = collect_images(&args.data, args.limit)?;
     if images.is_empty() {
-        bail!("no .jpg, .jpeg or .png images under {}", args.data.display());
+        bail!("no images ({}) under {}", visage::core::files::IMAGE_EXTENSIONS.join(", "), args.data.display());
     }
     let workers = args.workers.unwrap_or_else(default_workers);
-    let analyzer = analyzer(&args.pipeline, None, Purpose::Recognition)?;
+    let analyzer = analyzer(&args.pipeline, Purpose::Recognition)?;
     // Warm-up: model sessions and plans are built on first use, as in any long-running service.
     let _ = analyzer.embed_one(&images[0], FaceChoice::Centred);
 
@@ -126,24 +159,8 @@ fn run_reference(args: &BenchArgs, images: &[PathBuf], workers: usize, models: &
 
 /// The first `limit` images under `dir`, in path order (so both sides see the same images).
 fn collect_images(dir: &Path, limit: usize) -> Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let entries = std::fs::read_dir(&d).with_context(|| format!("cannot read {}", d.display()))?;
-        for e in entries {
-            let p = e?.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p
-                .extension()
-                .and_then(|x| x.to_str())
-                .is_some_and(|x| matches!(x.to_ascii_lowercase().as_str(), "jpg" | "jpeg" | "png"))
-            {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
+    let mut out =
+        visage::core::files::image_files(dir, true).with_context(|| format!("cannot read {}", dir.display()))?;
     out.truncate(limit);
     Ok(out)
 }

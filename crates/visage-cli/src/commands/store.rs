@@ -1,6 +1,6 @@
 //! `visage store`: copy a gallery between backends, and measure a backend at scale.
 
-use crate::cli::GalleryArgs;
+use crate::args::gallery::GalleryArgs;
 use crate::output::print_json;
 use anyhow::{bail, Context, Result};
 use clap::Subcommand;
@@ -205,8 +205,8 @@ fn bench(args: &StoreBenchArgs<'_>, g: &GalleryArgs) -> Result<ExitCode> {
     if args.size == 0 || args.queries == 0 || args.enrolments > args.size {
         bail!("--size and --queries must be positive, and --enrolments at most --size");
     }
-    let spec = crate::gallery::store_spec(g)?;
-    let key = StoreKey::load_or_create(&crate::gallery::key_dir(g, &spec))?;
+    let spec = crate::commands::gallery::open::store_spec(g)?;
+    let key = StoreKey::load_or_create(&crate::commands::gallery::open::key_dir(g, &spec))?;
     let store = spec.open(key).context("cannot open the gallery")?;
     if !store.subjects()?.is_empty() {
         bail!("{} is not empty: the benchmark fills it with synthetic templates; use a new one", store.location());
@@ -225,7 +225,7 @@ fn bench(args: &StoreBenchArgs<'_>, g: &GalleryArgs) -> Result<ExitCode> {
             if !store.searches_in_database() {
                 bail!("the benchmark needs a PostgreSQL gallery with plain templates (searched in the database)");
             }
-            let key = StoreKey::load_or_create(&crate::gallery::key_dir(g, &spec))?;
+            let key = StoreKey::load_or_create(&crate::commands::gallery::open::key_dir(g, &spec))?;
             Some(visage::store::postgres::PgStore::open(url, key, g.pg_templates)?)
         }
         StoreSpec::Sqlite(_) => None,

@@ -1,8 +1,8 @@
 //! `visage eval fairness`: per-group FMR and FNMR with confidence intervals, differentials,
 //! FMR-equalising thresholds, and per-group DET curves.
 
-use crate::calibrate::{score_pairs, FaceRule};
-use crate::evaluate::EvalPipeline;
+use crate::commands::calibrate::{score_pairs, FaceRule};
+use crate::commands::eval::pipeline::EvalPipeline;
 use crate::output::print_json;
 use anyhow::{bail, Result};
 use clap::Args;
@@ -47,7 +47,7 @@ pub struct FairnessArgs {
     #[arg(long)]
     pub plot: Option<PathBuf>,
     #[command(flatten)]
-    pub run: crate::evaluate::EmbeddingRunArgs,
+    pub run: crate::commands::eval::pipeline::EmbeddingRunArgs,
 }
 
 /// Up to `per_group` impostor pairs within each group, drawn reproducibly (a fixed-seed generator) from
@@ -108,7 +108,7 @@ pub fn run(args: &FairnessArgs) -> Result<ExitCode> {
     let choice = match args.face {
         FaceRule::Largest => FaceChoice::Largest,
         FaceRule::Centred => FaceChoice::Centred,
-        FaceRule::Auto if crate::calibrate::is_lfw(&args.pairs) => FaceChoice::Centred,
+        FaceRule::Auto if crate::commands::calibrate::is_lfw(&args.pairs) => FaceChoice::Centred,
         FaceRule::Auto => FaceChoice::Largest,
     };
     let pipeline = EvalPipeline::new(&args.run.pipeline, choice, args.run.no_cache)?;

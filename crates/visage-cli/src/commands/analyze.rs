@@ -1,9 +1,9 @@
 //! `visage analyze`: per face, the box, landmarks, passive liveness, age, gender, head pose,
 //! expression, eye state and quality.
 
-use crate::cli::PipelineArgs;
-use crate::commands::{analyzer, Purpose};
-use crate::output::print_json;
+use crate::args::pipeline::PipelineArgs;
+use crate::args::pipeline::{analyzer, Purpose};
+use crate::output::{draw_target, print_json};
 use anyhow::{Context, Result};
 use clap::Args;
 use image::{Rgb, RgbImage};
@@ -11,9 +11,10 @@ use imageproc::drawing::{draw_filled_circle_mut, draw_hollow_circle_mut, draw_li
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use visage::attributes::{AttributeSet, FaceReport};
+use visage::attributes::AttributeSet;
 use visage::core::draw::draw_face;
-use visage::face_quality::QualityCriteria;
+use visage::face_report::FaceReport;
+use visage::quality::QualityPolicy;
 
 #[derive(Debug, Args)]
 pub struct AnalyzeArgs {
@@ -57,8 +58,8 @@ pub fn run(args: &AnalyzeArgs) -> Result<ExitCode> {
             std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
         }
     }
-    let analyzer = analyzer(&args.pipeline, None, Purpose::Detection)?;
-    let criteria = QualityCriteria::default();
+    let analyzer = analyzer(&args.pipeline, Purpose::Detection)?;
+    let criteria = QualityPolicy::default();
     let mut failed = false;
     let mut drawn = std::collections::HashSet::new();
     for path in &args.images {
@@ -127,18 +128,6 @@ fn print_text(path: &Path, image: &RgbImage, reports: &[FaceReport]) {
             println!("    quality    poor ({:.2}): {}", q.score, q.reasons.join("; "));
         }
     }
-}
-
-/// `OUT/<stem>.png`, numbered when two inputs share a name.
-fn draw_target(out: &Path, image: &Path, used: &mut std::collections::HashSet<String>) -> PathBuf {
-    let stem = image.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "image".into());
-    let mut name = format!("{stem}.png");
-    let mut n = 2;
-    while !used.insert(name.clone()) {
-        name = format!("{stem}-{n}.png");
-        n += 1;
-    }
-    out.join(name)
 }
 
 const GREEN: Rgb<u8> = Rgb([0, 220, 64]);

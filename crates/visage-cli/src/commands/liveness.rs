@@ -1,8 +1,8 @@
 //! `visage liveness`: active (challenge-response) liveness over a folder of frames, or a video file
 //! decoded to frames with `ffmpeg` (a system package, called only when a video is given).
 
-use crate::cli::PipelineArgs;
-use crate::commands::{analyzer, Purpose};
+use crate::args::pipeline::PipelineArgs;
+use crate::args::pipeline::{analyzer, Purpose};
 use crate::output::print_json;
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -69,22 +69,14 @@ pub fn run(args: &LivenessArgs) -> Result<ExitCode> {
     if !folder.is_dir() {
         bail!("{} is not a folder of frames", folder.display());
     }
-    let mut frames: Vec<PathBuf> = std::fs::read_dir(&folder)
-        .with_context(|| format!("cannot read {}", folder.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "jpg" | "jpeg" | "png" | "bmp" | "webp"))
-        })
-        .collect();
-    frames.sort();
+    let frames = visage::core::files::image_files(&folder, false)
+        .with_context(|| format!("cannot read {}", folder.display()))?;
     if frames.len() < 2 {
         bail!("{}: need at least 2 frames, found {}", folder.display(), frames.len());
     }
     // Detection settings as in `analyze` (no minimum face size, so CenterFace sees the frame at full
     // detection size): the same frame gives the same box, landmarks and eye state in both commands.
-    let analyzer = analyzer(&args.pipeline, None, Purpose::Detection)?;
+    let analyzer = analyzer(&args.pipeline, Purpose::Detection)?;
     let sources: Vec<ImageSource> = frames.iter().map(ImageSource::from).collect();
     let options = ChallengeOptions { min_yaw_change: args.min_yaw_change, ..ChallengeOptions::default() };
     let report = analyzer.check_challenges(&sources, &args.challenge, &options)?;

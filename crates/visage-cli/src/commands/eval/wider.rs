@@ -1,6 +1,6 @@
 //! `visage eval wider`: detection AP on WIDER FACE (easy, medium, hard) for each detector.
 
-use crate::commands::default_workers;
+use crate::args::pipeline::default_workers;
 use crate::output::{print_json, Progress};
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};

@@ -1,14 +1,14 @@
-//! `visage calibrate` and the `--target-far` option of `verify` and `identify`.
+//! `visage calibrate`: scores labelled pairs and writes the model's calibration (the threshold for
+//! each target FAR that `--target-far` then uses).
 
-use crate::evaluate::EvalPipeline;
+use crate::commands::eval::pipeline::EvalPipeline;
 use crate::output::print_json;
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use visage::models::{ids, Manifest};
 use visage::FaceChoice;
 use visage_eval::calibration::{default_path, CalibrationSource, DEFAULT_MIN_ERRORS};
 use visage_eval::pairs::{read_pairs_file, LabelledPair};
@@ -43,97 +43,10 @@ pub struct CalibrateArgs {
     #[arg(long)]
     pub report: Option<PathBuf>,
     #[command(flatten)]
-    pub run: crate::evaluate::EmbeddingRunArgs,
+    pub run: crate::commands::eval::pipeline::EmbeddingRunArgs,
 }
 
-/// `--target-far` and `--calibration` for `verify` and `identify`.
-#[derive(Debug, Args, Clone)]
-pub struct CalibrationArgs {
-    /// Decide at the threshold for this false accept rate, from the active calibration (see
-    /// `visage calibrate`); each decision then reports its estimated FAR.
-    #[arg(long, conflicts_with = "threshold")]
-    pub target_far: Option<f64>,
-    /// The calibration file (default: $VISAGE_HOME/calibration/<model SHA-256>.json, written by
-    /// `visage calibrate`). It must come from the same embedding model.
-    #[arg(long)]
-    pub calibration: Option<PathBuf>,
-}
-
-/// A calibration in use by a command.
-pub struct ActiveCalibration {
-    pub calibration: Calibration,
-    pub path: PathBuf,
-    /// The target FAR and its threshold, when `--target-far` was given.
-    pub target: Option<(f64, f32)>,
-}
-
-impl ActiveCalibration {
-    /// The threshold to decide at, when a target FAR was asked for.
-    pub fn threshold(&self) -> Option<f32> {
-        self.target.map(|(_, t)| t)
-    }
-
-    /// The JSON fields a decision with this similarity gets.
-    pub fn decision_fields(&self, similarity: Option<f32>) -> Value {
-        let mut out = json!({"calibration": self.path});
-        if let Some((far, _)) = self.target {
-            out["target_far"] = json!(far);
-        }
-        if let Some(s) = similarity {
-            let e = self.calibration.estimated_far(s);
-            out["estimated_far"] = json!(e.far);
-            out["estimated_far_bound"] = json!(e.bound);
-            out["estimated_far_ci95"] = json!(e.ci95);
-        }
-        out
-    }
-
-    /// One line for people.
-    pub fn describe(&self, similarity: f32) -> String {
-        let e = self.calibration.estimated_far(similarity);
-        let bound = match e.bound {
-            visage_eval::calibration::FarBound::Estimate => "",
-            visage_eval::calibration::FarBound::AtMost => "at most ",
-            visage_eval::calibration::FarBound::AtLeast => "at least ",
-        };
-        format!(
-            "estimated FAR {bound}{:.2e} (95% CI {:.1e}-{:.1e}; {} of {} calibration impostor pairs score this high)",
-            e.far, e.ci95[0], e.ci95[1], e.impostors_at_or_above, e.impostors
-        )
-    }
-}
-
-/// The embedding model's SHA-256, as installed.
-fn model_sha() -> String {
-    Manifest::default_pack().model(ids::EMBEDDING).expect("manifest has the embedding model").sha256.clone()
-}
-
-/// The calibration a command uses: `--calibration FILE`, else the model's default file. Without
-/// `--target-far` and `--calibration`, the default file is used only if it exists.
-pub fn resolve(args: &CalibrationArgs) -> Result<Option<ActiveCalibration>> {
-    let sha = model_sha();
-    let explicit = args.target_far.is_some() || args.calibration.is_some();
-    let path = args.calibration.clone().unwrap_or_else(|| default_path(&sha));
-    if explicit && !path.is_file() {
-        bail!(
-            "no calibration at {}: run `visage calibrate --pairs FILE` first (or pass --calibration FILE)",
-            path.display()
-        );
-    }
-    let Some((calibration, path)) = visage_eval::calibration::load_active(&sha, args.calibration.as_deref())
-        .with_context(|| format!("calibration {}", path.display()))?
-    else {
-        return Ok(None);
-    };
-    let target = match args.target_far {
-        Some(far) => {
-            Some((far, calibration.threshold_for_far(far).with_context(|| format!("calibration {}", path.display()))?))
-        }
-        None => None,
-    };
-    Ok(Some(ActiveCalibration { calibration, path, target }))
-}
-
+/// Whether a pairs file is LFW's (its labelled face is the centred one).
 pub fn is_lfw(path: &Path) -> bool {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
     matches!(name, "pairs.txt" | "pairs.csv") && path.with_file_name("lfw-deepfunneled").is_dir()
@@ -265,30 +178,5 @@ fn print_table(c: &Calibration) {
             "EER {:.4} at threshold {:.4} (FAR {:.4} [{:.4}, {:.4}], FRR {:.4} [{:.4}, {:.4}])",
             e.rate, e.threshold, e.far.rate, e.far.ci95[0], e.far.ci95[1], e.frr.rate, e.frr.ci95[0], e.frr.ci95[1]
         );
-    }
-}
-
-/// Adds `fields` (an object) to `out` (an object).
-pub fn merge(out: &mut Value, fields: Value) {
-    if let (Some(out), Value::Object(fields)) = (out.as_object_mut(), fields) {
-        out.extend(fields);
-    }
-}
-
-/// `identify --json` with a calibration: `target_far` at the top, and each face's `estimated_far` for
-/// its best similarity. The estimate is per comparison (1:1); against a gallery of N subjects the chance
-/// that some impostor reaches it grows to about N times that.
-pub fn add_identify_fields(out: &mut Value, result: &visage::system::Identification, c: &ActiveCalibration) {
-    merge(out, c.decision_fields(None));
-    if let Some(faces) = out.get_mut("faces").and_then(Value::as_array_mut) {
-        for (face, f) in faces.iter_mut().zip(&result.faces) {
-            if f.similarity.is_some() {
-                merge(face, c.decision_fields(f.similarity));
-                if let Some(o) = face.as_object_mut() {
-                    o.remove("target_far");
-                    o.remove("calibration");
-                }
-            }
-        }
     }
 }

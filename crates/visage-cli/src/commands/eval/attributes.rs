@@ -1,7 +1,7 @@
 //! `visage eval liveness` and `visage eval gender`.
 
-use crate::cli::PipelineArgs;
-use crate::commands::{analyzer, default_workers, Purpose};
+use crate::args::pipeline::PipelineArgs;
+use crate::args::pipeline::{analyzer, default_workers, Purpose};
 use crate::output::{print_json, Progress};
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -55,7 +55,7 @@ pub fn liveness(args: &EvalLivenessArgs) -> Result<ExitCode> {
     if let Some(t) = args.threshold {
         anyhow::ensure!((0.0..=1.0).contains(&t), "--threshold {t} is outside [0, 1] (it is a probability)");
     }
-    let analyzer = analyzer(&args.pipeline, None, Purpose::Detection)?;
+    let analyzer = analyzer(&args.pipeline, Purpose::Detection)?;
     let threshold = args.threshold.unwrap_or_else(|| analyzer.liveness_threshold());
     let threads = args.workers.unwrap_or_else(default_workers);
     let progress = Progress::new(visage_eval::attributes::liveness_image_count(&args.data)? as u64, "scoring liveness");
@@ -139,7 +139,7 @@ pub fn gender(args: &EvalGenderArgs) -> Result<ExitCode> {
     if !labels.is_file() {
         bail!("no gender labels at {} (give --labels)", labels.display());
     }
-    let analyzer = analyzer(&args.pipeline, None, Purpose::Recognition)?;
+    let analyzer = analyzer(&args.pipeline, Purpose::Recognition)?;
     let threads = args.workers.unwrap_or_else(default_workers);
     let (rows, _) = visage_eval::attributes::read_gender_labels(&labels)?;
     let total = args.limit.map_or(rows.len(), |l| l.min(rows.len()));

@@ -1,77 +1,33 @@
-//! Evaluation commands: shared set-up (the analyzer, the embedding cache, progress) and `eval lfw`.
+//! `visage eval lfw`: 10-fold verification accuracy, AUC and TAR at fixed FARs on LFW.
 
-use crate::cli::PipelineArgs;
-use crate::commands::{analyzer_config, default_workers, Purpose};
+use super::pipeline::EvalPipeline;
+use crate::args::pipeline::{default_workers, PipelineArgs};
 use crate::output::{print_json, Progress};
-use anyhow::{bail, Context, Result};
-use std::path::Path;
+use anyhow::{bail, Result};
+use clap::Args;
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
-use visage::{FaceAnalyzer, FaceChoice};
-use visage_eval::cache::{default_root, pipeline_fingerprint, EmbeddingCache};
+use visage::FaceChoice;
 
-/// What every evaluation that embeds images takes: parallelism, the cache, and the pipeline options.
-#[derive(Debug, clap::Args)]
-pub struct EmbeddingRunArgs {
+/// `visage eval lfw`.
+#[derive(Debug, Args)]
+pub struct LfwArgs {
+    /// The LFW folder (with pairs.csv and lfw-deepfunneled/).
+    #[arg(long)]
+    pub data: PathBuf,
     /// Images processed in parallel (default: all cores).
     #[arg(long)]
     pub workers: Option<usize>,
-    /// Embed every image again instead of using the embedding cache.
+    /// Embed every image again instead of using the embedding cache ($VISAGE_HOME/cache/embeddings).
     #[arg(long)]
     pub no_cache: bool,
     #[command(flatten)]
     pub pipeline: PipelineArgs,
 }
 
-/// A face pipeline for evaluation and, unless `no_cache`, the embedding cache of its model and options.
-pub struct EvalPipeline {
-    pub analyzer: FaceAnalyzer,
-    pub cache: Option<Arc<EmbeddingCache>>,
-    pub choice: FaceChoice,
-}
-
-impl EvalPipeline {
-    pub fn new(args: &PipelineArgs, choice: FaceChoice, no_cache: bool) -> Result<EvalPipeline> {
-        let config = analyzer_config(args, None, Purpose::Recognition);
-        let analyzer = FaceAnalyzer::new(config.clone()).context("cannot start the face pipeline")?;
-        let cache = if no_cache {
-            None
-        } else {
-            let (_, sha) = analyzer.embedding_model();
-            let fingerprint = pipeline_fingerprint(&config, &analyzer, choice);
-            let cache = EmbeddingCache::open(&default_root(), sha, &fingerprint)?;
-            tracing::info!("embedding cache {} ({} images)", cache.path().display(), cache.len());
-            Some(Arc::new(cache))
-        };
-        Ok(EvalPipeline { analyzer, cache, choice })
-    }
-
-    /// Embeds images (from the cache where possible) with a progress bar.
-    pub fn embed(
-        &self,
-        images: &[std::path::PathBuf],
-        workers: Option<usize>,
-        what: &str,
-    ) -> Result<visage_eval::BatchEmbeddings> {
-        let progress = Progress::new(images.len() as u64, what);
-        let batch = visage_eval::embed_images_cached(
-            &self.analyzer,
-            self.cache.as_deref(),
-            images,
-            self.choice,
-            workers.unwrap_or_else(default_workers),
-            &|| progress.inc(),
-        )?;
-        progress.finish();
-        if batch.cached > 0 {
-            eprintln!("{} of {} image(s) from the embedding cache", batch.cached, images.len());
-        }
-        Ok(batch)
-    }
-}
-
 /// `visage eval lfw`.
-pub fn eval_lfw(data: &Path, workers: Option<usize>, no_cache: bool, args: &PipelineArgs) -> Result<ExitCode> {
+pub fn run(a: &LfwArgs) -> Result<ExitCode> {
+    let (data, workers, no_cache, args) = (&a.data, a.workers, a.no_cache, &a.pipeline);
     if !data.join("pairs.csv").is_file() {
         bail!("{} does not look like LFW: no pairs.csv (expected pairs.csv and lfw-deepfunneled/)", data.display());
     }

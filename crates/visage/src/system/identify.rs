@@ -1,0 +1,110 @@
+//! 1:N identification under a [`Decision`]: every face of an image searched among the enrolled
+//! subjects, a match or an explicit unknown at the resolved threshold, liveness when required (a face
+//! that fails is never searched for), one audit entry per face with the threshold used.
+
+use super::search_index::Candidate;
+use super::FaceRecognitionSystem;
+use crate::decision::{Decision, EstimatedFar};
+use crate::{ImageSource, VisageError};
+use serde::Serialize;
+use visage_attributes::LivenessScore;
+use visage_detect::Detection;
+
+/// One face of an identification.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct IdentifiedFace {
+    pub bbox: [f32; 4],
+    /// The identified subject, or `null` (unknown) when the best similarity is below the threshold.
+    #[serde(rename = "match")]
+    #[schema(required = true)]
+    pub matched: Option<String>,
+    /// The best candidate's similarity (`null` when the gallery is empty or the face failed liveness).
+    #[schema(required = true)]
+    pub similarity: Option<f32>,
+    pub candidates: Vec<Candidate>,
+    /// With a calibration: the estimated FAR of the best similarity.
+    #[serde(flatten)]
+    pub far: EstimatedFar,
+    /// With `require_live`: this face's P(live); a face that fails it is not matched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub liveness: Option<LivenessScore>,
+}
+
+/// The result of identifying every face of an image.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Identification {
+    pub faces: Vec<IdentifiedFace>,
+    /// The similarity a face needed to match.
+    pub threshold: f32,
+    /// The false-accept rate asked for, when the threshold came from the calibration.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_far: Option<f64>,
+    /// With `require_live`: the P(live) below which a face is not matched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub liveness_threshold: Option<f32>,
+}
+
+impl FaceRecognitionSystem {
+    /// Identifies every face in an image among the enrolled subjects. Each face gets its best
+    /// `decision.top_k` subjects (scored by their best template) and a decision: the best subject if it
+    /// reaches the threshold, else unknown. Audited, one entry per face (a face refused for liveness as
+    /// `refused-spoof`).
+    pub fn identify(
+        &self,
+        image: impl Into<ImageSource>,
+        decision: &Decision,
+        actor: &str,
+    ) -> Result<Identification, VisageError> {
+        let resolved = self.analyzer.policy().resolve(decision.threshold)?;
+        let image = self.analyzer.load(image)?;
+        let detections = self.analyzer.detect(&image)?;
+        let liveness: Vec<Option<LivenessScore>> = if decision.require_live {
+            detections.iter().map(|d| self.analyzer.liveness(&image, d, None).map(Some)).collect::<Result<_, _>>()?
+        } else {
+            vec![None; detections.len()]
+        };
+        // A face that fails a required liveness check is never searched for.
+        let refused = |l: &Option<LivenessScore>| l.is_some_and(|l| !l.live);
+        let searched: Vec<Detection> =
+            detections.iter().zip(&liveness).filter(|(_, l)| !refused(l)).map(|(d, _)| d.clone()).collect();
+        let embeddings =
+            if searched.is_empty() { Vec::new() } else { self.analyzer.embed_detections(&image, &searched)?.0 };
+        let mut found = self.search(&embeddings, decision.top_k.max(1))?.into_iter();
+        let threshold = resolved.threshold;
+        let mut faces = Vec::with_capacity(detections.len());
+        for (d, liveness) in detections.iter().zip(liveness) {
+            let bbox = d.bbox.to_array();
+            if refused(&liveness) {
+                let detail = serde_json::json!({"liveness": liveness.map(|l| l.score)});
+                self.store.audit(actor, "identify", None, "refused-spoof", detail)?;
+                let far = EstimatedFar::default();
+                faces.push(IdentifiedFace { bbox, matched: None, similarity: None, candidates: vec![], far, liveness });
+                continue;
+            }
+            let candidates = found.next().ok_or_else(|| VisageError::Invalid("one search per face".into()))?;
+            let best = candidates.first();
+            let face = IdentifiedFace {
+                bbox,
+                matched: best.filter(|c| c.similarity >= threshold).map(|c| c.subject.clone()),
+                similarity: best.map(|c| c.similarity),
+                far: self.analyzer.policy().estimate(best.map(|c| c.similarity)),
+                candidates: candidates.into_iter().take(decision.top_k).collect(),
+                liveness,
+            };
+            let outcome = if face.matched.is_some() { "match" } else { "unknown" };
+            let detail = serde_json::json!({"similarity": face.similarity, "candidates": face.candidates.len(),
+                                            "threshold": threshold});
+            self.store.audit(actor, "identify", face.matched.as_deref(), outcome, detail)?;
+            faces.push(face);
+        }
+        if faces.is_empty() {
+            self.store.audit(actor, "identify", None, "no-face", serde_json::json!({"faces": 0}))?;
+        }
+        Ok(Identification {
+            faces,
+            threshold,
+            target_far: resolved.target_far,
+            liveness_threshold: decision.require_live.then(|| self.analyzer.liveness_threshold()),
+        })
+    }
+}

@@ -1,0 +1,24 @@
+//! 1:1 verification over a gallery: [`crate::FaceAnalyzer::verify`] with an audit entry for every
+//! comparison of faces (no gallery data is read), a refused spoof included.
+
+use super::FaceRecognitionSystem;
+use crate::verification::{audit_record, VerifyOutcome};
+use crate::{Decision, ImageSource, VisageError};
+
+impl FaceRecognitionSystem {
+    /// Are the people in two photos the same? See [`crate::FaceAnalyzer::verify`]. Audited: the outcome,
+    /// the similarity and the threshold, or `refused-spoof` with the liveness score.
+    pub fn verify(
+        &self,
+        a: impl Into<ImageSource>,
+        b: impl Into<ImageSource>,
+        decision: &Decision,
+        actor: &str,
+    ) -> Result<VerifyOutcome, VisageError> {
+        let result = self.analyzer.verify(a, b, decision);
+        if let Some((outcome, detail)) = audit_record(&result) {
+            self.store.audit(actor, "verify", None, outcome, detail)?;
+        }
+        result
+    }
+}
