@@ -25,7 +25,7 @@ use utoipa_axum::routes;
 use visage::store::{time_util, AuditFilter, ConsentGrant};
 use visage::store::{AuditEntry, AuditVerification, Consent, Subject, SubjectExport};
 use visage::system::{EnrollOutcome, EnrollRequest, Identification};
-use visage::{Decision, Face, Threshold, VerifyOutcome};
+use visage::{Decision, Face, Threshold, VerifyOutcome, VisageError};
 
 type AppResult = Result<Response, ApiError>;
 type Shared = State<Arc<AppState>>;
@@ -297,7 +297,25 @@ async fn enroll(State(state): Shared, headers: HeaderMap, Path(id): Path<String>
         images,
         allow_duplicate: matches!(upload.field("allow_duplicate"), Some("true" | "1" | "on")),
     };
-    let outcome = infer(&state, move |s| Ok(s.system.enroll(&request, &actor(&key))?)).await?;
+    // The duplicate check searches the gallery: a key that may not identify must not learn from it
+    // whom a face matches (the audit log records the refusal with the match, for an admin to see).
+    let may_identify = key.has_scope("identify");
+    if request.allow_duplicate && !may_identify {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "allow_duplicate needs the 'identify' scope: its answer names the subjects a face matches",
+        ));
+    }
+    let outcome = infer(&state, move |s| match s.system.enroll(&request, &actor(&key)) {
+        Err(VisageError::Duplicate { path, .. }) if !may_identify => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "duplicate_subject",
+            format!("{}: this face matches a subject already enrolled; not enrolled", path.display()),
+        )),
+        result => Ok(result?),
+    })
+    .await?;
     Ok((StatusCode::CREATED, Json(outcome)).into_response())
 }
 
