@@ -39,6 +39,13 @@ impl Cipher {
     }
 }
 
+/// The plaintext of the key check: a store opens only with the key that sealed it.
+pub(crate) const KEY_CHECK: &[u8] = b"visage store key check v1";
+
+pub(crate) fn split(sealed: &[u8]) -> Option<(&[u8], &[u8])> {
+    (sealed.len() > 12).then(|| sealed.split_at(12))
+}
+
 /// Embedding as little-endian f32 bytes.
 pub(crate) fn embedding_bytes(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()

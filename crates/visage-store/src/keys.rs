@@ -1,6 +1,6 @@
 //! The store key: 32 random bytes, from `VISAGE_KEY` or a key file created with mode 0600.
 
-use crate::StoreError;
+use crate::error::StoreError;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use hmac::{Hmac, Mac};

@@ -1,138 +1,18 @@
-//! The SQLite [`Store`] as a [`GalleryStore`]: the trait methods are its own methods, plus the dump and
-//! load of `visage store migrate`.
+//! The dump and load of `visage store migrate` for the SQLite store.
 
-use crate::audit::{AuditEntry, AuditFilter, AuditVerification};
+use super::consent::consent_from_row;
+use super::secrets::put_sealed;
+use super::store::Store;
+use crate::api_keys::ApiKey;
 use crate::crypto::{embedding_bytes, embedding_from_bytes, Cipher};
-use crate::gallery::{DumpedAudit, DumpedTemplate, GalleryDump, GalleryStore, TemplateChanges};
-use crate::keys::StoreKey;
-use crate::store::{
-    consent_from_row, put_sealed, Consent, ConsentGrant, NewTemplate, PurgeReport, Store, Subject, SubjectExport,
-    TemplateRecord,
-};
-use crate::{ApiKey, StoreError};
+use crate::error::StoreError;
+use crate::model::{DumpedAudit, DumpedTemplate, GalleryDump, Subject};
 use rusqlite::params;
 use zeroize::Zeroizing;
 
-impl GalleryStore for Store {
-    fn location(&self) -> String {
-        format!("sqlite:{}", self.path().display())
-    }
-
-    fn enroll(
-        &self,
-        subject_id: &str,
-        display_name: Option<&str>,
-        consent: &ConsentGrant,
-        templates: &[NewTemplate],
-        actor: &str,
-        detail: serde_json::Value,
-    ) -> Result<Vec<i64>, StoreError> {
-        Store::enroll(self, subject_id, display_name, consent, templates, actor, detail)
-    }
-
-    fn subject(&self, id: &str) -> Result<Option<Subject>, StoreError> {
-        Store::subject(self, id)
-    }
-
-    fn subjects(&self) -> Result<Vec<(Subject, usize)>, StoreError> {
-        Store::subjects(self)
-    }
-
-    fn template_ids(&self, subject_id: &str) -> Result<Vec<i64>, StoreError> {
-        Store::template_ids(self, subject_id)
-    }
-
-    fn all_templates(&self) -> Result<Vec<TemplateRecord>, StoreError> {
-        Store::all_templates(self)
-    }
-
-    fn bulk_import(
-        &self,
-        rows: &[(String, NewTemplate)],
-        consent: &ConsentGrant,
-        actor: &str,
-    ) -> Result<usize, StoreError> {
-        Store::bulk_import(self, rows, consent, actor)
-    }
-
-    fn template_log_position(&self) -> Result<i64, StoreError> {
-        Store::template_log_position(self)
-    }
-
-    fn template_changes(&self, since: i64) -> Result<TemplateChanges, StoreError> {
-        Store::template_changes(self, since)
-    }
-
-    fn delete_subject(&self, subject_id: &str, actor: &str) -> Result<Vec<i64>, StoreError> {
-        Store::delete_subject(self, subject_id, actor)
-    }
-
-    fn export(&self, subject_id: &str, include_templates: bool, actor: &str) -> Result<SubjectExport, StoreError> {
-        Store::export(self, subject_id, include_templates, actor)
-    }
-
-    fn consents(&self, subject_id: &str) -> Result<Vec<Consent>, StoreError> {
-        Store::consents(self, subject_id)
-    }
-
-    fn grant_consent(&self, subject_id: &str, consent: &ConsentGrant, actor: &str) -> Result<Consent, StoreError> {
-        Store::grant_consent(self, subject_id, consent, actor)
-    }
-
-    fn revoke_consent(&self, subject_id: &str, purpose: Option<&str>, actor: &str) -> Result<Vec<i64>, StoreError> {
-        Store::revoke_consent(self, subject_id, purpose, actor)
-    }
-
-    fn purge_expired(&self, actor: &str) -> Result<(PurgeReport, Vec<i64>), StoreError> {
-        Store::purge_expired(self, actor)
-    }
-
-    fn rotate_key(&mut self, new_key: StoreKey, actor: &str) -> Result<StoreKey, StoreError> {
-        Store::rotate_key(self, new_key, actor)
-    }
-
-    fn audit(
-        &self,
-        actor: &str,
-        action: &str,
-        subject: Option<&str>,
-        outcome: &str,
-        detail: serde_json::Value,
-    ) -> Result<i64, StoreError> {
-        Store::audit(self, actor, action, subject, outcome, detail)
-    }
-
-    fn audit_entries(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
-        Store::audit_entries(self, filter)
-    }
-
-    fn verify_audit(&self) -> Result<AuditVerification, StoreError> {
-        Store::verify_audit(self)
-    }
-
-    fn create_api_key(
-        &self,
-        scopes: &[String],
-        label: Option<&str>,
-        actor: &str,
-    ) -> Result<(ApiKey, String), StoreError> {
-        Store::create_api_key(self, scopes, label, actor)
-    }
-
-    fn api_keys(&self) -> Result<Vec<ApiKey>, StoreError> {
-        Store::api_keys(self)
-    }
-
-    fn revoke_api_key(&self, id: &str, actor: &str) -> Result<(), StoreError> {
-        Store::revoke_api_key(self, id, actor)
-    }
-
-    fn authenticate(&self, presented: &str) -> Result<Option<ApiKey>, StoreError> {
-        Store::authenticate(self, presented)
-    }
-
-    fn dump(&self) -> Result<GalleryDump, StoreError> {
-        let subjects: Vec<Subject> = Store::subjects(self)?.into_iter().map(|(s, _)| s).collect();
+impl Store {
+    pub(super) fn dump(&self) -> Result<GalleryDump, StoreError> {
+        let subjects: Vec<Subject> = self.subjects()?.into_iter().map(|(s, _)| s).collect();
         let conn = self.conn();
         let mut consents = Vec::new();
         {
@@ -217,7 +97,7 @@ impl GalleryStore for Store {
         Ok(GalleryDump { subjects, consents, templates, api_keys, audit, audit_key: self.audit_key.clone() })
     }
 
-    fn load(&mut self, dump: &GalleryDump) -> Result<(), StoreError> {
+    pub(super) fn load(&mut self, dump: &GalleryDump) -> Result<(), StoreError> {
         let meta = Cipher::new(self.key(), "meta");
         let templates = &self.templates;
         {
