@@ -65,6 +65,11 @@ pub(crate) fn new_key(scopes: &[String], label: Option<&str>) -> Result<(ApiKey,
     Ok((key, secret_hash(&secret), text))
 }
 
+/// Scopes as stored (comma-separated).
+pub(crate) fn parse_scopes(stored: &str) -> Vec<String> {
+    stored.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect()
+}
+
 /// A presented key text's id and secret, if it has the key format.
 pub(crate) fn split_presented(presented: &str) -> Option<(&str, &str)> {
     presented.strip_prefix("vsg_")?.split_once('_')

@@ -2,11 +2,12 @@
 //! [`migrate`], which copies a gallery from one backend to another through it.
 
 use crate::api_keys::ApiKey;
-use crate::audit::{AuditEntry, AuditFilter, AuditVerification};
+use crate::audit::{AuditEntry, AuditEvent, AuditFilter, AuditVerification};
 use crate::error::StoreError;
+use crate::events;
 use crate::keys::StoreKey;
 use crate::model::{
-    Consent, ConsentGrant, GalleryCounts, GalleryDump, NewTemplate, PurgeReport, Subject, SubjectExport,
+    Consent, ConsentGrant, GalleryCounts, GalleryDump, NewTemplate, PurgeReport, Subject, SubjectExport, Template,
     TemplateChanges, TemplateRecord,
 };
 
@@ -62,15 +63,9 @@ pub trait GalleryStore: Send + Sync + std::fmt::Debug {
     /// Re-encrypts the store's secrets (and encrypted templates) under `new_key`.
     fn rotate_key(&mut self, new_key: StoreKey, actor: &str) -> Result<StoreKey, StoreError>;
 
-    /// Appends one audit entry on its own.
-    fn audit(
-        &self,
-        actor: &str,
-        action: &str,
-        subject: Option<&str>,
-        outcome: &str,
-        detail: serde_json::Value,
-    ) -> Result<i64, StoreError>;
+    /// Appends one audit entry on its own (reads such as identify and verify, refusals); returns its
+    /// sequence number.
+    fn audit(&self, event: AuditEvent) -> Result<i64, StoreError>;
 
     fn audit_entries(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError>;
 
@@ -158,4 +153,38 @@ pub fn migrate(from: &dyn GalleryStore, to: &mut dyn GalleryStore) -> Result<Gal
         )));
     }
     Ok(copied)
+}
+
+/// The right of access, the same for every backend: the subject (or an audited refusal), the audited
+/// export, its consents, its templates (read by the backend's `templates`, with their embeddings when
+/// `include_templates`) and its audit entries.
+pub(crate) fn export<S: GalleryStore + ?Sized>(
+    store: &S,
+    subject_id: &str,
+    include_templates: bool,
+    actor: &str,
+    templates: impl FnOnce() -> Result<Vec<Template>, StoreError>,
+) -> Result<SubjectExport, StoreError> {
+    let Some(subject) = store.subject(subject_id)? else {
+        return Err(refuse_unknown_subject(store, actor, "export", subject_id));
+    };
+    store.audit(events::exported(actor, subject_id, include_templates))?;
+    let consents = store.consents(subject_id)?;
+    let templates = templates()?;
+    let audit = store.audit_entries(&AuditFilter { subject: Some(subject_id.to_string()), ..Default::default() })?;
+    Ok(SubjectExport { subject, consents, templates, audit })
+}
+
+/// Audits an `action` refused because the subject is unknown, and returns the error to report (the
+/// audit's own error if it could not be written).
+pub(crate) fn refuse_unknown_subject<S: GalleryStore + ?Sized>(
+    store: &S,
+    actor: &str,
+    action: &str,
+    subject_id: &str,
+) -> StoreError {
+    match store.audit(events::unknown_subject(actor, action, subject_id)) {
+        Ok(_) => StoreError::UnknownSubject(subject_id.to_string()),
+        Err(e) => e,
+    }
 }

@@ -15,18 +15,20 @@ mod api_keys;
 mod audit;
 mod crypto;
 mod error;
+mod events;
 mod gallery;
 mod keys;
 mod model;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 mod rules;
+mod secrets;
 mod spec;
 mod sqlite;
 pub mod time_util;
 
 pub use api_keys::{ApiKey, SCOPES};
-pub use audit::{AuditEntry, AuditFilter, AuditVerification};
+pub use audit::{AuditEntry, AuditEvent, AuditFilter, AuditVerification};
 pub use error::StoreError;
 pub use gallery::{migrate, GalleryStore};
 pub use keys::{KeySource, StoreKey, KEY_ENV};

@@ -2,7 +2,7 @@
 //! the template log's changes and the dump of a whole gallery.
 
 use crate::api_keys::ApiKey;
-use crate::audit::AuditEntry;
+use crate::audit::{AuditEntry, AuditRow};
 use crate::error::StoreError;
 use serde::Serialize;
 use zeroize::Zeroizing;
@@ -108,7 +108,7 @@ pub struct GalleryDump {
     pub(crate) consents: Vec<(String, Consent)>,
     pub(crate) templates: Vec<DumpedTemplate>,
     pub(crate) api_keys: Vec<(ApiKey, String)>,
-    pub(crate) audit: Vec<DumpedAudit>,
+    pub(crate) audit: Vec<AuditRow>,
     pub(crate) audit_key: Zeroizing<Vec<u8>>,
 }
 
@@ -150,20 +150,6 @@ pub(crate) struct DumpedTemplate {
     pub model_sha256: String,
     pub quality: f32,
     pub created_at: String,
-}
-
-/// An audit row exactly as stored (the detail as text, so its hash still verifies).
-#[derive(Clone)]
-pub(crate) struct DumpedAudit {
-    pub seq: i64,
-    pub time: String,
-    pub actor: String,
-    pub action: String,
-    pub subject: Option<String>,
-    pub outcome: String,
-    pub detail: String,
-    pub prev_hash: String,
-    pub hash: String,
 }
 
 /// How templates are kept in a PostgreSQL gallery (fixed when the gallery is created).

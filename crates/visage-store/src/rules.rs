@@ -12,6 +12,40 @@ pub(crate) fn check_grant(consent: &ConsentGrant) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Checks an enrolment before anything is written: a valid subject id, a consent with a purpose and
+/// evidence that has not expired (at `now`), and at least one template, each finite (and of `dim`
+/// values when the backend fixes the dimension).
+pub(crate) fn check_enrolment(
+    subject_id: &str,
+    consent: &ConsentGrant,
+    templates: &[NewTemplate],
+    now: &str,
+    dim: Option<usize>,
+) -> Result<(), StoreError> {
+    validate_subject_id(subject_id)?;
+    if consent.purpose.trim().is_empty() || consent.evidence.trim().is_empty() {
+        return Err(StoreError::Invalid("consent needs a purpose and an evidence reference".into()));
+    }
+    if templates.is_empty() {
+        return Err(StoreError::Invalid("nothing to enrol: no templates".into()));
+    }
+    if consent.expires_at.as_deref().is_some_and(|e| e <= now) {
+        return Err(StoreError::Invalid("the consent has already expired".into()));
+    }
+    for t in templates {
+        if t.embedding.iter().any(|v| !v.is_finite()) {
+            return Err(StoreError::Invalid("embedding has non-finite values".into()));
+        }
+        if let Some(dim) = dim.filter(|d| *d != t.embedding.len()) {
+            return Err(StoreError::Invalid(format!(
+                "embedding has {} values; the PostgreSQL gallery keeps {dim}-d templates",
+                t.embedding.len()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Checks a bulk import's consent, subject ids and embeddings (of `dim` values when fixed) before
 /// anything is written.
 pub(crate) fn check_import(
@@ -38,12 +72,6 @@ pub(crate) fn check_import(
 
 pub(crate) fn already_granted(subject_id: &str, purpose: &str) -> StoreError {
     StoreError::Invalid(format!("{subject_id} already has an active consent for '{purpose}'; revoke it first"))
-}
-
-/// The audit detail of a grant: what for, on what basis, until when (never the evidence's content).
-pub(crate) fn grant_detail(id: i64, consent: &ConsentGrant) -> serde_json::Value {
-    serde_json::json!({"consent": id, "purpose": consent.purpose, "legal_basis": consent.legal_basis,
-                       "expires_at": consent.expires_at})
 }
 
 /// Checks a subject id: 1 to 128 characters from `A-Z a-z 0-9 . _ @ -`, not starting with a dot.

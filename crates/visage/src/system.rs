@@ -343,7 +343,9 @@ impl FaceRecognitionSystem {
                 }
                 other => ("failed", serde_json::json!({"reason": other.to_string()})),
             };
-            self.store.audit(actor, "enroll", Some(&request.subject), outcome, detail)?;
+            self.store.audit(
+                visage_store::AuditEvent::new(actor, "enroll", outcome).subject(&request.subject).detail(detail),
+            )?;
         }
         result
     }
@@ -474,7 +476,8 @@ impl FaceRecognitionSystem {
         for (d, refusal) in detections.iter().zip(refused) {
             let bbox = d.bbox.to_array();
             if let Some(detail) = refusal {
-                self.store.audit(actor, "identify", None, "refused-spoof", detail.clone())?;
+                self.store
+                    .audit(visage_store::AuditEvent::new(actor, "identify", "refused-spoof").detail(detail.clone()))?;
                 faces.push(IdentifiedFace { bbox, matched: None, similarity: None, candidates: Vec::new() });
                 continue;
             }
@@ -488,16 +491,16 @@ impl FaceRecognitionSystem {
             };
             let outcome = if face.matched.is_some() { "match" } else { "unknown" };
             self.store.audit(
-                actor,
-                "identify",
-                face.matched.as_deref(),
-                outcome,
-                serde_json::json!({"similarity": face.similarity, "candidates": face.candidates.len()}),
+                visage_store::AuditEvent::new(actor, "identify", outcome)
+                    .subject_opt(face.matched.as_deref())
+                    .detail(serde_json::json!({"similarity": face.similarity, "candidates": face.candidates.len()})),
             )?;
             faces.push(face);
         }
         if faces.is_empty() {
-            self.store.audit(actor, "identify", None, "no-face", serde_json::json!({"faces": 0}))?;
+            self.store.audit(
+                visage_store::AuditEvent::new(actor, "identify", "no-face").detail(serde_json::json!({"faces": 0})),
+            )?;
         }
         Ok(Identification { faces, threshold })
     }
@@ -536,7 +539,10 @@ impl FaceRecognitionSystem {
         let verifier = threshold.map_or_else(|| self.analyzer.verifier(), visage_recognize::Verifier::new);
         let v = verifier.verify(a, b);
         let outcome = if v.is_match { "match" } else { "no-match" };
-        self.store.audit(actor, "verify", None, outcome, serde_json::json!({"similarity": v.similarity}))?;
+        self.store.audit(
+            visage_store::AuditEvent::new(actor, "verify", outcome)
+                .detail(serde_json::json!({"similarity": v.similarity})),
+        )?;
         Ok(v)
     }
 

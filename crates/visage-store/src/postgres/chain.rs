@@ -1,9 +1,12 @@
-//! The audit chain's SQL in the PostgreSQL gallery: append under the locked chain head.
+//! The audit chain's rows in the PostgreSQL gallery: append under the locked chain head, read, write as
+//! they are (migration), and the head row. Building and checking rows is [`crate::audit`]'s job.
 
-use crate::audit::{entry_hash, AuditEntry};
+use crate::audit::{AuditEvent, AuditRow};
 use crate::error::StoreError;
-use crate::time_util;
-use postgres::{Row, Transaction};
+use postgres::{GenericClient, Row, Transaction};
+
+/// The columns of an audit row, in [`AuditRow`]'s order.
+pub(super) const COLUMNS: &str = "seq, time, actor, action, subject, outcome, detail, prev_hash, hash";
 
 /// Appends audit entries inside a write transaction.
 pub(super) struct Auditor<'k> {
@@ -11,64 +14,53 @@ pub(super) struct Auditor<'k> {
 }
 
 impl Auditor<'_> {
-    pub(super) fn append(
-        &self,
-        tx: &mut Transaction<'_>,
-        actor: &str,
-        action: &str,
-        subject: Option<&str>,
-        outcome: &str,
-        detail: serde_json::Value,
-    ) -> Result<i64, StoreError> {
-        // The head row is locked by this transaction (see PgStore::write).
+    /// Appends `event` after the head row, which this transaction has locked (see `PgStore::write`);
+    /// returns its sequence number.
+    pub(super) fn append(&self, tx: &mut Transaction<'_>, event: AuditEvent) -> Result<i64, StoreError> {
         let head = tx.query_one("SELECT seq, hash FROM audit_head WHERE id = 1", &[])?;
-        let (prev_seq, prev_hash): (i64, String) = (head.get(0), head.get(1));
-        let mut entry = AuditEntry {
-            seq: prev_seq + 1,
-            time: time_util::now(),
-            actor: actor.to_string(),
-            action: action.to_string(),
-            subject: subject.map(str::to_string),
-            outcome: outcome.to_string(),
-            detail,
-            hash: String::new(),
-        };
-        let detail_text = entry.detail.to_string();
-        entry.hash = entry_hash(self.key, &prev_hash, &entry, &detail_text);
-        tx.execute(
-            "INSERT INTO audit (seq, time, actor, action, subject, outcome, detail, prev_hash, hash)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            &[
-                &entry.seq,
-                &entry.time,
-                &entry.actor,
-                &entry.action,
-                &entry.subject,
-                &entry.outcome,
-                &detail_text,
-                &prev_hash,
-                &entry.hash,
-            ],
-        )?;
-        tx.execute("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1", &[&entry.seq, &entry.hash])?;
-        Ok(entry.seq)
+        let row = AuditRow::chained(event, self.key, head.get(0), head.get(1));
+        insert(tx, std::slice::from_ref(&row))?;
+        set_head(tx, &row)?;
+        Ok(row.seq)
     }
 }
 
-pub(super) fn row_to_audit(r: &Row) -> (AuditEntry, String, String) {
-    let detail: String = r.get(6);
-    (
-        AuditEntry {
-            seq: r.get(0),
-            time: r.get(1),
-            actor: r.get(2),
-            action: r.get(3),
-            subject: r.get(4),
-            outcome: r.get(5),
-            detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::String(detail.clone())),
-            hash: r.get(8),
-        },
-        r.get(7),
-        detail,
-    )
+/// Inserts rows exactly as given (one statement, prepared once).
+pub(super) fn insert(tx: &mut Transaction<'_>, rows: &[AuditRow]) -> Result<(), StoreError> {
+    let stmt = tx.prepare(&format!("INSERT INTO audit ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"))?;
+    for a in rows {
+        tx.execute(
+            &stmt,
+            &[&a.seq, &a.time, &a.actor, &a.action, &a.subject, &a.outcome, &a.detail, &a.prev_hash, &a.hash],
+        )?;
+    }
+    Ok(())
+}
+
+/// Records `last` as the head of the log.
+pub(super) fn set_head(tx: &mut Transaction<'_>, last: &AuditRow) -> Result<(), StoreError> {
+    tx.execute("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1", &[&last.seq, &last.hash])?;
+    Ok(())
+}
+
+/// The recorded head (`"seq:hash"`), `None` for an empty log.
+pub(super) fn head(c: &mut impl GenericClient) -> Result<Option<String>, StoreError> {
+    let head = c.query_one("SELECT seq, hash FROM audit_head WHERE id = 1", &[])?;
+    let (seq, hash): (i64, String) = (head.get(0), head.get(1));
+    Ok((seq > 0 || hash != crate::audit::GENESIS).then(|| format!("{seq}:{hash}")))
+}
+
+/// A row from the [`COLUMNS`], as stored.
+pub(super) fn from_row(r: &Row) -> AuditRow {
+    AuditRow {
+        seq: r.get(0),
+        time: r.get(1),
+        actor: r.get(2),
+        action: r.get(3),
+        subject: r.get(4),
+        outcome: r.get(5),
+        detail: r.get(6),
+        prev_hash: r.get(7),
+        hash: r.get(8),
+    }
 }

@@ -2,8 +2,9 @@
 
 use super::store::{subject_exists, template_ids, PgStore, ACTIVE};
 use crate::error::StoreError;
+use crate::events;
 use crate::model::{Consent, ConsentGrant, PurgeReport};
-use crate::rules::validate_subject_id;
+use crate::rules::{self, validate_subject_id};
 use crate::time_util;
 use postgres::{Row, Transaction};
 
@@ -28,7 +29,7 @@ impl PgStore {
         actor: &str,
     ) -> Result<Consent, StoreError> {
         validate_subject_id(subject_id)?;
-        crate::rules::check_grant(consent)?;
+        rules::check_grant(consent)?;
         let now = time_util::now();
         self.write(|tx, audit| {
             if !subject_exists(tx, subject_id)? {
@@ -43,7 +44,7 @@ impl PgStore {
                 )?
                 .get(0);
             if active {
-                return Err(crate::rules::already_granted(subject_id, &consent.purpose));
+                return Err(rules::already_granted(subject_id, &consent.purpose));
             }
             let row = tx.query_one(
                 "INSERT INTO consents (subject_id, purpose, legal_basis, evidence, granted_at, expires_at)
@@ -52,14 +53,7 @@ impl PgStore {
                 &[&subject_id, &consent.purpose, &consent.legal_basis, &consent.evidence, &now, &consent.expires_at],
             )?;
             let granted = row_to_consent(&row);
-            audit.append(
-                tx,
-                actor,
-                "consent-grant",
-                Some(subject_id),
-                "ok",
-                crate::rules::grant_detail(granted.id, consent),
-            )?;
+            audit.append(tx, events::consent_granted(actor, subject_id, granted.id, consent))?;
             Ok(granted)
         })
     }
@@ -87,14 +81,7 @@ impl PgStore {
                 return Err(StoreError::NoConsent(subject_id.to_string(), purpose.unwrap_or("any").to_string()));
             }
             let removed = remove_templates_without_consent(tx, subject_id, &now)?;
-            audit.append(
-                tx,
-                actor,
-                "consent-revoke",
-                Some(subject_id),
-                "ok",
-                serde_json::json!({"purpose": purpose, "consents_revoked": revoked, "templates_removed": removed.len()}),
-            )?;
+            audit.append(tx, events::consent_revoked(actor, subject_id, purpose, revoked, removed.len()))?;
             Ok(removed)
         })
     }
@@ -117,14 +104,7 @@ impl PgStore {
             let mut removed = Vec::new();
             for s in &subjects {
                 let ids = remove_templates_without_consent(tx, s, &now)?;
-                audit.append(
-                    tx,
-                    actor,
-                    "purge-expired",
-                    Some(s),
-                    "ok",
-                    serde_json::json!({"templates_removed": ids.len()}),
-                )?;
+                audit.append(tx, events::purged(actor, s, ids.len()))?;
                 removed.extend(ids);
             }
             Ok((subjects, removed))

@@ -1,15 +1,17 @@
 //! The dump and load of `visage store migrate` for the PostgreSQL gallery.
 
+use super::chain::{self, COLUMNS};
 use super::consent::row_to_consent;
 use super::keys::row_to_key;
-use super::secrets::put_sealed;
+use super::secrets::put;
 use super::store::{PgStore, DIM};
-use crate::crypto::Cipher;
 use crate::error::StoreError;
-use crate::model::{DumpedAudit, DumpedTemplate, GalleryDump, Subject};
+use crate::model::{DumpedTemplate, GalleryDump, Subject};
+use crate::secrets::{self, AUDIT_KEY_NAME};
 use zeroize::Zeroizing;
 
 impl PgStore {
+    /// Everything in the gallery, decrypted (see [`crate::GalleryStore::dump`]).
     pub(super) fn dump(&self) -> Result<GalleryDump, StoreError> {
         let subjects: Vec<Subject> = self.subjects()?.into_iter().map(|(s, _)| s).collect();
         let (consent_rows, template_rows, key_rows, audit_rows) = self.with(|c| {
@@ -28,10 +30,7 @@ impl PgStore {
                     "SELECT id, scopes, label, created_at, revoked_at, secret_sha256 FROM api_keys ORDER BY ord",
                     &[],
                 )?,
-                c.query(
-                    "SELECT seq, time, actor, action, subject, outcome, detail, prev_hash, hash FROM audit ORDER BY seq",
-                    &[],
-                )?,
+                c.query(&format!("SELECT {COLUMNS} FROM audit ORDER BY seq"), &[])?,
             ))
         })?;
         let consents = consent_rows.iter().map(|r| (r.get(7), row_to_consent(r))).collect();
@@ -51,23 +50,11 @@ impl PgStore {
             })
             .collect::<Result<_, StoreError>>()?;
         let api_keys = key_rows.iter().map(|r| (row_to_key(r), r.get(5))).collect();
-        let audit = audit_rows
-            .iter()
-            .map(|r| DumpedAudit {
-                seq: r.get(0),
-                time: r.get(1),
-                actor: r.get(2),
-                action: r.get(3),
-                subject: r.get(4),
-                outcome: r.get(5),
-                detail: r.get(6),
-                prev_hash: r.get(7),
-                hash: r.get(8),
-            })
-            .collect();
+        let audit = audit_rows.iter().map(chain::from_row).collect();
         Ok(GalleryDump { subjects, consents, templates, api_keys, audit, audit_key: self.audit_key.clone() })
     }
 
+    /// Loads a dump into this empty gallery (see [`crate::GalleryStore::load`]).
     pub(super) fn load(&mut self, dump: &GalleryDump) -> Result<(), StoreError> {
         if let Some(t) = dump.templates.iter().find(|t| t.embedding.len() != DIM) {
             return Err(StoreError::Invalid(format!(
@@ -76,7 +63,7 @@ impl PgStore {
                 t.embedding.len()
             )));
         }
-        let meta = Cipher::new(&self.key, "meta");
+        let sealed_audit_key = secrets::seal(&self.key, AUDIT_KEY_NAME, &dump.audit_key);
         let sealed: Vec<_> = dump.templates.iter().map(|t| self.seal_or_plain(&t.subject_id, &t.embedding)).collect();
         self.with(|c| {
             let mut tx = c.transaction()?;
@@ -123,25 +110,16 @@ impl PgStore {
             for (k, hash) in &dump.api_keys {
                 tx.execute(&stmt, &[&k.id, hash, &k.scopes.join(","), &k.label, &k.created_at, &k.revoked_at])?;
             }
-            let stmt = tx.prepare(
-                "INSERT INTO audit (seq, time, actor, action, subject, outcome, detail, prev_hash, hash)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            )?;
-            for a in &dump.audit {
-                tx.execute(
-                    &stmt,
-                    &[&a.seq, &a.time, &a.actor, &a.action, &a.subject, &a.outcome, &a.detail, &a.prev_hash, &a.hash],
-                )?;
-            }
+            chain::insert(&mut tx, &dump.audit)?;
             if let Some(last) = dump.audit.last() {
-                tx.execute("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1", &[&last.seq, &last.hash])?;
+                chain::set_head(&mut tx, last)?;
             }
             // Identity columns continue after the copied ids.
             tx.batch_execute(
                 "SELECT setval(pg_get_serial_sequence('templates', 'id'), COALESCE((SELECT MAX(id) FROM templates), 0) + 1, false);
                  SELECT setval(pg_get_serial_sequence('consents', 'id'), COALESCE((SELECT MAX(id) FROM consents), 0) + 1, false);",
             )?;
-            put_sealed(&mut tx, &meta, "audit_key", &dump.audit_key)?;
+            put(&mut tx, AUDIT_KEY_NAME, &sealed_audit_key)?;
             tx.commit()?;
             Ok(())
         })?;

@@ -3,7 +3,7 @@
 
 use super::store::PgStore;
 use crate::api_keys::ApiKey;
-use crate::audit::{AuditEntry, AuditFilter, AuditVerification};
+use crate::audit::{AuditEntry, AuditEvent, AuditFilter, AuditVerification};
 use crate::error::StoreError;
 use crate::gallery::GalleryStore;
 use crate::keys::StoreKey;
@@ -90,15 +90,8 @@ impl GalleryStore for PgStore {
         PgStore::rotate_key(self, new_key, actor)
     }
 
-    fn audit(
-        &self,
-        actor: &str,
-        action: &str,
-        subject: Option<&str>,
-        outcome: &str,
-        detail: serde_json::Value,
-    ) -> Result<i64, StoreError> {
-        PgStore::audit(self, actor, action, subject, outcome, detail)
+    fn audit(&self, event: AuditEvent) -> Result<i64, StoreError> {
+        PgStore::audit(self, event)
     }
 
     fn audit_entries(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {

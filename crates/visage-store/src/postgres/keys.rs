@@ -3,6 +3,7 @@
 use super::store::PgStore;
 use crate::api_keys::{self, ApiKey};
 use crate::error::StoreError;
+use crate::events;
 use crate::time_util;
 use postgres::Row;
 
@@ -19,7 +20,7 @@ impl PgStore {
                 "INSERT INTO api_keys (id, secret_sha256, scopes, label, created_at) VALUES ($1, $2, $3, $4, $5)",
                 &[&key.id, &secret_hash, &key.scopes.join(","), &key.label, &key.created_at],
             )?;
-            audit.append(tx, actor, "key-create", None, "ok", serde_json::json!({"key": key.id, "scopes": key.scopes}))
+            audit.append(tx, events::api_key_created(actor, &key.id, &key.scopes))
         })?;
         Ok((key, text))
     }
@@ -41,7 +42,7 @@ impl PgStore {
             if n == 0 {
                 return Err(StoreError::Invalid(format!("no active API key '{id}'")));
             }
-            audit.append(tx, actor, "key-revoke", None, "ok", serde_json::json!({"key": id}))?;
+            audit.append(tx, events::api_key_revoked(actor, id))?;
             Ok(())
         })
     }
@@ -59,11 +60,11 @@ impl PgStore {
     }
 }
 
+/// A key from the columns `id, scopes, label, created_at, revoked_at`.
 pub(super) fn row_to_key(r: &Row) -> ApiKey {
-    let scopes: String = r.get(1);
     ApiKey {
         id: r.get(0),
-        scopes: scopes.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect(),
+        scopes: api_keys::parse_scopes(r.get(1)),
         label: r.get(2),
         created_at: r.get(3),
         revoked_at: r.get(4),

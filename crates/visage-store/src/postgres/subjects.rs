@@ -1,10 +1,11 @@
 //! Subjects in the PostgreSQL gallery: enrolment, bulk import, lookup, erasure and export.
 
 use super::store::{subject_exists, template_ids, PgStore, ACTIVE, DIM, INSERT_TEMPLATE};
-use crate::audit::AuditFilter;
 use crate::error::StoreError;
+use crate::events;
+use crate::gallery::{self, refuse_unknown_subject};
 use crate::model::{ConsentGrant, NewTemplate, Subject, SubjectExport, Template};
-use crate::rules::validate_subject_id;
+use crate::rules::{self, validate_subject_id};
 use crate::time_util;
 use postgres::Row;
 
@@ -18,28 +19,8 @@ impl PgStore {
         actor: &str,
         detail: serde_json::Value,
     ) -> Result<Vec<i64>, StoreError> {
-        validate_subject_id(subject_id)?;
-        if consent.purpose.trim().is_empty() || consent.evidence.trim().is_empty() {
-            return Err(StoreError::Invalid("consent needs a purpose and an evidence reference".into()));
-        }
-        if templates.is_empty() {
-            return Err(StoreError::Invalid("nothing to enrol: no templates".into()));
-        }
         let now = time_util::now();
-        if consent.expires_at.as_deref().is_some_and(|e| e <= now.as_str()) {
-            return Err(StoreError::Invalid("the consent has already expired".into()));
-        }
-        for t in templates {
-            if t.embedding.iter().any(|v| !v.is_finite()) {
-                return Err(StoreError::Invalid("embedding has non-finite values".into()));
-            }
-            if t.embedding.len() != DIM {
-                return Err(StoreError::Invalid(format!(
-                    "embedding has {} values; the PostgreSQL gallery keeps {DIM}-d templates",
-                    t.embedding.len()
-                )));
-            }
-        }
+        rules::check_enrolment(subject_id, consent, templates, &now, Some(DIM))?;
         let sealed: Vec<_> = templates.iter().map(|t| self.seal_or_plain(subject_id, &t.embedding)).collect();
         self.write(move |tx, audit| {
             tx.execute(
@@ -76,13 +57,7 @@ impl PgStore {
                 )?;
                 ids.push(row.get(0));
             }
-            let mut detail = detail;
-            if let Some(obj) = detail.as_object_mut() {
-                obj.insert("templates".into(), ids.len().into());
-                obj.insert("consent".into(), consent_id.into());
-                obj.insert("purpose".into(), consent.purpose.clone().into());
-            }
-            audit.append(tx, actor, "enroll", Some(subject_id), "ok", detail)?;
+            audit.append(tx, events::enrolled(actor, subject_id, detail, ids.len(), consent_id, &consent.purpose))?;
             Ok(ids)
         })
     }
@@ -114,7 +89,7 @@ impl PgStore {
         consent: &ConsentGrant,
         actor: &str,
     ) -> Result<usize, StoreError> {
-        crate::rules::check_import(rows, consent, Some(DIM))?;
+        rules::check_import(rows, consent, Some(DIM))?;
         let now = time_util::now();
         let mode = self.mode;
         let sealed: Vec<_> = rows.iter().map(|(s, t)| self.seal_or_plain(s, &t.embedding)).collect();
@@ -137,10 +112,7 @@ impl PgStore {
             for ((s, t), (v, n, c)) in rows.iter().zip(&sealed) {
                 tx.query_one(&stmt, &[s, v, n, c, &t.model_id, &t.model_sha256, &t.quality, &now])?;
             }
-            let detail = serde_json::json!({
-                "templates": rows.len(), "subjects": subjects.len(), "purpose": consent.purpose, "mode": mode.to_string()
-            });
-            audit.append(tx, actor, "bulk-import", None, "ok", detail)?;
+            audit.append(tx, events::bulk_imported(actor, rows.len(), subjects.len(), &consent.purpose, Some(mode)))?;
             Ok(rows.len())
         })
     }
@@ -155,23 +127,10 @@ impl PgStore {
             let consents: i64 =
                 tx.query_one("SELECT COUNT(*) FROM consents WHERE subject_id = $1", &[&subject_id])?.get(0);
             tx.execute("DELETE FROM subjects WHERE id = $1", &[&subject_id])?;
-            audit.append(
-                tx,
-                actor,
-                "delete",
-                Some(subject_id),
-                "ok",
-                serde_json::json!({"templates_erased": ids.len(), "consents_erased": consents}),
-            )?;
+            audit.append(tx, events::erased(actor, subject_id, ids.len(), consents))?;
             Ok(Some(ids))
         })?;
-        match erased {
-            Some(ids) => Ok(ids),
-            None => {
-                self.audit(actor, "delete", Some(subject_id), "unknown-subject", serde_json::json!({}))?;
-                Err(StoreError::UnknownSubject(subject_id.to_string()))
-            }
-        }
+        erased.ok_or_else(|| refuse_unknown_subject(self, actor, "delete", subject_id))
     }
 
     pub(super) fn export(
@@ -180,18 +139,13 @@ impl PgStore {
         include_templates: bool,
         actor: &str,
     ) -> Result<SubjectExport, StoreError> {
-        let Some(subject) = self.subject(subject_id)? else {
-            self.audit(actor, "export", Some(subject_id), "unknown-subject", serde_json::json!({}))?;
-            return Err(StoreError::UnknownSubject(subject_id.to_string()));
-        };
-        self.audit(
-            actor,
-            "export",
-            Some(subject_id),
-            "ok",
-            serde_json::json!({"include_templates": include_templates}),
-        )?;
-        let consents = self.consents(subject_id)?;
+        gallery::export(self, subject_id, include_templates, actor, || {
+            self.subject_templates(subject_id, include_templates)
+        })
+    }
+
+    /// A subject's templates, oldest first, with their embeddings when `include_embeddings`.
+    fn subject_templates(&self, subject_id: &str, include_embeddings: bool) -> Result<Vec<Template>, StoreError> {
         let rows = self.with(|c| {
             Ok(c.query(
                 "SELECT id, model_id, model_sha256, quality, created_at, embedding, nonce, ciphertext FROM templates
@@ -208,11 +162,10 @@ impl PgStore {
                 model_sha256: r.get(2),
                 quality: r.get(3),
                 created_at: r.get(4),
-                embedding: if include_templates { Some(self.embedding_of(id, subject_id, r, 5)?) } else { None },
+                embedding: if include_embeddings { Some(self.embedding_of(id, subject_id, r, 5)?) } else { None },
             });
         }
-        let audit = self.audit_entries(&AuditFilter { subject: Some(subject_id.to_string()), ..Default::default() })?;
-        Ok(SubjectExport { subject, consents, templates, audit })
+        Ok(templates)
     }
 }
 

@@ -1,7 +1,6 @@
 //! Templates of the PostgreSQL gallery, plain or encrypted, and the template log.
 
 use super::store::PgStore;
-use crate::crypto::{embedding_bytes, embedding_from_bytes};
 use crate::error::StoreError;
 use crate::model::{TemplateChanges, TemplateMode, TemplateRecord};
 use pgvector::Vector;
@@ -19,6 +18,7 @@ impl PgStore {
             .collect()
     }
 
+    /// An embedding as stored in this gallery's mode: the `embedding`, `nonce` and `ciphertext` columns.
     pub(super) fn seal_or_plain(
         &self,
         subject_id: &str,
@@ -27,7 +27,7 @@ impl PgStore {
         match self.mode {
             TemplateMode::Plain => (Some(Vector::from(e.to_vec())), None, None),
             TemplateMode::Encrypted => {
-                let sealed = self.templates.seal(&embedding_bytes(e), subject_id.as_bytes());
+                let sealed = self.templates.seal_template(subject_id, e);
                 (None, Some(sealed.nonce), Some(sealed.ciphertext))
             }
         }
@@ -41,9 +41,7 @@ impl PgStore {
         let nonce: Option<Vec<u8>> = row.get(col + 1);
         let ct: Option<Vec<u8>> = row.get(col + 2);
         match (nonce, ct) {
-            (Some(n), Some(c)) => Ok(embedding_from_bytes(
-                &self.templates.open(&n, &c, subject.as_bytes()).ok_or(StoreError::TemplateTampered(id))?,
-            )),
+            (Some(n), Some(c)) => self.templates.open_template(id, subject, &n, &c),
             _ => Err(StoreError::TemplateTampered(id)),
         }
     }

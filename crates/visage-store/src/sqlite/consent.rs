@@ -2,8 +2,9 @@
 
 use super::store::{subject_exists, subject_template_ids, Store, ACTIVE};
 use crate::error::StoreError;
+use crate::events;
 use crate::model::{Consent, ConsentGrant, PurgeReport};
-use crate::rules::validate_subject_id;
+use crate::rules::{self, validate_subject_id};
 use crate::time_util;
 use rusqlite::params;
 
@@ -22,7 +23,7 @@ impl Store {
     /// Records a further consent for an enrolled subject (audited as `consent-grant`).
     pub fn grant_consent(&self, subject_id: &str, consent: &ConsentGrant, actor: &str) -> Result<Consent, StoreError> {
         validate_subject_id(subject_id)?;
-        crate::rules::check_grant(consent)?;
+        rules::check_grant(consent)?;
         let now = time_util::now();
         let id = self.write(|w| {
             let tx = &w.tx;
@@ -35,7 +36,7 @@ impl Store {
                 |r| r.get(0),
             )?;
             if active {
-                return Err(crate::rules::already_granted(subject_id, &consent.purpose));
+                return Err(rules::already_granted(subject_id, &consent.purpose));
             }
             tx.execute(
                 "INSERT INTO consents (subject_id, purpose, legal_basis, evidence, granted_at, expires_at)
@@ -43,7 +44,7 @@ impl Store {
                 params![subject_id, consent.purpose, consent.legal_basis, consent.evidence, now, consent.expires_at],
             )?;
             let id = tx.last_insert_rowid();
-            w.audit(actor, "consent-grant", Some(subject_id), "ok", crate::rules::grant_detail(id, consent))?;
+            w.audit(events::consent_granted(actor, subject_id, id, consent))?;
             Ok(id)
         })?;
         self.consents(subject_id)?
@@ -58,26 +59,22 @@ impl Store {
         validate_subject_id(subject_id)?;
         let now = time_util::now();
         let removed = self.write(|w| {
-        let tx = &w.tx;
-        if !subject_exists(tx, subject_id)? {
-            return Err(StoreError::UnknownSubject(subject_id.to_string()));
-        }
-        let revoked = tx.execute(
-            &format!("UPDATE consents SET revoked_at = ?2 WHERE subject_id = ?1 AND {ACTIVE} AND (?3 IS NULL OR purpose = ?3)"),
-            params![subject_id, now, purpose],
-        )?;
-        if revoked == 0 {
-            return Err(StoreError::NoConsent(subject_id.to_string(), purpose.unwrap_or("any").to_string()));
-        }
-        let removed = remove_templates_without_consent(tx, subject_id, &now)?;
-        w.audit(
-            actor,
-            "consent-revoke",
-            Some(subject_id),
-            "ok",
-            serde_json::json!({"purpose": purpose, "consents_revoked": revoked, "templates_removed": removed.len()}),
-        )?;
-        Ok(removed)
+            let tx = &w.tx;
+            if !subject_exists(tx, subject_id)? {
+                return Err(StoreError::UnknownSubject(subject_id.to_string()));
+            }
+            let revoked = tx.execute(
+                &format!(
+                    "UPDATE consents SET revoked_at = ?2 WHERE subject_id = ?1 AND {ACTIVE} AND (?3 IS NULL OR purpose = ?3)"
+                ),
+                params![subject_id, now, purpose],
+            )?;
+            if revoked == 0 {
+                return Err(StoreError::NoConsent(subject_id.to_string(), purpose.unwrap_or("any").to_string()));
+            }
+            let removed = remove_templates_without_consent(tx, subject_id, &now)?;
+            w.audit(events::consent_revoked(actor, subject_id, purpose, revoked as u64, removed.len()))?;
+            Ok(removed)
         })?;
         if !removed.is_empty() {
             self.checkpoint()?;
@@ -102,7 +99,7 @@ impl Store {
             let mut removed = Vec::new();
             for s in &subjects {
                 let ids = remove_templates_without_consent(tx, s, &now)?;
-                w.audit(actor, "purge-expired", Some(s), "ok", serde_json::json!({"templates_removed": ids.len()}))?;
+                w.audit(events::purged(actor, s, ids.len()))?;
                 removed.extend(ids);
             }
             Ok((subjects, removed))

@@ -1,16 +1,18 @@
 //! The dump and load of `visage store migrate` for the SQLite store.
 
+use super::chain;
 use super::consent::consent_from_row;
-use super::secrets::put_sealed;
+use super::keys::row_to_key;
+use super::secrets::put;
 use super::store::Store;
-use crate::api_keys::ApiKey;
-use crate::crypto::{embedding_bytes, embedding_from_bytes, Cipher};
 use crate::error::StoreError;
-use crate::model::{DumpedAudit, DumpedTemplate, GalleryDump, Subject};
+use crate::model::{DumpedTemplate, GalleryDump, Subject};
+use crate::secrets::{self, AUDIT_KEY_NAME};
 use rusqlite::params;
 use zeroize::Zeroizing;
 
 impl Store {
+    /// Everything in the store, decrypted (see [`crate::GalleryStore::dump`]).
     pub(super) fn dump(&self) -> Result<GalleryDump, StoreError> {
         let subjects: Vec<Subject> = self.subjects()?.into_iter().map(|(s, _)| s).collect();
         let conn = self.conn();
@@ -33,16 +35,17 @@ impl Store {
             )?;
             let mut rows = stmt.query([])?;
             while let Some(r) = rows.next()? {
-                let id: i64 = r.get(0)?;
-                let subject_id: String = r.get(1)?;
-                let (nonce, ct): (Vec<u8>, Vec<u8>) = (r.get(2)?, r.get(3)?);
-                let plain = Zeroizing::new(
-                    self.templates.open(&nonce, &ct, subject_id.as_bytes()).ok_or(StoreError::TemplateTampered(id))?,
-                );
+                let (id, subject_id): (i64, String) = (r.get(0)?, r.get(1)?);
+                let embedding = self.templates.open_template(
+                    id,
+                    &subject_id,
+                    &r.get::<_, Vec<u8>>(2)?,
+                    &r.get::<_, Vec<u8>>(3)?,
+                )?;
                 templates.push(DumpedTemplate {
                     id,
                     subject_id,
-                    embedding: Zeroizing::new(embedding_from_bytes(&plain)),
+                    embedding: Zeroizing::new(embedding),
                     model_id: r.get(4)?,
                     model_sha256: r.get(5)?,
                     quality: r.get::<_, f64>(6)? as f32,
@@ -50,55 +53,17 @@ impl Store {
                 });
             }
         }
-        let mut api_keys = Vec::new();
-        {
-            let mut stmt = conn.prepare(
-                "SELECT id, scopes, label, created_at, revoked_at, secret_sha256 FROM api_keys ORDER BY rowid",
-            )?;
-            let rows = stmt.query_map([], |r| {
-                let scopes: String = r.get(1)?;
-                Ok((
-                    ApiKey {
-                        id: r.get(0)?,
-                        scopes: scopes.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect(),
-                        label: r.get(2)?,
-                        created_at: r.get(3)?,
-                        revoked_at: r.get(4)?,
-                    },
-                    r.get::<_, String>(5)?,
-                ))
-            })?;
-            for row in rows {
-                api_keys.push(row?);
-            }
-        }
-        let mut audit = Vec::new();
-        {
-            let mut stmt = conn.prepare(
-                "SELECT seq, time, actor, action, subject, outcome, detail, prev_hash, hash FROM audit ORDER BY seq",
-            )?;
-            let rows = stmt.query_map([], |r| {
-                Ok(DumpedAudit {
-                    seq: r.get(0)?,
-                    time: r.get(1)?,
-                    actor: r.get(2)?,
-                    action: r.get(3)?,
-                    subject: r.get(4)?,
-                    outcome: r.get(5)?,
-                    detail: r.get(6)?,
-                    prev_hash: r.get(7)?,
-                    hash: r.get(8)?,
-                })
-            })?;
-            for row in rows {
-                audit.push(row?);
-            }
-        }
+        let api_keys = conn
+            .prepare("SELECT id, scopes, label, created_at, revoked_at, secret_sha256 FROM api_keys ORDER BY rowid")?
+            .query_map([], |r| Ok((row_to_key(r)?, r.get::<_, String>(5)?)))?
+            .collect::<Result<_, _>>()?;
+        let audit = chain::rows(&conn, "ORDER BY seq", [])?;
         Ok(GalleryDump { subjects, consents, templates, api_keys, audit, audit_key: self.audit_key.clone() })
     }
 
+    /// Loads a dump into this empty store (see [`crate::GalleryStore::load`]).
     pub(super) fn load(&mut self, dump: &GalleryDump) -> Result<(), StoreError> {
-        let meta = Cipher::new(self.key(), "meta");
+        let sealed_audit_key = secrets::seal(&self.key, AUDIT_KEY_NAME, &dump.audit_key);
         let templates = &self.templates;
         {
             let mut conn = self.conn();
@@ -125,7 +90,7 @@ impl Store {
                 )?;
             }
             for t in &dump.templates {
-                let sealed = templates.seal(&embedding_bytes(&t.embedding), t.subject_id.as_bytes());
+                let sealed = templates.seal_template(&t.subject_id, &t.embedding);
                 tx.execute(
                     "INSERT INTO templates (id, subject_id, nonce, ciphertext, model_id, model_sha256, quality, created_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -148,21 +113,13 @@ impl Store {
                     params![k.id, hash, k.scopes.join(","), k.label, k.created_at, k.revoked_at],
                 )?;
             }
-            for a in &dump.audit {
-                tx.execute(
-                    "INSERT INTO audit (seq, time, actor, action, subject, outcome, detail, prev_hash, hash)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                    params![a.seq, a.time, a.actor, a.action, a.subject, a.outcome, a.detail, a.prev_hash, a.hash],
-                )?;
+            for row in &dump.audit {
+                chain::insert(&tx, row)?;
             }
             if let Some(last) = dump.audit.last() {
-                tx.execute(
-                    "INSERT INTO meta (key, value) VALUES ('audit_head', ?1)
-                     ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                    params![format!("{}:{}", last.seq, last.hash)],
-                )?;
+                chain::set_head(&tx, last)?;
             }
-            put_sealed(&tx, &meta, "audit_key", &dump.audit_key)?;
+            put(&tx, AUDIT_KEY_NAME, &sealed_audit_key)?;
             tx.commit()?;
         }
         self.audit_key = dump.audit_key.clone();

@@ -1,8 +1,9 @@
 //! API keys in the SQLite store.
 
 use super::store::Store;
-use crate::api_keys::{check_presented, new_key, split_presented, ApiKey};
+use crate::api_keys::{check_presented, new_key, parse_scopes, split_presented, ApiKey};
 use crate::error::StoreError;
+use crate::events;
 use crate::time_util;
 use rusqlite::{params, OptionalExtension};
 
@@ -20,7 +21,7 @@ impl Store {
                 "INSERT INTO api_keys (id, secret_sha256, scopes, label, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![key.id, secret_hash, key.scopes.join(","), key.label, key.created_at],
             )?;
-            w.audit(actor, "key-create", None, "ok", serde_json::json!({"key": key.id, "scopes": key.scopes}))
+            w.audit(events::api_key_created(actor, &key.id, &key.scopes))
         })?;
         Ok((key, text))
     }
@@ -44,7 +45,7 @@ impl Store {
             if n == 0 {
                 return Err(StoreError::Invalid(format!("no active API key '{id}'")));
             }
-            w.audit(actor, "key-revoke", None, "ok", serde_json::json!({"key": id}))?;
+            w.audit(events::api_key_revoked(actor, id))?;
             Ok(())
         })
     }
@@ -64,11 +65,11 @@ impl Store {
     }
 }
 
-fn row_to_key(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKey> {
-    let scopes: String = r.get(1)?;
+/// A key from the columns `id, scopes, label, created_at, revoked_at`.
+pub(super) fn row_to_key(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKey> {
     Ok(ApiKey {
         id: r.get(0)?,
-        scopes: scopes.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect(),
+        scopes: parse_scopes(&r.get::<_, String>(1)?),
         label: r.get(2)?,
         created_at: r.get(3)?,
         revoked_at: r.get(4)?,

@@ -1,55 +1,43 @@
-//! The SQLite store's secrets in `meta`: the key check and the audit key.
+//! The SQLite store's `meta` records: reading and writing the sealed secrets (see [`crate::secrets`]).
 
-use crate::crypto::{split, Cipher, KEY_CHECK};
 use crate::error::StoreError;
 use crate::keys::StoreKey;
+use crate::secrets::{self, AUDIT_KEY_NAME, KEY_CHECK_NAME};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use zeroize::Zeroizing;
 
-/// Checks the key against the stored key check (writing one for a new store) and returns the audit
-/// key (created at random for a new store, kept encrypted under the store key).
+/// Checks the key against the stored key check and returns the audit key (for a new store, creates
+/// one at random and writes both records).
 pub(super) fn unlock(conn: &mut Connection, key: &StoreKey) -> Result<Zeroizing<Vec<u8>>, StoreError> {
-    let meta = Cipher::new(key, "meta");
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let get = |k: &str| -> Result<Option<Vec<u8>>, StoreError> {
         Ok(tx.query_row("SELECT value FROM meta WHERE key = ?1", [k], |r| r.get(0)).optional()?)
     };
-    let (check, audit_key) = (get("key_check")?, get("audit_key")?);
-    let result = match (check, audit_key) {
-        (Some(check), Some(sealed_audit)) => {
-            let opened = split(&check).and_then(|(n, c)| meta.open(n, c, b"key_check"));
-            if opened.as_deref() != Some(KEY_CHECK) {
-                return Err(StoreError::WrongKey { origin: key.origin() });
-            }
-            let audit = split(&sealed_audit)
-                .and_then(|(n, c)| meta.open(n, c, b"audit_key"))
-                .ok_or_else(|| StoreError::Invalid("the stored audit key is damaged".into()))?;
-            Zeroizing::new(audit)
+    let audit_key = match secrets::unlock(key, get(KEY_CHECK_NAME)?, get(AUDIT_KEY_NAME)?)? {
+        Some(audit_key) => audit_key,
+        None => {
+            let audit_key = secrets::new_audit_key();
+            put_secrets(&tx, key, &audit_key)?;
+            audit_key
         }
-        (None, None) => {
-            let audit = Zeroizing::new(StoreKey::generate().derive("audit").to_vec());
-            put_sealed(&tx, &meta, "key_check", KEY_CHECK)?;
-            put_sealed(&tx, &meta, "audit_key", &audit)?;
-            audit
-        }
-        _ => return Err(StoreError::Invalid("the store's key records are incomplete".into())),
     };
     tx.commit()?;
-    Ok(result)
+    Ok(audit_key)
 }
 
-pub(crate) fn put_sealed(
-    tx: &rusqlite::Transaction<'_>,
-    cipher: &Cipher,
-    name: &str,
-    value: &[u8],
-) -> Result<(), StoreError> {
-    let sealed = cipher.seal(value, name.as_bytes());
-    let mut blob = sealed.nonce;
-    blob.extend_from_slice(&sealed.ciphertext);
-    tx.execute(
+/// Writes the key check and the audit key sealed under `key`.
+pub(super) fn put_secrets(conn: &Connection, key: &StoreKey, audit_key: &[u8]) -> Result<(), StoreError> {
+    for (name, blob) in secrets::sealed_records(key, audit_key) {
+        put(conn, name, &blob)?;
+    }
+    Ok(())
+}
+
+/// Writes one `meta` record.
+pub(super) fn put(conn: &Connection, name: &str, value: &[u8]) -> Result<(), StoreError> {
+    conn.execute(
         "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        params![name, blob],
+        params![name, value],
     )?;
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! The SQLite [`Store`]: opening the file, and the write transactions every job runs in.
 
 use super::{chain, schema, secrets};
+use crate::audit::AuditEvent;
 use crate::crypto::Cipher;
 use crate::error::StoreError;
 use crate::keys::StoreKey;
@@ -35,15 +36,8 @@ pub(super) struct Write<'a> {
 
 impl Write<'_> {
     /// Appends an audit entry that commits (or not) with the transaction.
-    pub fn audit(
-        &self,
-        actor: &str,
-        action: &str,
-        subject: Option<&str>,
-        outcome: &str,
-        detail: serde_json::Value,
-    ) -> Result<i64, StoreError> {
-        chain::append(&self.tx, self.audit_key, actor, action, subject, outcome, detail)
+    pub fn audit(&self, event: AuditEvent) -> Result<i64, StoreError> {
+        chain::append(&self.tx, self.audit_key, event)
     }
 }
 
@@ -70,12 +64,9 @@ impl Store {
         Ok(Store { conn: Mutex::new(conn), path, key, templates, audit_key })
     }
 
+    /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
-    }
-
-    pub(super) fn key(&self) -> &StoreKey {
-        &self.key
     }
 
     /// Runs `f` in an immediate transaction (committed if `f` succeeds), which it may audit into.

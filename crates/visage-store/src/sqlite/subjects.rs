@@ -1,11 +1,11 @@
 //! Subjects in the SQLite store: enrolment, bulk import, lookup, erasure and export.
 
 use super::store::{subject_exists, subject_template_ids, Store, ACTIVE};
-use crate::audit::AuditFilter;
-use crate::crypto::{embedding_bytes, embedding_from_bytes};
 use crate::error::StoreError;
+use crate::events;
+use crate::gallery::{self, refuse_unknown_subject};
 use crate::model::{ConsentGrant, NewTemplate, Subject, SubjectExport, Template};
-use crate::rules::validate_subject_id;
+use crate::rules::{self, validate_subject_id};
 use crate::time_util;
 use rusqlite::{params, OptionalExtension};
 
@@ -22,17 +22,8 @@ impl Store {
         actor: &str,
         detail: serde_json::Value,
     ) -> Result<Vec<i64>, StoreError> {
-        validate_subject_id(subject_id)?;
-        if consent.purpose.trim().is_empty() || consent.evidence.trim().is_empty() {
-            return Err(StoreError::Invalid("consent needs a purpose and an evidence reference".into()));
-        }
-        if templates.is_empty() {
-            return Err(StoreError::Invalid("nothing to enrol: no templates".into()));
-        }
         let now = time_util::now();
-        if consent.expires_at.as_deref().is_some_and(|e| e <= now.as_str()) {
-            return Err(StoreError::Invalid("the consent has already expired".into()));
-        }
+        rules::check_enrolment(subject_id, consent, templates, &now, None)?;
         self.write(|w| {
             let tx = &w.tx;
             tx.execute(
@@ -43,18 +34,9 @@ impl Store {
             let consent_id = active_or_granted(tx, subject_id, consent, &now)?;
             let mut ids = Vec::with_capacity(templates.len());
             for t in templates {
-                if t.embedding.iter().any(|v| !v.is_finite()) {
-                    return Err(StoreError::Invalid("embedding has non-finite values".into()));
-                }
                 ids.push(self.insert_template(tx, subject_id, t, &now)?);
             }
-            let mut detail = detail;
-            if let Some(obj) = detail.as_object_mut() {
-                obj.insert("templates".into(), ids.len().into());
-                obj.insert("consent".into(), consent_id.into());
-                obj.insert("purpose".into(), consent.purpose.clone().into());
-            }
-            w.audit(actor, "enroll", Some(subject_id), "ok", detail)?;
+            w.audit(events::enrolled(actor, subject_id, detail, ids.len(), consent_id, &consent.purpose))?;
             Ok(ids)
         })
     }
@@ -66,7 +48,7 @@ impl Store {
         consent: &ConsentGrant,
         actor: &str,
     ) -> Result<usize, StoreError> {
-        crate::rules::check_import(rows, consent, None)?;
+        rules::check_import(rows, consent, None)?;
         let now = time_util::now();
         self.write(|w| {
             let tx = &w.tx;
@@ -80,9 +62,7 @@ impl Store {
                 }
                 self.insert_template(tx, subject_id, t, &now)?;
             }
-            let detail =
-                serde_json::json!({"templates": rows.len(), "subjects": seen.len(), "purpose": consent.purpose});
-            w.audit(actor, "bulk-import", None, "ok", detail)?;
+            w.audit(events::bulk_imported(actor, rows.len(), seen.len(), &consent.purpose, None))?;
             Ok(rows.len())
         })
     }
@@ -95,7 +75,7 @@ impl Store {
         t: &NewTemplate,
         now: &str,
     ) -> Result<i64, StoreError> {
-        let sealed = self.templates.seal(&embedding_bytes(&t.embedding), subject_id.as_bytes());
+        let sealed = self.templates.seal_template(subject_id, &t.embedding);
         tx.prepare_cached(
             "INSERT INTO templates (subject_id, nonce, ciphertext, model_id, model_sha256, quality, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -150,18 +130,11 @@ impl Store {
             let consents: i64 =
                 tx.query_row("SELECT COUNT(*) FROM consents WHERE subject_id = ?1", [subject_id], |r| r.get(0))?;
             tx.execute("DELETE FROM subjects WHERE id = ?1", [subject_id])?;
-            w.audit(
-                actor,
-                "delete",
-                Some(subject_id),
-                "ok",
-                serde_json::json!({"templates_erased": ids.len(), "consents_erased": consents}),
-            )?;
+            w.audit(events::erased(actor, subject_id, ids.len(), consents))?;
             Ok(Some(ids))
         })?;
         let Some(ids) = erased else {
-            self.audit(actor, "delete", Some(subject_id), "unknown-subject", serde_json::json!({}))?;
-            return Err(StoreError::UnknownSubject(subject_id.to_string()));
+            return Err(refuse_unknown_subject(self, actor, "delete", subject_id));
         };
         self.checkpoint()?;
         Ok(ids)
@@ -169,56 +142,41 @@ impl Store {
 
     /// Everything about a subject, as JSON-ready data (templates' embeddings only if asked). Audited.
     pub fn export(&self, subject_id: &str, include_templates: bool, actor: &str) -> Result<SubjectExport, StoreError> {
-        let subject = match self.subject(subject_id)? {
-            Some(s) => s,
-            None => {
-                self.audit(actor, "export", Some(subject_id), "unknown-subject", serde_json::json!({}))?;
-                return Err(StoreError::UnknownSubject(subject_id.to_string()));
-            }
-        };
-        self.audit(
-            actor,
-            "export",
-            Some(subject_id),
-            "ok",
-            serde_json::json!({"include_templates": include_templates}),
-        )?;
-        let consents = self.consents(subject_id)?;
+        gallery::export(self, subject_id, include_templates, actor, || {
+            self.subject_templates(subject_id, include_templates)
+        })
+    }
+
+    /// A subject's templates, oldest first, with their embeddings when `include_embeddings`.
+    fn subject_templates(&self, subject_id: &str, include_embeddings: bool) -> Result<Vec<Template>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "SELECT id, model_id, model_sha256, quality, created_at, nonce, ciphertext FROM templates
              WHERE subject_id = ?1 ORDER BY id",
         )?;
-        let rows = stmt.query_map([subject_id], |r| {
-            Ok((
-                Template {
-                    id: r.get(0)?,
-                    model_id: r.get(1)?,
-                    model_sha256: r.get(2)?,
-                    quality: r.get::<_, f64>(3)? as f32,
-                    created_at: r.get(4)?,
-                    embedding: None,
-                },
-                r.get::<_, Vec<u8>>(5)?,
-                r.get::<_, Vec<u8>>(6)?,
-            ))
-        })?;
+        let mut rows = stmt.query([subject_id])?;
         let mut templates = Vec::new();
-        for row in rows {
-            let (mut t, nonce, ct) = row?;
-            if include_templates {
-                let plain = self
-                    .templates
-                    .open(&nonce, &ct, subject_id.as_bytes())
-                    .ok_or(StoreError::TemplateTampered(t.id))?;
-                t.embedding = Some(embedding_from_bytes(&plain));
-            }
-            templates.push(t);
+        while let Some(r) = rows.next()? {
+            let id: i64 = r.get(0)?;
+            let embedding = match include_embeddings {
+                true => Some(self.templates.open_template(
+                    id,
+                    subject_id,
+                    &r.get::<_, Vec<u8>>(5)?,
+                    &r.get::<_, Vec<u8>>(6)?,
+                )?),
+                false => None,
+            };
+            templates.push(Template {
+                id,
+                model_id: r.get(1)?,
+                model_sha256: r.get(2)?,
+                quality: r.get::<_, f64>(3)? as f32,
+                created_at: r.get(4)?,
+                embedding,
+            });
         }
-        drop(stmt);
-        let audit =
-            super::chain::list(&conn, &AuditFilter { subject: Some(subject_id.to_string()), ..Default::default() })?;
-        Ok(SubjectExport { subject, consents, templates, audit })
+        Ok(templates)
     }
 }
 

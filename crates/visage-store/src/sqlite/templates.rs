@@ -1,7 +1,6 @@
 //! Templates of the SQLite store, decrypted for the in-memory search index, and the template log.
 
 use super::store::{subject_template_ids, Store};
-use crate::crypto::embedding_from_bytes;
 use crate::error::StoreError;
 use crate::model::{TemplateChanges, TemplateRecord};
 use rusqlite::Connection;
@@ -45,21 +44,13 @@ impl Store {
         let mut stmt = conn.prepare(&format!(
             "SELECT id, subject_id, nonce, ciphertext, model_sha256 FROM templates {filter} ORDER BY id"
         ))?;
-        let rows = stmt.query_map(params, |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, Vec<u8>>(2)?,
-                r.get::<_, Vec<u8>>(3)?,
-                r.get(4)?,
-            ))
-        })?;
+        let mut rows = stmt.query(params)?;
         let mut out = Vec::new();
-        for row in rows {
-            let (id, subject_id, nonce, ct, model_sha256) = row?;
-            let plain =
-                self.templates.open(&nonce, &ct, subject_id.as_bytes()).ok_or(StoreError::TemplateTampered(id))?;
-            out.push(TemplateRecord { id, subject_id, model_sha256, embedding: embedding_from_bytes(&plain) });
+        while let Some(r) = rows.next()? {
+            let (id, subject_id): (i64, String) = (r.get(0)?, r.get(1)?);
+            let embedding =
+                self.templates.open_template(id, &subject_id, &r.get::<_, Vec<u8>>(2)?, &r.get::<_, Vec<u8>>(3)?)?;
+            out.push(TemplateRecord { id, subject_id, model_sha256: r.get(4)?, embedding });
         }
         Ok(out)
     }

@@ -147,7 +147,10 @@ impl FaceRecognitionSystem {
             let face = self.analyzer.embed_choice(&image, &faces, FaceChoice::Largest, &path)?;
             let l = self.analyzer.liveness(&image, &face.detection, liveness_threshold)?;
             if require_live && !l.live {
-                self.store.audit(actor, "verify", None, "refused-spoof", serde_json::json!({"liveness": l.score}))?;
+                self.store.audit(
+                    visage_store::AuditEvent::new(actor, "verify", "refused-spoof")
+                        .detail(serde_json::json!({"liveness": l.score})),
+                )?;
                 let threshold = liveness_threshold.unwrap_or_else(|| self.analyzer.liveness_threshold());
                 return Err(VisageError::Spoof { path, score: l.score, threshold });
             }
