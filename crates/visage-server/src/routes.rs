@@ -22,7 +22,7 @@ use std::time::Instant;
 use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use visage::store::{time_util, AuditFilter, ConsentGrant};
+use visage::store::{time_util, AuditEvent, AuditFilter, ConsentGrant};
 use visage::store::{AuditEntry, AuditVerification, Consent, Subject, SubjectExport};
 use visage::system::{EnrollOutcome, EnrollRequest, Identification};
 use visage::{Decision, Face, Threshold, VerifyOutcome, VisageError};
@@ -186,7 +186,7 @@ async fn detect(State(state): Shared, headers: HeaderMap, request: Request) -> A
     let out = infer(&state, move |s| {
         let name = image.name().display().to_string();
         let a = s.system.analyzer().analyze(image, false)?;
-        s.system.store().audit(&actor(&key), "detect", None, "ok", json!({"faces": a.faces.len()}))?;
+        s.system.store().audit(AuditEvent::ok(&actor(&key), "detect").detail(json!({"faces": a.faces.len()})))?;
         Ok(Detections { image: name, width: a.width, height: a.height, faces: a.faces })
     })
     .await?;
@@ -359,7 +359,7 @@ async fn models(State(state): Shared, headers: HeaderMap) -> AppResult {
             status: format!("{:?}", m.state).to_lowercase(),
         })
         .collect();
-    state.system.store().audit(&actor(&key), "models", None, "ok", json!({}))?;
+    state.system.store().audit(AuditEvent::ok(&actor(&key), "models"))?;
     Ok(Json(ModelList { models, backend: state.system.analyzer().backend().to_string() }).into_response())
 }
 
@@ -375,7 +375,10 @@ struct SubjectSummary {
 async fn subjects(State(state): Shared, headers: HeaderMap) -> AppResult {
     let key = authorize(&state, &headers, "admin")?;
     let list = state.system.subjects()?;
-    state.system.store().audit(&actor(&key), "list-subjects", None, "ok", json!({"subjects": list.len()}))?;
+    state
+        .system
+        .store()
+        .audit(AuditEvent::ok(&actor(&key), "list-subjects").detail(json!({"subjects": list.len()})))?;
     let rows: Vec<SubjectSummary> =
         list.into_iter().map(|(subject, templates)| SubjectSummary { subject, templates }).collect();
     Ok(Json(rows).into_response())
@@ -413,7 +416,7 @@ async fn subject(State(state): Shared, headers: HeaderMap, Path(id): Path<String
     };
     let consents = store.consents(&id)?;
     let templates = store.template_ids(&id)?.len();
-    store.audit(&actor(&key), "read", Some(&id), "ok", json!({}))?;
+    store.audit(AuditEvent::ok(&actor(&key), "read").subject(&id))?;
     Ok(Json(SubjectDetail { subject, consents, templates }).into_response())
 }
 

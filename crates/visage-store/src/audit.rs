@@ -2,17 +2,72 @@
 //!
 //! Each entry's hash is `HMAC(audit key, previous hash ‖ its own fields)`. Editing an entry breaks its
 //! hash; inserting or deleting one breaks the sequence or the next entry's link; and without the key no
-//! one can compute a new valid chain. The latest sequence number and hash are also kept in `meta`, so
-//! cutting entries off the end is found too (unless `meta` is rolled back with them, which restores an
-//! earlier, consistent log: keep backups of the key elsewhere to anchor it).
+//! one can compute a new valid chain. The latest sequence number and hash are also kept by the backend
+//! (the "head"), so cutting entries off the end is found too (unless the head is rolled back with them,
+//! which restores an earlier, consistent log: keep backups of the key elsewhere to anchor it).
+//!
+//! This module is the chain's one definition for every backend: [`AuditEvent`] is what a caller
+//! records, [`AuditRow`] the row a backend stores (built, numbered and hashed only here), and
+//! [`ChainCheck`] the verification. Backends only move rows in and out of their tables.
 
-use crate::StoreError;
 use hmac::{Hmac, Mac};
-use rusqlite::{params, OptionalExtension, Transaction};
 use serde::Serialize;
 use sha2::Sha256;
 
+/// The `prev_hash` of the first entry, and the head of an empty log.
 pub(crate) const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Something to record in the audit log: who did what, to which subject, how it ended, and facts as JSON
+/// (counts, similarity, reasons; never biometric data).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEvent {
+    /// Who acted (`cli`, `svc:<key id>`, ...).
+    pub actor: String,
+    /// What was done (`enroll`, `identify`, `delete`, ...).
+    pub action: String,
+    /// The subject concerned, if one is.
+    pub subject: Option<String>,
+    /// How it ended (`ok`, `match`, `unknown`, `refused-spoof`, ...).
+    pub outcome: String,
+    /// Extra facts; `{}` when there are none.
+    pub detail: serde_json::Value,
+}
+
+impl AuditEvent {
+    /// An event with the given outcome, about no subject, with no detail (`{}`).
+    pub fn new(actor: &str, action: &str, outcome: &str) -> AuditEvent {
+        AuditEvent {
+            actor: actor.to_string(),
+            action: action.to_string(),
+            subject: None,
+            outcome: outcome.to_string(),
+            detail: serde_json::json!({}),
+        }
+    }
+
+    /// An event that ended `ok`.
+    pub fn ok(actor: &str, action: &str) -> AuditEvent {
+        AuditEvent::new(actor, action, "ok")
+    }
+
+    /// The same event about `subject`.
+    pub fn subject(mut self, subject: &str) -> AuditEvent {
+        self.subject = Some(subject.to_string());
+        self
+    }
+
+    /// The same event about `subject` when there is one.
+    pub fn subject_opt(mut self, subject: Option<&str>) -> AuditEvent {
+        self.subject = subject.map(str::to_string);
+        self
+    }
+
+    /// The same event with `detail` as its facts.
+    pub fn detail(mut self, detail: serde_json::Value) -> AuditEvent {
+        self.detail = detail;
+        self
+    }
+}
 
 /// One entry. Never holds biometric data: ids, actions and outcomes only.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -51,104 +106,80 @@ pub struct AuditVerification {
     pub reason: Option<String>,
 }
 
-/// The entry's HMAC over its fields, with `detail` exactly as stored (text, so no number is re-formatted
-/// between writing and checking).
-pub(crate) fn entry_hash(key: &[u8], prev: &str, e: &AuditEntry, detail_text: &str) -> String {
-    // A JSON array is an unambiguous encoding of the fields (no separator can be forged).
-    let fields = serde_json::json!([prev, e.seq, e.time, e.actor, e.action, e.subject, e.outcome, detail_text]);
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("any key length");
-    mac.update(fields.to_string().as_bytes());
-    hex::encode(mac.finalize().into_bytes())
+/// An audit row exactly as every backend stores it: the detail as text, so no number is re-formatted
+/// between writing and checking, and its link to the previous entry.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct AuditRow {
+    pub seq: i64,
+    pub time: String,
+    pub actor: String,
+    pub action: String,
+    pub subject: Option<String>,
+    pub outcome: String,
+    pub detail: String,
+    pub prev_hash: String,
+    pub hash: String,
 }
 
-/// Appends an entry inside the caller's (immediate) transaction, so the entry commits with the change it
-/// records, and concurrent writers are serialised on the chain head.
-pub(crate) fn append(
-    tx: &Transaction<'_>,
-    key: &[u8],
-    actor: &str,
-    action: &str,
-    subject: Option<&str>,
-    outcome: &str,
-    detail: serde_json::Value,
-) -> Result<i64, StoreError> {
-    let last: Option<(i64, String)> = tx
-        .query_row("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    let (prev_seq, prev_hash) = last.unwrap_or((0, GENESIS.to_string()));
-    let mut entry = AuditEntry {
-        seq: prev_seq + 1,
-        time: crate::time_util::now(),
-        actor: actor.to_string(),
-        action: action.to_string(),
-        subject: subject.map(str::to_string),
-        outcome: outcome.to_string(),
-        detail,
-        hash: String::new(),
-    };
-    let detail_text = entry.detail.to_string();
-    entry.hash = entry_hash(key, &prev_hash, &entry, &detail_text);
-    tx.execute(
-        "INSERT INTO audit (seq, time, actor, action, subject, outcome, detail, prev_hash, hash)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        params![
-            entry.seq,
-            entry.time,
-            entry.actor,
-            entry.action,
-            entry.subject,
-            entry.outcome,
-            detail_text,
+impl AuditRow {
+    /// The row recording `event` after the chain's head (`prev_seq`, `prev_hash`; 0 and [`GENESIS`]
+    /// for an empty log): numbered, timed now and hashed.
+    pub fn chained(event: AuditEvent, key: &[u8], prev_seq: i64, prev_hash: String) -> AuditRow {
+        let mut row = AuditRow {
+            seq: prev_seq + 1,
+            time: crate::time_util::now(),
+            actor: event.actor,
+            action: event.action,
+            subject: event.subject,
+            outcome: event.outcome,
+            detail: event.detail.to_string(),
             prev_hash,
-            entry.hash
-        ],
-    )?;
-    tx.execute(
-        "INSERT INTO meta (key, value) VALUES ('audit_head', ?1)
-         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        params![format!("{}:{}", entry.seq, entry.hash)],
-    )?;
-    Ok(entry.seq)
-}
+            hash: String::new(),
+        };
+        row.hash = row.expected_hash(key);
+        row
+    }
 
-pub(crate) fn row_to_entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<(AuditEntry, String)> {
-    let detail: String = r.get(6)?;
-    Ok((
+    /// The HMAC of the row's fields and its link. A JSON array is an unambiguous encoding of the fields
+    /// (no separator can be forged); its bytes are those every existing log was written with.
+    fn expected_hash(&self, key: &[u8]) -> String {
+        let fields = serde_json::json!([
+            self.prev_hash,
+            self.seq,
+            self.time,
+            self.actor,
+            self.action,
+            self.subject,
+            self.outcome,
+            self.detail
+        ]);
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("any key length");
+        mac.update(fields.to_string().as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    /// The entry as shown to users (the detail parsed back into JSON).
+    pub fn entry(&self) -> AuditEntry {
         AuditEntry {
-            seq: r.get(0)?,
-            time: r.get(1)?,
-            actor: r.get(2)?,
-            action: r.get(3)?,
-            subject: r.get(4)?,
-            outcome: r.get(5)?,
-            detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::String(detail)),
-            hash: r.get(8)?,
-        },
-        r.get(7)?,
-    ))
-}
-
-/// Walks the whole chain and reports the first entry that does not verify.
-pub(crate) fn verify(conn: &rusqlite::Connection, key: &[u8]) -> Result<AuditVerification, StoreError> {
-    let mut stmt = conn.prepare(
-        "SELECT seq, time, actor, action, subject, outcome, detail, prev_hash, hash FROM audit ORDER BY seq",
-    )?;
-    let mut rows = stmt.query([])?;
-    let mut chain = ChainCheck::new(key);
-    while let Some(row) = rows.next()? {
-        // The detail is re-read exactly as stored so an edit to its text is caught.
-        let stored_detail: String = row.get(6)?;
-        let (entry, prev_hash) = row_to_entry(row)?;
-        if let Some(bad) = chain.push(entry, &prev_hash, &stored_detail) {
-            return Ok(bad);
+            seq: self.seq,
+            time: self.time.clone(),
+            actor: self.actor.clone(),
+            action: self.action.clone(),
+            subject: self.subject.clone(),
+            outcome: self.outcome.clone(),
+            detail: serde_json::from_str(&self.detail)
+                .unwrap_or_else(|_| serde_json::Value::String(self.detail.clone())),
+            hash: self.hash.clone(),
         }
     }
-    let head: Option<String> =
-        conn.query_row("SELECT value FROM meta WHERE key = 'audit_head'", [], |r| r.get(0)).optional()?;
-    Ok(chain.finish(head))
+
+    /// The head of a log ending with this row, as recorded (`"seq:hash"`).
+    pub fn head(&self) -> String {
+        format!("{}:{}", self.seq, self.hash)
+    }
 }
 
-/// Checks a chain entry by entry, oldest first, whatever the backend reads it from.
+/// Checks a chain row by row, oldest first, whatever the backend reads it from.
 pub(crate) struct ChainCheck<'k> {
     key: &'k [u8],
     expected_seq: i64,
@@ -165,27 +196,25 @@ impl<'k> ChainCheck<'k> {
         AuditVerification { entries: self.count, intact: false, first_bad: Some(seq), reason: Some(reason) }
     }
 
-    /// Checks the next entry (its hash as stored in `entry.hash`, its detail as stored text); the
-    /// verdict if it is bad.
-    pub fn push(&mut self, mut entry: AuditEntry, prev_hash: &str, stored_detail: &str) -> Option<AuditVerification> {
+    /// Checks the next row as stored; the verdict if it is bad.
+    pub fn push(&mut self, row: &AuditRow) -> Option<AuditVerification> {
         self.count += 1;
-        if entry.seq != self.expected_seq {
+        if row.seq != self.expected_seq {
             let expected = self.expected_seq;
-            return Some(self.bad(expected, format!("entry {expected} is missing (next is {})", entry.seq)));
+            return Some(self.bad(expected, format!("entry {expected} is missing (next is {})", row.seq)));
         }
-        if prev_hash != self.prev {
-            return Some(self.bad(entry.seq, "its link to the previous entry is broken".into()));
+        if row.prev_hash != self.prev {
+            return Some(self.bad(row.seq, "its link to the previous entry is broken".into()));
         }
-        let claimed = std::mem::take(&mut entry.hash);
-        if entry_hash(self.key, &self.prev, &entry, stored_detail) != claimed {
-            return Some(self.bad(entry.seq, "its content does not match its hash (edited)".into()));
+        if row.expected_hash(self.key) != row.hash {
+            return Some(self.bad(row.seq, "its content does not match its hash (edited)".into()));
         }
-        self.prev = claimed;
+        self.prev = row.hash.clone();
         self.expected_seq += 1;
         None
     }
 
-    /// The verdict once every entry was pushed, given the recorded head (`"seq:hash"`, `None` if empty).
+    /// The verdict once every row was pushed, given the recorded head (`"seq:hash"`, `None` if empty).
     pub fn finish(self, head: Option<String>) -> AuditVerification {
         let last = self.expected_seq - 1;
         let expected_head = if last == 0 { None } else { Some(format!("{last}:{}", self.prev)) };
@@ -201,17 +230,61 @@ impl<'k> ChainCheck<'k> {
     }
 }
 
-/// Entries matching the filter, oldest first (the newest `limit` when limited).
-pub(crate) fn list(conn: &rusqlite::Connection, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
-    let mut stmt = conn.prepare(
-        "SELECT seq, time, actor, action, subject, outcome, detail, prev_hash, hash FROM audit
-         WHERE (?1 IS NULL OR subject = ?1) AND (?2 IS NULL OR action = ?2) AND (?3 IS NULL OR time >= ?3)
-         ORDER BY seq DESC LIMIT ?4",
-    )?;
-    let limit = filter.limit.map_or(-1, |l| l as i64);
-    let mut entries: Vec<AuditEntry> = stmt
-        .query_map(params![filter.subject, filter.action, filter.since, limit], |r| row_to_entry(r).map(|(e, _)| e))?
-        .collect::<Result<_, _>>()?;
-    entries.reverse();
-    Ok(entries)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(seq: i64, prev_hash: &str, detail: &str) -> AuditRow {
+        AuditRow {
+            seq,
+            time: "2026-12-01T10:00:00Z".into(),
+            actor: "cli".into(),
+            action: "identify".into(),
+            subject: (seq == 1).then(|| "alice".to_string()),
+            outcome: "match".into(),
+            detail: detail.into(),
+            prev_hash: prev_hash.into(),
+            hash: String::new(),
+        }
+    }
+
+    /// The hashes of a fixed chain, computed outside Rust (Python's `hmac` over the compact JSON array
+    /// `[prev, seq, time, actor, action, subject, outcome, detail]`, the encoding every existing log was
+    /// written with): a change to the hashed bytes would make every existing log fail to verify.
+    #[test]
+    fn hashes_are_those_of_existing_logs() {
+        let key = [7u8; 32];
+        let mut first = row(1, GENESIS, r#"{"faces":1,"similarity":0.9332224}"#);
+        first.hash = first.expected_hash(&key);
+        let mut second = row(2, &first.hash, r#"{"name":"é\"\\","ratio":1e-7}"#);
+        second.hash = second.expected_hash(&key);
+        assert_eq!(first.hash, "47dd21c09975312ba776a9e4c60bba96e009033caf818804d3b488c08a8f9d51");
+        assert_eq!(second.hash, "d6f688dbd2f1cf2fbd5e30ef2ac6030e48f807f980ced73a3fa4500a3286e52a");
+        let mut chain = ChainCheck::new(&key);
+        assert_eq!(chain.push(&first), None);
+        assert_eq!(chain.push(&second), None);
+        assert!(chain.finish(Some(second.head())).intact);
+    }
+
+    #[test]
+    fn chained_rows_link_and_verify_and_edits_are_found() {
+        let key = b"k";
+        let a = AuditRow::chained(AuditEvent::ok("cli", "enroll").subject("bob"), key, 0, GENESIS.into());
+        let b = AuditRow::chained(
+            AuditEvent::new("cli", "identify", "unknown").detail(serde_json::json!({"faces": 2})),
+            key,
+            a.seq,
+            a.hash.clone(),
+        );
+        assert_eq!((a.seq, b.seq, a.detail.as_str(), b.prev_hash.as_str()), (1, 2, "{}", a.hash.as_str()));
+        assert_eq!(b.entry().detail, serde_json::json!({"faces": 2}));
+        let mut chain = ChainCheck::new(key);
+        assert!(chain.push(&a).is_none() && chain.push(&b).is_none());
+        assert!(chain.finish(Some(b.head())).intact);
+        let mut edited = b.clone();
+        edited.outcome = "match".into();
+        let mut chain = ChainCheck::new(key);
+        chain.push(&a);
+        assert_eq!(chain.push(&edited).and_then(|v| v.first_bad), Some(2));
+    }
 }

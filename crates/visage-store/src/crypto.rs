@@ -1,8 +1,10 @@
 //! AES-256-GCM for templates and small secrets, with the subject bound in as associated data.
 
+use crate::error::StoreError;
 use crate::keys::StoreKey;
 use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
 use aes_gcm::{Aes256Gcm, Key, Nonce};
+use zeroize::Zeroizing;
 
 /// Encrypts and decrypts under one key.
 pub(crate) struct Cipher {
@@ -36,6 +38,41 @@ impl Cipher {
             return None;
         }
         self.aead.decrypt(Nonce::from_slice(nonce), Payload { msg: ciphertext, aad }).ok()
+    }
+
+    /// An embedding sealed, bound to its subject.
+    pub fn seal_template(&self, subject_id: &str, embedding: &[f32]) -> Sealed {
+        self.seal(&embedding_bytes(embedding), subject_id.as_bytes())
+    }
+
+    /// Template `id`'s embedding; [`StoreError::TemplateTampered`] if it was altered or moved to another
+    /// subject (or sealed under another key).
+    pub fn open_template(
+        &self,
+        id: i64,
+        subject_id: &str,
+        nonce: &[u8],
+        ciphertext: &[u8],
+    ) -> Result<Vec<f32>, StoreError> {
+        let plain = Zeroizing::new(
+            self.open(nonce, ciphertext, subject_id.as_bytes()).ok_or(StoreError::TemplateTampered(id))?,
+        );
+        Ok(embedding_from_bytes(&plain))
+    }
+
+    /// Template `id` re-sealed under `to` (key rotation), the plaintext wiped after.
+    pub fn reseal_template(
+        &self,
+        to: &Cipher,
+        id: i64,
+        subject_id: &str,
+        nonce: &[u8],
+        ciphertext: &[u8],
+    ) -> Result<Sealed, StoreError> {
+        let plain = Zeroizing::new(
+            self.open(nonce, ciphertext, subject_id.as_bytes()).ok_or(StoreError::TemplateTampered(id))?,
+        );
+        Ok(to.seal(&plain, subject_id.as_bytes()))
     }
 }
 

@@ -1,12 +1,15 @@
 //! [`GalleryStore`]: the one interface over the gallery's backends (embedded SQLite, PostgreSQL), and
-//! [`StoreSpec`], which says which one to open.
+//! [`migrate`], which copies a gallery from one backend to another through it.
 
-use crate::audit::{AuditEntry, AuditFilter, AuditVerification};
+use crate::api_keys::ApiKey;
+use crate::audit::{AuditEntry, AuditEvent, AuditFilter, AuditVerification};
+use crate::error::StoreError;
+use crate::events;
 use crate::keys::StoreKey;
-use crate::store::{Consent, ConsentGrant, NewTemplate, PurgeReport, Store, Subject, SubjectExport, TemplateRecord};
-use crate::{ApiKey, StoreError};
-use std::path::{Path, PathBuf};
-use zeroize::Zeroizing;
+use crate::model::{
+    Consent, ConsentGrant, GalleryCounts, GalleryDump, NewTemplate, PurgeReport, Subject, SubjectExport, Template,
+    TemplateChanges, TemplateRecord,
+};
 
 /// The gallery's operations: subjects, templates, consent, API keys and the audit log. Every backend
 /// keeps the same guarantees: an enrolment, erasure or revocation commits with its audit entry or not
@@ -60,15 +63,9 @@ pub trait GalleryStore: Send + Sync + std::fmt::Debug {
     /// Re-encrypts the store's secrets (and encrypted templates) under `new_key`.
     fn rotate_key(&mut self, new_key: StoreKey, actor: &str) -> Result<StoreKey, StoreError>;
 
-    /// Appends one audit entry on its own.
-    fn audit(
-        &self,
-        actor: &str,
-        action: &str,
-        subject: Option<&str>,
-        outcome: &str,
-        detail: serde_json::Value,
-    ) -> Result<i64, StoreError>;
+    /// Appends one audit entry on its own (reads such as identify and verify, refusals); returns its
+    /// sequence number.
+    fn audit(&self, event: AuditEvent) -> Result<i64, StoreError>;
 
     fn audit_entries(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError>;
 
@@ -126,156 +123,6 @@ pub trait GalleryStore: Send + Sync + std::fmt::Debug {
     fn load(&mut self, dump: &GalleryDump) -> Result<(), StoreError>;
 }
 
-/// The difference between two positions of the template log (see [`GalleryStore::template_changes`]).
-#[derive(Debug, Default)]
-pub struct TemplateChanges {
-    /// The log position these changes reach.
-    pub position: i64,
-    /// Templates added since and still present, decrypted.
-    pub added: Vec<TemplateRecord>,
-    /// Ids of templates removed since (erasure, revocation, expiry). Ids are never reused.
-    pub removed: Vec<i64>,
-}
-
-/// A copy of a whole gallery, decrypted (kept in memory only while migrating).
-pub struct GalleryDump {
-    pub(crate) subjects: Vec<Subject>,
-    pub(crate) consents: Vec<(String, Consent)>,
-    pub(crate) templates: Vec<DumpedTemplate>,
-    pub(crate) api_keys: Vec<(ApiKey, String)>,
-    pub(crate) audit: Vec<DumpedAudit>,
-    pub(crate) audit_key: Zeroizing<Vec<u8>>,
-}
-
-impl std::fmt::Debug for GalleryDump {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GalleryDump").field("counts", &self.counts()).finish_non_exhaustive()
-    }
-}
-
-/// How much a gallery holds, to compare source and target of a migration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub struct GalleryCounts {
-    pub subjects: usize,
-    pub consents: usize,
-    pub templates: usize,
-    pub api_keys: usize,
-    pub audit_entries: usize,
-}
-
-impl GalleryDump {
-    pub fn counts(&self) -> GalleryCounts {
-        GalleryCounts {
-            subjects: self.subjects.len(),
-            consents: self.consents.len(),
-            templates: self.templates.len(),
-            api_keys: self.api_keys.len(),
-            audit_entries: self.audit.len(),
-        }
-    }
-}
-
-/// A template with everything needed to recreate it.
-#[derive(Clone)]
-pub(crate) struct DumpedTemplate {
-    pub id: i64,
-    pub subject_id: String,
-    pub embedding: Zeroizing<Vec<f32>>,
-    pub model_id: String,
-    pub model_sha256: String,
-    pub quality: f32,
-    pub created_at: String,
-}
-
-/// An audit row exactly as stored (the detail as text, so its hash still verifies).
-#[derive(Clone)]
-pub(crate) struct DumpedAudit {
-    pub seq: i64,
-    pub time: String,
-    pub actor: String,
-    pub action: String,
-    pub subject: Option<String>,
-    pub outcome: String,
-    pub detail: String,
-    pub prev_hash: String,
-    pub hash: String,
-}
-
-/// How templates are kept in a PostgreSQL gallery (fixed when the gallery is created).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum TemplateMode {
-    /// Plain `vector(512)` columns, searched by the server with an HNSW index: the database must be
-    /// protected (disk encryption, access control), since a template leaks from it in the clear.
-    #[default]
-    Plain,
-    /// AES-256-GCM ciphertexts, as in the SQLite store: the server cannot index them, so each visage
-    /// process decrypts them at start-up and searches in memory.
-    Encrypted,
-}
-
-impl std::str::FromStr for TemplateMode {
-    type Err = StoreError;
-    fn from_str(s: &str) -> Result<Self, StoreError> {
-        match s {
-            "plain" => Ok(TemplateMode::Plain),
-            "encrypted" => Ok(TemplateMode::Encrypted),
-            other => Err(StoreError::Invalid(format!("unknown template mode '{other}' (expected plain or encrypted)"))),
-        }
-    }
-}
-
-impl std::fmt::Display for TemplateMode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            TemplateMode::Plain => "plain",
-            TemplateMode::Encrypted => "encrypted",
-        })
-    }
-}
-
-/// Which gallery to open.
-#[derive(Debug, Clone, PartialEq)]
-pub enum StoreSpec {
-    /// The embedded SQLite store in a data dir.
-    Sqlite(PathBuf),
-    /// A PostgreSQL database (`postgres://user@host:port/db`).
-    Postgres { url: String, templates: TemplateMode },
-}
-
-impl StoreSpec {
-    /// Parses `--store` / `VISAGE_STORE`: `postgres://...` (or `postgresql://...`), `sqlite:DIR`, or
-    /// nothing (the SQLite store in `data_dir`).
-    pub fn parse(text: Option<&str>, data_dir: &Path, templates: TemplateMode) -> Result<StoreSpec, StoreError> {
-        match text.map(str::trim).filter(|t| !t.is_empty()) {
-            None => Ok(StoreSpec::Sqlite(data_dir.to_path_buf())),
-            Some(t) if t.starts_with("postgres://") || t.starts_with("postgresql://") => {
-                Ok(StoreSpec::Postgres { url: t.to_string(), templates })
-            }
-            Some(t) => match t.strip_prefix("sqlite:") {
-                Some(dir) if !dir.is_empty() => Ok(StoreSpec::Sqlite(PathBuf::from(dir))),
-                _ => Err(StoreError::Invalid(format!(
-                    "unknown store '{t}': use postgres://USER@HOST:PORT/DB or sqlite:DIR"
-                ))),
-            },
-        }
-    }
-
-    /// Opens the gallery with `key` (creating and migrating it as needed).
-    pub fn open(&self, key: StoreKey) -> Result<Box<dyn GalleryStore>, StoreError> {
-        match self {
-            StoreSpec::Sqlite(dir) => Ok(Box::new(Store::open(dir, key)?)),
-            #[cfg(feature = "postgres")]
-            StoreSpec::Postgres { url, templates } => {
-                Ok(Box::new(crate::postgres::PgStore::open(url, key, *templates)?))
-            }
-            #[cfg(not(feature = "postgres"))]
-            StoreSpec::Postgres { .. } => {
-                Err(StoreError::Invalid("this visage was built without PostgreSQL support (feature `postgres`)".into()))
-            }
-        }
-    }
-}
-
 /// Copies every row of `from` into the empty `to`, then checks that both hold the same counts and that
 /// the copied audit chain verifies. Returns the counts.
 pub fn migrate(from: &dyn GalleryStore, to: &mut dyn GalleryStore) -> Result<GalleryCounts, StoreError> {
@@ -308,44 +155,36 @@ pub fn migrate(from: &dyn GalleryStore, to: &mut dyn GalleryStore) -> Result<Gal
     Ok(copied)
 }
 
-/// A consent grant must say what for and where its proof is.
-pub(crate) fn check_grant(consent: &ConsentGrant) -> Result<(), StoreError> {
-    if consent.purpose.trim().is_empty() || consent.evidence.trim().is_empty() {
-        return Err(StoreError::Invalid("a consent needs a purpose and an evidence reference".into()));
+/// The right of access, the same for every backend: the subject (or an audited refusal), the audited
+/// export, its consents, its templates (read by the backend's `templates`, with their embeddings when
+/// `include_templates`) and its audit entries.
+pub(crate) fn export<S: GalleryStore + ?Sized>(
+    store: &S,
+    subject_id: &str,
+    include_templates: bool,
+    actor: &str,
+    templates: impl FnOnce() -> Result<Vec<Template>, StoreError>,
+) -> Result<SubjectExport, StoreError> {
+    let Some(subject) = store.subject(subject_id)? else {
+        return Err(refuse_unknown_subject(store, actor, "export", subject_id));
+    };
+    store.audit(events::exported(actor, subject_id, include_templates))?;
+    let consents = store.consents(subject_id)?;
+    let templates = templates()?;
+    let audit = store.audit_entries(&AuditFilter { subject: Some(subject_id.to_string()), ..Default::default() })?;
+    Ok(SubjectExport { subject, consents, templates, audit })
+}
+
+/// Audits an `action` refused because the subject is unknown, and returns the error to report (the
+/// audit's own error if it could not be written).
+pub(crate) fn refuse_unknown_subject<S: GalleryStore + ?Sized>(
+    store: &S,
+    actor: &str,
+    action: &str,
+    subject_id: &str,
+) -> StoreError {
+    match store.audit(events::unknown_subject(actor, action, subject_id)) {
+        Ok(_) => StoreError::UnknownSubject(subject_id.to_string()),
+        Err(e) => e,
     }
-    Ok(())
-}
-
-/// Checks a bulk import's consent, subject ids and embeddings (of `dim` values when fixed) before
-/// anything is written.
-pub(crate) fn check_import(
-    rows: &[(String, NewTemplate)],
-    consent: &ConsentGrant,
-    dim: Option<usize>,
-) -> Result<(), StoreError> {
-    check_grant(consent)?;
-    for (subject, t) in rows {
-        crate::validate_subject_id(subject)?;
-        if t.embedding.is_empty() || t.embedding.iter().any(|v| !v.is_finite()) {
-            return Err(StoreError::Invalid(format!("a template of {subject} is empty or not finite")));
-        }
-        if dim.is_some_and(|d| d != t.embedding.len()) {
-            return Err(StoreError::Invalid(format!(
-                "a template of {subject} has {} values, expected {}",
-                t.embedding.len(),
-                dim.unwrap_or_default()
-            )));
-        }
-    }
-    Ok(())
-}
-
-pub(crate) fn already_granted(subject_id: &str, purpose: &str) -> StoreError {
-    StoreError::Invalid(format!("{subject_id} already has an active consent for '{purpose}'; revoke it first"))
-}
-
-/// The audit detail of a grant: what for, on what basis, until when (never the evidence's content).
-pub(crate) fn grant_detail(id: i64, consent: &ConsentGrant) -> serde_json::Value {
-    serde_json::json!({"consent": id, "purpose": consent.purpose, "legal_basis": consent.legal_basis,
-                       "expires_at": consent.expires_at})
 }

@@ -1,6 +1,6 @@
 //! The store key: 32 random bytes, from `VISAGE_KEY` or a key file created with mode 0600.
 
-use crate::StoreError;
+use crate::error::StoreError;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use hmac::{Hmac, Mac};
@@ -120,6 +120,45 @@ impl StoreKey {
     }
 }
 
+/// A new store key on its way in. When the current key came from a key file, the new key is first
+/// written beside it (`.key.new`) before the store is re-encrypted, and moved over it after the commit,
+/// so a crash at any point leaves a key that opens the store.
+pub(crate) struct PendingKey {
+    key: StoreKey,
+    /// The key file and the new key's file beside it.
+    files: Option<(PathBuf, PathBuf)>,
+}
+
+impl PendingKey {
+    /// Stages `new_key` to replace `current` (writing it beside `current`'s key file, if it has one).
+    pub fn stage(current: &StoreKey, new_key: StoreKey) -> Result<PendingKey, StoreError> {
+        let files = match current.source() {
+            KeySource::File(file) => Some((file.clone(), file.with_extension("key.new"))),
+            _ => None,
+        };
+        if let Some((_, pending)) = &files {
+            write_key_file(pending, &new_key)?;
+        }
+        Ok(PendingKey { key: new_key, files })
+    }
+
+    /// The new key.
+    pub fn key(&self) -> &StoreKey {
+        &self.key
+    }
+
+    /// Once the store is re-encrypted: moves the new key over the key file; returns the key.
+    pub fn install(self) -> Result<StoreKey, StoreError> {
+        match self.files {
+            Some((file, pending)) => {
+                std::fs::rename(&pending, &file).map_err(|source| StoreError::Io { path: file.clone(), source })?;
+                Ok(self.key.with_source(KeySource::File(file)))
+            }
+            None => Ok(self.key),
+        }
+    }
+}
+
 fn describe(source: &KeySource) -> String {
     match source {
         KeySource::Env => format!("from {KEY_ENV}"),
@@ -144,7 +183,7 @@ fn create_key_file(path: &Path, key: &StoreKey) -> Result<bool, StoreError> {
 }
 
 /// Writes a key file readable by its owner only, atomically (a crash leaves the old file or none).
-pub(crate) fn write_key_file(path: &Path, key: &StoreKey) -> Result<(), StoreError> {
+fn write_key_file(path: &Path, key: &StoreKey) -> Result<(), StoreError> {
     let tmp = write_private_temp(path, key)?;
     std::fs::rename(&tmp, path).map_err(|source| StoreError::Io { path: path.to_path_buf(), source })
 }

@@ -15,46 +15,27 @@ mod api_keys;
 mod audit;
 mod crypto;
 mod error;
+mod events;
 mod gallery;
 mod keys;
+mod model;
 #[cfg(feature = "postgres")]
 pub mod postgres;
-mod schema;
-mod sqlite_gallery;
-mod store;
+mod rules;
+mod secrets;
+mod spec;
+mod sqlite;
 pub mod time_util;
 
 pub use api_keys::{ApiKey, SCOPES};
-pub use audit::{AuditEntry, AuditFilter, AuditVerification};
+pub use audit::{AuditEntry, AuditEvent, AuditFilter, AuditVerification};
 pub use error::StoreError;
-pub use gallery::{migrate, GalleryCounts, GalleryDump, GalleryStore, StoreSpec, TemplateChanges, TemplateMode};
+pub use gallery::{migrate, GalleryStore};
 pub use keys::{KeySource, StoreKey, KEY_ENV};
-pub use store::{
-    Consent, ConsentGrant, NewTemplate, PurgeReport, Store, Subject, SubjectExport, Template, TemplateRecord,
+pub use model::{
+    Consent, ConsentGrant, GalleryCounts, GalleryDump, NewTemplate, PurgeReport, Subject, SubjectExport, Template,
+    TemplateChanges, TemplateMode, TemplateRecord,
 };
-
-/// Checks a subject id: 1 to 128 characters from `A-Z a-z 0-9 . _ @ -`, not starting with a dot.
-/// Ids appear in file names, URLs and logs, so anything that could traverse a path or break a URL is
-/// refused.
-pub fn validate_subject_id(id: &str) -> Result<(), StoreError> {
-    let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '@' | '-');
-    if id.is_empty() || id.len() > 128 || id.starts_with('.') || !id.chars().all(ok_char) {
-        return Err(StoreError::InvalidSubjectId(id.to_string()));
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn subject_ids() {
-        for ok in ["alice", "A.B_c-d@example.org", "123"] {
-            assert!(validate_subject_id(ok).is_ok(), "{ok}");
-        }
-        for bad in ["", "..", "../etc/passwd", "a/b", "a b", ".hidden", "x\0y", &"a".repeat(129), "é"] {
-            assert!(validate_subject_id(bad).is_err(), "{bad:?}");
-        }
-    }
-}
+pub use rules::validate_subject_id;
+pub use spec::StoreSpec;
+pub use sqlite::Store;

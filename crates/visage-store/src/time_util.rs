@@ -1,6 +1,6 @@
 //! Timestamps as the store keeps them: UTC, RFC 3339, whole seconds, so they sort as text.
 
-use crate::StoreError;
+use crate::error::StoreError;
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 use time::{Date, OffsetDateTime, UtcOffset};

@@ -6,7 +6,8 @@
 use std::sync::Arc;
 use visage_store::postgres::{PgStore, DIM};
 use visage_store::{
-    migrate, AuditFilter, ConsentGrant, GalleryStore, NewTemplate, Store, StoreError, StoreKey, TemplateMode,
+    migrate, AuditEvent, AuditFilter, ConsentGrant, GalleryStore, NewTemplate, Store, StoreError, StoreKey,
+    TemplateMode,
 };
 
 /// A unit vector pointing mostly along axis `axis`, slightly perturbed by `jitter`.
@@ -213,7 +214,7 @@ fn postgres_finds_an_edited_audit_entry() {
     let url = visage_testkit::postgres_server().create_database("tamper");
     let store = PgStore::open(&url, StoreKey::load_or_create(dir.path()).unwrap(), TemplateMode::Plain).unwrap();
     for i in 0..5 {
-        store.audit("t", "identify", None, "unknown", serde_json::json!({"i": i})).unwrap();
+        store.audit(AuditEvent::new("t", "identify", "unknown").detail(serde_json::json!({"i": i}))).unwrap();
     }
     let db = url.rsplit('/').next().unwrap();
     let server = visage_testkit::postgres_server();
@@ -325,7 +326,7 @@ fn a_waiting_writer_does_not_block_readers_of_the_same_store() {
         let store = Arc::clone(&store);
         std::thread::spawn(move || {
             let started = std::time::Instant::now();
-            store.audit("t", "identify", None, "unknown", serde_json::json!({})).unwrap();
+            store.audit(AuditEvent::new("t", "identify", "unknown")).unwrap();
             started.elapsed()
         })
     };
@@ -368,7 +369,7 @@ fn audit_chain_stays_intact_under_parallel_writers() {
                         serde_json::json!({}),
                     )
                     .unwrap();
-                    s.audit(&format!("writer{w}"), "identify", Some(&subject), "match", serde_json::json!({})).unwrap();
+                    s.audit(AuditEvent::new(&format!("writer{w}"), "identify", "match").subject(&subject)).unwrap();
                     if i % 5 == 0 {
                         s.delete_subject(&subject, "t").unwrap();
                     }
@@ -405,7 +406,11 @@ fn migrate_sqlite_to_postgres_copies_everything_and_the_chain() {
     sqlite.revoke_consent("bob", None, "t").unwrap();
     sqlite.create_api_key(&["admin".into()], None, "t").unwrap();
     let (_, kiosk) = sqlite.create_api_key(&["identify".into()], Some("kiosk"), "t").unwrap();
-    sqlite.audit("t", "identify", Some("alice"), "match", serde_json::json!({"similarity": 0.71})).unwrap();
+    sqlite
+        .audit(
+            AuditEvent::new("t", "identify", "match").subject("alice").detail(serde_json::json!({"similarity": 0.71})),
+        )
+        .unwrap();
     let url = visage_testkit::postgres_server().create_database("migrate");
     let mut pg = PgStore::open(&url, key.clone(), TemplateMode::Plain).unwrap();
     let counts = migrate(&sqlite, &mut pg).unwrap();

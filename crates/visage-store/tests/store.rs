@@ -2,7 +2,7 @@
 
 use rusqlite::Connection;
 use serde_json::json;
-use visage_store::{AuditFilter, ConsentGrant, KeySource, NewTemplate, Store, StoreError, StoreKey};
+use visage_store::{AuditEvent, AuditFilter, ConsentGrant, KeySource, NewTemplate, Store, StoreError, StoreKey};
 
 fn consent(purpose: &str) -> ConsentGrant {
     ConsentGrant {
@@ -194,8 +194,16 @@ fn audit_verification_finds_edits_insertions_and_deletions() {
 fn details_with_floats_verify() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
-    store.audit("cli", "identify", Some("x"), "match", json!({"similarity": 0.933_222_35f32, "faces": 1})).unwrap();
-    store.audit("cli", "identify", None, "unknown", json!({"similarity": null, "ratio": 1e-7})).unwrap();
+    store
+        .audit(
+            AuditEvent::new("cli", "identify", "match")
+                .subject("x")
+                .detail(json!({"similarity": 0.933_222_35f32, "faces": 1})),
+        )
+        .unwrap();
+    store
+        .audit(AuditEvent::new("cli", "identify", "unknown").detail(json!({"similarity": null, "ratio": 1e-7})))
+        .unwrap();
     assert!(store.verify_audit().unwrap().intact);
 }
 
@@ -276,7 +284,7 @@ fn two_writers_at_once_keep_every_enrolment_and_the_chain() {
                     store
                         .enroll(&format!("w{w}-{i}"), None, &consent("access"), &[template(i as f32)], "cli", json!({}))
                         .unwrap();
-                    store.audit("cli", "identify", None, "ok", json!({"faces": 1})).unwrap();
+                    store.audit(AuditEvent::ok("cli", "identify").detail(json!({"faces": 1}))).unwrap();
                 }
             })
         })

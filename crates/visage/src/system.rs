@@ -305,7 +305,9 @@ impl FaceRecognitionSystem {
                 }
                 other => ("failed", serde_json::json!({"reason": other.to_string()})),
             };
-            self.store.audit(actor, "enroll", Some(&request.subject), outcome, detail)?;
+            self.store.audit(
+                visage_store::AuditEvent::new(actor, "enroll", outcome).subject(&request.subject).detail(detail),
+            )?;
         }
         result
     }

@@ -9,6 +9,7 @@ use crate::{ImageSource, VisageError};
 use serde::Serialize;
 use visage_attributes::LivenessScore;
 use visage_detect::Detection;
+use visage_store::AuditEvent;
 
 /// One face of an identification.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -76,7 +77,7 @@ impl FaceRecognitionSystem {
             let bbox = d.bbox.to_array();
             if refused(&liveness) {
                 let detail = serde_json::json!({"liveness": liveness.map(|l| l.score)});
-                self.store.audit(actor, "identify", None, "refused-spoof", detail)?;
+                self.store.audit(AuditEvent::new(actor, "identify", "refused-spoof").detail(detail))?;
                 let far = EstimatedFar::default();
                 faces.push(IdentifiedFace { bbox, matched: None, similarity: None, candidates: vec![], far, liveness });
                 continue;
@@ -94,11 +95,12 @@ impl FaceRecognitionSystem {
             let outcome = if face.matched.is_some() { "match" } else { "unknown" };
             let detail = serde_json::json!({"similarity": face.similarity, "candidates": face.candidates.len(),
                                             "threshold": threshold});
-            self.store.audit(actor, "identify", face.matched.as_deref(), outcome, detail)?;
+            let event = AuditEvent::new(actor, "identify", outcome).subject_opt(face.matched.as_deref());
+            self.store.audit(event.detail(detail))?;
             faces.push(face);
         }
         if faces.is_empty() {
-            self.store.audit(actor, "identify", None, "no-face", serde_json::json!({"faces": 0}))?;
+            self.store.audit(AuditEvent::new(actor, "identify", "no-face").detail(serde_json::json!({"faces": 0})))?;
         }
         Ok(Identification {
             faces,

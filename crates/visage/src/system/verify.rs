@@ -4,6 +4,7 @@
 use super::FaceRecognitionSystem;
 use crate::verification::{audit_record, VerifyOutcome};
 use crate::{Decision, ImageSource, VisageError};
+use visage_store::AuditEvent;
 
 impl FaceRecognitionSystem {
     /// Are the people in two photos the same? See [`crate::FaceAnalyzer::verify`]. Audited: the outcome,
@@ -17,7 +18,7 @@ impl FaceRecognitionSystem {
     ) -> Result<VerifyOutcome, VisageError> {
         let result = self.analyzer.verify(a, b, decision);
         if let Some((outcome, detail)) = audit_record(&result) {
-            self.store.audit(actor, "verify", None, outcome, detail)?;
+            self.store.audit(AuditEvent::new(actor, "verify", outcome).detail(detail))?;
         }
         result
     }

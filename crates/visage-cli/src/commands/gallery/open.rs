@@ -79,7 +79,7 @@ pub fn open_store(g: &GalleryArgs) -> Result<Box<dyn GalleryStore>> {
 
 /// Appends one audit entry to the gallery's log without starting the face pipeline.
 pub fn audit_event(g: &GalleryArgs, action: &str, outcome: &str, detail: serde_json::Value) -> Result<()> {
-    open_store(g)?.audit(&default_actor(), action, None, outcome, detail)?;
+    open_store(g)?.audit(visage::store::AuditEvent::new(&default_actor(), action, outcome).detail(detail))?;
     Ok(())
 }
 

@@ -1,6 +1,6 @@
 //! Versioned migrations, applied in order; the version lives in `PRAGMA user_version`.
 
-use crate::StoreError;
+use crate::error::StoreError;
 use rusqlite::Connection;
 use std::path::Path;
 
