@@ -27,6 +27,9 @@ pub enum Command {
         /// Write the image with boxes and landmarks drawn (a file for one image, a folder for several).
         #[arg(long, value_name = "OUT")]
         draw: Option<PathBuf>,
+        /// Images processed in parallel (default: all cores); output stays in input order.
+        #[arg(long)]
+        workers: Option<usize>,
         #[command(flatten)]
         pipeline: PipelineArgs,
     },
@@ -34,6 +37,9 @@ pub enum Command {
     Embed {
         #[arg(required = true)]
         images: Vec<PathBuf>,
+        /// Images processed in parallel (default: all cores); output stays in input order.
+        #[arg(long)]
+        workers: Option<usize>,
         #[command(flatten)]
         pipeline: PipelineArgs,
     },
@@ -131,6 +137,8 @@ pub enum Command {
     /// The gallery's database: copy between backends, measure.
     #[command(subcommand)]
     Store(crate::store_cmd::StoreCommand),
+    /// The personal photo library: scan folders, group faces into people, name, search, export.
+    Library(crate::library::LibraryArgs),
     /// Drive a running service at a fixed request rate and report throughput and latency.
     Loadtest(crate::loadtest::LoadtestArgs),
     /// Run the HTTP service on the gallery (API keys from `visage keys create`).

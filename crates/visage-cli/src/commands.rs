@@ -16,8 +16,10 @@ use visage::{AnalyzerConfig, FaceAnalyzer, FaceChoice, VisageError};
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Models(cmd) => models(cmd),
-        Command::Detect { images, draw, pipeline } => faces_per_image(&images, draw.as_deref(), false, &pipeline),
-        Command::Embed { images, pipeline } => faces_per_image(&images, None, true, &pipeline),
+        Command::Detect { images, draw, workers, pipeline } => {
+            faces_per_image(&images, draw.as_deref(), false, workers, &pipeline)
+        }
+        Command::Embed { images, workers, pipeline } => faces_per_image(&images, None, true, workers, &pipeline),
         Command::Verify { image1, image2, threshold, require_single, calibration, require_live, gallery, pipeline } => {
             let calibration = crate::calibrate::resolve(&calibration)?;
             let threshold = threshold.or(calibration.as_ref().and_then(|c| c.threshold()));
@@ -60,6 +62,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Audit(cmd) => crate::gallery::audit(&cmd),
         Command::Store(cmd) => crate::store_cmd::run(&cmd),
         Command::Loadtest(args) => crate::loadtest::run(&args),
+        Command::Library(args) => crate::library::run(&args),
         Command::Serve { addr, max_body_mb, rate_per_minute, max_inflight, allow_spoof, gallery, pipeline } => {
             let mut limits = visage_server::Limits {
                 max_body_bytes: max_body_mb.max(1) * 1024 * 1024,
@@ -202,7 +205,13 @@ fn print_models_table(installer: &Installer) {
 
 /// `detect` and `embed`: every face of every image, one result per image; a failed image is reported
 /// (in the JSON too) and the others still run.
-fn faces_per_image(images: &[PathBuf], draw: Option<&Path>, embed: bool, args: &PipelineArgs) -> Result<ExitCode> {
+fn faces_per_image(
+    images: &[PathBuf],
+    draw: Option<&Path>,
+    embed: bool,
+    workers: Option<usize>,
+    args: &PipelineArgs,
+) -> Result<ExitCode> {
     if let Some(out) = draw {
         if images.len() > 1 {
             std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
@@ -211,50 +220,63 @@ fn faces_per_image(images: &[PathBuf], draw: Option<&Path>, embed: bool, args: &
     let purpose = if embed { Purpose::Recognition } else { Purpose::Detection };
     let analyzer = analyzer(args, None, purpose)?;
     let mut drawn_names = std::collections::HashSet::new();
+    let targets: Vec<Option<PathBuf>> = images
+        .iter()
+        .map(|p| draw.map(|out| if images.len() > 1 { draw_target(out, p, &mut drawn_names) } else { out.to_path_buf() }))
+        .collect();
     let mut failed = false;
-    for path in images {
-        let result = analyzer.analyze(path, embed).and_then(|a| {
-            if let Some(out) = draw {
-                let target =
-                    if images.len() > 1 { draw_target(out, path, &mut drawn_names) } else { out.to_path_buf() };
-                draw_faces(&analyzer, path, &a, &target)?;
+    let progress = (!args.json && images.len() > 1).then(|| crate::output::Progress::new(images.len() as u64, "images"));
+    let work = |i: &usize| {
+        analyzer.analyze(&images[*i], embed).and_then(|a| {
+            if let Some(target) = &targets[*i] {
+                draw_faces(&analyzer, &images[*i], &a, target)?;
             }
             Ok(a)
-        });
+        })
+    };
+    let order: Vec<usize> = (0..images.len()).collect();
+    visage::parallel::map_ordered(&order, workers.unwrap_or_else(default_workers), work, |i, result| {
+        if let Some(p) = &progress {
+            p.inc();
+        }
+        let path = &images[i];
         match result {
-            Ok(a) => {
-                if args.json {
-                    print_json(&json!({"image": path, "width": a.width, "height": a.height, "faces": a.faces}));
-                } else {
-                    println!("{}: {}x{}, {} face(s)", path.display(), a.width, a.height, a.faces.len());
-                    for (i, f) in a.faces.iter().enumerate() {
-                        let [x1, y1, x2, y2] = f.bbox;
-                        print!("  face {}: box ({x1:.0}, {y1:.0})-({x2:.0}, {y2:.0}) score {:.3}", i + 1, f.score);
-                        match f.embedding.as_deref() {
-                            Some(e) => {
-                                let head: Vec<String> = e.iter().take(4).map(|v| format!("{v:.4}")).collect();
-                                println!(
-                                    ", embedding [{}, ...] ({} values; --json prints all)",
-                                    head.join(", "),
-                                    e.len()
-                                );
+                Ok(a) => {
+                    if args.json {
+                        print_json(&json!({"image": path, "width": a.width, "height": a.height, "faces": a.faces}));
+                    } else {
+                        println!("{}: {}x{}, {} face(s)", path.display(), a.width, a.height, a.faces.len());
+                        for (i, f) in a.faces.iter().enumerate() {
+                            let [x1, y1, x2, y2] = f.bbox;
+                            print!("  face {}: box ({x1:.0}, {y1:.0})-({x2:.0}, {y2:.0}) score {:.3}", i + 1, f.score);
+                            match f.embedding.as_deref() {
+                                Some(e) => {
+                                    let head: Vec<String> = e.iter().take(4).map(|v| format!("{v:.4}")).collect();
+                                    println!(
+                                        ", embedding [{}, ...] ({} values; --json prints all)",
+                                        head.join(", "),
+                                        e.len()
+                                    );
+                                }
+                                None => println!(),
                             }
-                            None => println!(),
                         }
                     }
+                    if a.faces.is_empty() {
+                        eprintln!("{}: no face found", path.display());
+                    }
                 }
-                if a.faces.is_empty() {
-                    eprintln!("{}: no face found", path.display());
+                Err(e) => {
+                    failed = true;
+                    if args.json {
+                        print_json(&json!({"image": path, "error": e.to_string()}));
+                    }
+                    eprintln!("error: {e}");
                 }
             }
-            Err(e) => {
-                failed = true;
-                if args.json {
-                    print_json(&json!({"image": path, "error": e.to_string()}));
-                }
-                eprintln!("error: {e}");
-            }
-        }
+    });
+    if let Some(p) = &progress {
+        p.finish();
     }
     Ok(if failed { ExitCode::from(2) } else { ExitCode::SUCCESS })
 }

@@ -12,6 +12,7 @@ mod evaluate_fairness;
 mod evaluate_identify;
 mod evaluate_wider;
 mod gallery;
+mod library;
 mod liveness;
 mod loadtest;
 mod output;

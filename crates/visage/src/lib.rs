@@ -25,6 +25,7 @@ mod analyzer;
 pub mod attributes;
 mod error;
 pub mod face_quality;
+pub mod parallel;
 pub mod quality;
 pub mod system;
 
