@@ -217,7 +217,10 @@ fn scan(path: &Path, folders: &[PathBuf], workers: Option<usize>, pipeline: &Pip
 /// One line per file as soon as it is committed (JSON), and every bad file on stderr.
 fn report_event(event: &ScanEvent, json: bool) {
     if let ScanEvent::Bad { path, error } = event {
-        eprintln!("skipped {}: {error}", path.display());
+        // Decoder errors already start with the path.
+        let path = path.display().to_string();
+        let reason = error.strip_prefix(&format!("{path}: ")).unwrap_or(error);
+        eprintln!("skipped {path}: {reason}");
     }
     if !json {
         return;

@@ -295,3 +295,64 @@ fn enrol_promotes_a_person_with_consent_and_forget_erases() {
     // The gallery is untouched by forgetting the library.
     assert!(s.ok(&["subjects", "--json"]).contains("gerhard"));
 }
+
+#[test]
+fn the_exported_page_shows_every_thumbnail_in_headless_chromium() {
+    let Some(lfw) = lfw_dir() else { return };
+    let chromium = Path::new("/usr/bin/chromium");
+    if !chromium.exists() {
+        let apt = |args: &[&str]| assert!(Command::new("apt-get").args(args).status().unwrap().success());
+        apt(&["update", "-qq"]);
+        apt(&["install", "-y", "-qq", "chromium"]);
+    }
+    let s = Scratch::new();
+    let originals = [s.add_lfw(&lfw, "Donald_Rumsfeld", 0, 3), s.add_lfw(&lfw, "Ariel_Sharon", 0, 3)].concat();
+    s.ok(&["library", "scan", path_str(&s.photos())]);
+    s.ok(&["library", "cluster"]);
+    let sharon = person_of(&s.people_names(), "Ariel_Sharon");
+    s.ok(&["library", "name", &sharon.to_string(), "Ariel <Sharon>"]);
+    let html = s.dir.path().join("page");
+    let report = s.json(&["library", "export", "--html", path_str(&html), "--json"]);
+    let thumbnails = report["thumbnails"].as_u64().unwrap();
+    assert!(thumbnails >= 6, "{report}");
+
+    // Originals are never copied: only index.html and small thumbnails.
+    let mut sizes = Vec::new();
+    for entry in std::fs::read_dir(html.join("thumbs")).unwrap() {
+        let path = entry.unwrap().path();
+        let img = image::open(&path).unwrap();
+        assert_eq!((img.width(), img.height()), (112, 112));
+        sizes.push(std::fs::metadata(&path).unwrap().len());
+    }
+    assert_eq!(sizes.len() as u64, thumbnails);
+    let original_sizes: Vec<u64> = originals.iter().map(|p| std::fs::metadata(p).unwrap().len()).collect();
+    assert!(sizes.iter().all(|s| !original_sizes.contains(s)));
+
+    let page = std::fs::read_to_string(html.join("index.html")).unwrap();
+    assert!(page.contains("Ariel &lt;Sharon&gt;"), "the name is not escaped");
+    let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let shot = artifacts.join("library-export.png");
+    let url = format!("file://{}", html.join("index.html").display());
+    let browser = |extra: &[&str]| {
+        Command::new(chromium)
+            .args(["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1000,700"])
+            .args(extra)
+            .arg(&url)
+            .output()
+            .unwrap()
+    };
+    let dom = String::from_utf8_lossy(&browser(&["--dump-dom"]).stdout).into_owned();
+    assert_eq!(dom.matches("<img").count() as u64, thumbnails, "{dom}");
+    browser(&[&format!("--screenshot={}", shot.display())]);
+    let screenshot = image::open(&shot).expect("chromium wrote a screenshot").to_rgb8();
+    // Rendered photos are coloured; text, the background and broken-image icons are grey.
+    let coloured = screenshot
+        .pixels()
+        .filter(|p| {
+            let [r, g, b] = p.0.map(i32::from);
+            (r - g).abs().max((g - b).abs()).max((r - b).abs()) > 12
+        })
+        .count() as u64;
+    assert!(coloured > thumbnails * 112 * 112 / 3, "only {coloured} coloured pixels in {}", shot.display());
+}
