@@ -66,16 +66,21 @@ pub fn run(args: &AnalyzeArgs) -> Result<ExitCode> {
     let mut drawn = std::collections::HashSet::new();
     let workers = args.workers.unwrap_or_else(crate::commands::default_workers);
     let mut outcome = Ok(());
-    visage::parallel::map_ordered(&args.images, workers, |path| {
-        analyzer.load(path).and_then(|image| {
-            let reports = analyzer.analyze_faces(&image, AttributeSet::ALL, args.liveness_threshold, &criteria)?;
-            Ok((image, reports))
-        })
-    }, |i, result| {
-        if outcome.is_ok() {
-            outcome = report_one(&args.images[i], result, args, &mut drawn, &mut failed);
-        }
-    });
+    visage::parallel::map_ordered(
+        &args.images,
+        workers,
+        |path| {
+            analyzer.load(path).and_then(|image| {
+                let reports = analyzer.analyze_faces(&image, AttributeSet::ALL, args.liveness_threshold, &criteria)?;
+                Ok((image, reports))
+            })
+        },
+        |i, result| {
+            if outcome.is_ok() {
+                outcome = report_one(&args.images[i], result, args, &mut drawn, &mut failed);
+            }
+        },
+    );
     outcome?;
     Ok(if failed { ExitCode::from(2) } else { ExitCode::SUCCESS })
 }

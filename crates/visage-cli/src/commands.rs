@@ -222,10 +222,13 @@ fn faces_per_image(
     let mut drawn_names = std::collections::HashSet::new();
     let targets: Vec<Option<PathBuf>> = images
         .iter()
-        .map(|p| draw.map(|out| if images.len() > 1 { draw_target(out, p, &mut drawn_names) } else { out.to_path_buf() }))
+        .map(|p| {
+            draw.map(|out| if images.len() > 1 { draw_target(out, p, &mut drawn_names) } else { out.to_path_buf() })
+        })
         .collect();
     let mut failed = false;
-    let progress = (!args.json && images.len() > 1).then(|| crate::output::Progress::new(images.len() as u64, "images"));
+    let progress =
+        (!args.json && images.len() > 1).then(|| crate::output::Progress::new(images.len() as u64, "images"));
     let work = |i: &usize| {
         analyzer.analyze(&images[*i], embed).and_then(|a| {
             if let Some(target) = &targets[*i] {
@@ -241,39 +244,39 @@ fn faces_per_image(
         }
         let path = &images[i];
         match result {
-                Ok(a) => {
-                    if args.json {
-                        print_json(&json!({"image": path, "width": a.width, "height": a.height, "faces": a.faces}));
-                    } else {
-                        println!("{}: {}x{}, {} face(s)", path.display(), a.width, a.height, a.faces.len());
-                        for (i, f) in a.faces.iter().enumerate() {
-                            let [x1, y1, x2, y2] = f.bbox;
-                            print!("  face {}: box ({x1:.0}, {y1:.0})-({x2:.0}, {y2:.0}) score {:.3}", i + 1, f.score);
-                            match f.embedding.as_deref() {
-                                Some(e) => {
-                                    let head: Vec<String> = e.iter().take(4).map(|v| format!("{v:.4}")).collect();
-                                    println!(
-                                        ", embedding [{}, ...] ({} values; --json prints all)",
-                                        head.join(", "),
-                                        e.len()
-                                    );
-                                }
-                                None => println!(),
+            Ok(a) => {
+                if args.json {
+                    print_json(&json!({"image": path, "width": a.width, "height": a.height, "faces": a.faces}));
+                } else {
+                    println!("{}: {}x{}, {} face(s)", path.display(), a.width, a.height, a.faces.len());
+                    for (i, f) in a.faces.iter().enumerate() {
+                        let [x1, y1, x2, y2] = f.bbox;
+                        print!("  face {}: box ({x1:.0}, {y1:.0})-({x2:.0}, {y2:.0}) score {:.3}", i + 1, f.score);
+                        match f.embedding.as_deref() {
+                            Some(e) => {
+                                let head: Vec<String> = e.iter().take(4).map(|v| format!("{v:.4}")).collect();
+                                println!(
+                                    ", embedding [{}, ...] ({} values; --json prints all)",
+                                    head.join(", "),
+                                    e.len()
+                                );
                             }
+                            None => println!(),
                         }
                     }
-                    if a.faces.is_empty() {
-                        eprintln!("{}: no face found", path.display());
-                    }
                 }
-                Err(e) => {
-                    failed = true;
-                    if args.json {
-                        print_json(&json!({"image": path, "error": e.to_string()}));
-                    }
-                    eprintln!("error: {e}");
+                if a.faces.is_empty() {
+                    eprintln!("{}: no face found", path.display());
                 }
             }
+            Err(e) => {
+                failed = true;
+                if args.json {
+                    print_json(&json!({"image": path, "error": e.to_string()}));
+                }
+                eprintln!("error: {e}");
+            }
+        }
     });
     if let Some(p) = &progress {
         p.finish();

@@ -334,9 +334,8 @@ fn search_photo(path: &Path, photo: &Path, threshold: f32, pipeline: &PipelineAr
 fn export(path: &Path, dir: &Path, min_faces: usize, json: bool) -> Result<ExitCode> {
     let mut library = Library::open_existing(path)?;
     let options = LoadOptions::default();
-    let report = export_html::export_html(&mut library, dir, min_faces, |p| {
-        load_image(p, &options).map_err(|e| e.to_string())
-    })?;
+    let report =
+        export_html::export_html(&mut library, dir, min_faces, |p| load_image(p, &options).map_err(|e| e.to_string()))?;
     for p in &report.unreadable {
         eprintln!("skipped {}: cannot read it any more (moved or deleted since the scan?)", p.display());
     }
@@ -373,7 +372,10 @@ fn enroll(path: &Path, args: &LibraryEnrollArgs) -> Result<ExitCode> {
     };
     let system = crate::gallery::open(&args.gallery, Some(&args.pipeline))?;
     let outcome = enrol_in_gallery(&system, &request)?;
-    library.log("enroll", json!({"person": args.person, "subject": outcome.subject, "templates": outcome.templates.len()}))?;
+    library.log(
+        "enroll",
+        json!({"person": args.person, "subject": outcome.subject, "templates": outcome.templates.len()}),
+    )?;
     if args.pipeline.json {
         print_json(&outcome);
     } else {
@@ -426,9 +428,12 @@ fn evaluate(args: &EvaluateArgs) -> Result<ExitCode> {
     let mut rows = Vec::new();
     for &t in &args.thresholds {
         let runs: [(&str, Box<dyn Fn() -> Vec<usize>>); 3] = [
-            ("visage (average linkage)", Box::new(|| {
-                average_linkage(points.view(), &nb.symmetric(t, NEIGHBOURS), t, &Seeds::free(points.nrows()))
-            })),
+            (
+                "visage (average linkage)",
+                Box::new(|| {
+                    average_linkage(points.view(), &nb.symmetric(t, NEIGHBOURS), t, &Seeds::free(points.nrows()))
+                }),
+            ),
             ("Chinese whispers", Box::new(|| chinese_whispers(&nb, t, 100, 1))),
             ("DBSCAN (min 3)", Box::new(|| dbscan(&nb, t, 3))),
         ];
@@ -453,7 +458,8 @@ fn lfw_points(paths: &[PathBuf], embeddings: Vec<Option<Vec<f32>>>) -> Result<(n
     let (mut flat, mut truth, mut dim) = (Vec::new(), Vec::new(), 0);
     for (path, e) in paths.iter().zip(embeddings) {
         let Some(e) = e else { continue };
-        let person = path.parent().and_then(|d| d.file_name()).map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let person =
+            path.parent().and_then(|d| d.file_name()).map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let next = names.len();
         truth.push(*names.entry(person).or_insert(next));
         dim = e.len();
@@ -485,4 +491,3 @@ fn print_table(images: usize, faces: usize, people: usize, rows: &[serde_json::V
         );
     }
 }
-

@@ -72,7 +72,8 @@ impl Scratch {
         for p in people["people"].as_array().unwrap() {
             let id = p["person"].as_i64().unwrap();
             let faces = self.json(&["library", "faces", &id.to_string(), "--json"]);
-            let names = faces["faces"].as_array().unwrap().iter().map(|f| folder(f["image"].as_str().unwrap())).collect();
+            let names =
+                faces["faces"].as_array().unwrap().iter().map(|f| folder(f["image"].as_str().unwrap())).collect();
             out.insert(id, names);
         }
         out
@@ -194,8 +195,13 @@ fn a_killed_scan_resumes_without_losing_or_repeating_anything() {
     let conn = rusqlite::Connection::open(s.db()).unwrap();
     let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
     assert_eq!(check, "ok");
-    let stored: HashSet<String> =
-        conn.prepare("SELECT path FROM images").unwrap().query_map([], |r| r.get(0)).unwrap().map(|r| r.unwrap()).collect();
+    let stored: HashSet<String> = conn
+        .prepare("SELECT path FROM images")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
     assert!(stored.len() < 40, "the scan finished before the kill");
     for image in &reported {
         assert!(stored.contains(image), "{image} was reported but is not in the library");
@@ -261,23 +267,36 @@ fn enrol_promotes_a_person_with_consent_and_forget_erases() {
 
     let no_consent = s.visage(&["library", "enroll", &gerhard.to_string(), "--subject", "gerhard"]);
     assert_eq!(no_consent.code, 2, "enrolment without consent details was accepted");
-    let out = s.json(&["library", "enroll", &gerhard.to_string(), "--subject", "gerhard", "--purpose", "photos",
-                       "--evidence", "form-1", "--max-faces", "2", "--json"]);
+    let out = s.json(&[
+        "library",
+        "enroll",
+        &gerhard.to_string(),
+        "--subject",
+        "gerhard",
+        "--purpose",
+        "photos",
+        "--evidence",
+        "form-1",
+        "--max-faces",
+        "2",
+        "--json",
+    ]);
     assert_eq!(out["subject"], "gerhard");
     assert_eq!(out["templates"].as_array().unwrap().len(), 2);
     let subjects = s.ok(&["subjects", "--json"]);
     assert!(subjects.contains("gerhard"), "{subjects}");
-    let identified = s.json(&["identify", "--json", path_str(&lfw.join("lfw-deepfunneled/Gerhard_Schroeder/Gerhard_Schroeder_0050.jpg"))]);
+    let identified = s.json(&[
+        "identify",
+        "--json",
+        path_str(&lfw.join("lfw-deepfunneled/Gerhard_Schroeder/Gerhard_Schroeder_0050.jpg")),
+    ]);
     assert!(identified.to_string().contains("gerhard"), "{identified}");
 
     // Export, then forget one person: their faces and thumbnails go, and a rescan does not bring them back.
     let html = s.dir.path().join("export");
     s.ok(&["library", "export", "--html", path_str(&html)]);
-    let sharon_thumbs: Vec<PathBuf> = s
-        .faces_of(sharon)
-        .iter()
-        .map(|f| html.join(format!("thumbs/face-{}.jpg", f["face"])))
-        .collect();
+    let sharon_thumbs: Vec<PathBuf> =
+        s.faces_of(sharon).iter().map(|f| html.join(format!("thumbs/face-{}.jpg", f["face"]))).collect();
     assert!(sharon_thumbs.iter().all(|t| t.is_file()));
     s.ok(&["library", "forget", &sharon.to_string()]);
     assert!(sharon_thumbs.iter().all(|t| !t.exists()));

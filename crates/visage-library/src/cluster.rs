@@ -184,11 +184,23 @@ fn initial_clusters(points: ArrayView2<f32>, seeds: &Seeds) -> (Vec<Cluster>, Ve
         let slot = match seeds.group.get(p).copied().flatten() {
             Some(g) => *group_cluster.entry(g).or_insert_with(|| {
                 let anchor = seeds.anchor.get(g).copied().flatten();
-                clusters.push(Cluster { sum: vec![0.0; row.len()], members: Vec::new(), anchor, forbidden: Vec::new(), version: 0 });
+                clusters.push(Cluster {
+                    sum: vec![0.0; row.len()],
+                    members: Vec::new(),
+                    anchor,
+                    forbidden: Vec::new(),
+                    version: 0,
+                });
                 (clusters.len() - 1) as u32
             }),
             None => {
-                clusters.push(Cluster { sum: vec![0.0; row.len()], members: Vec::new(), anchor: None, forbidden: Vec::new(), version: 0 });
+                clusters.push(Cluster {
+                    sum: vec![0.0; row.len()],
+                    members: Vec::new(),
+                    anchor: None,
+                    forbidden: Vec::new(),
+                    version: 0,
+                });
                 (clusters.len() - 1) as u32
             }
         };
@@ -324,8 +336,13 @@ mod tests {
     /// Three well separated people (4, 3 and 1 faces) in 3-d, slightly spread.
     fn people() -> (Array2<f32>, Vec<usize>) {
         let raw = [
-            [1.0, 0.05, 0.0], [1.0, -0.05, 0.0], [1.0, 0.0, 0.05], [1.0, 0.0, -0.05],
-            [0.0, 1.0, 0.05], [0.05, 1.0, 0.0], [0.0, 1.0, -0.05],
+            [1.0, 0.05, 0.0],
+            [1.0, -0.05, 0.0],
+            [1.0, 0.0, 0.05],
+            [1.0, 0.0, -0.05],
+            [0.0, 1.0, 0.05],
+            [0.05, 1.0, 0.0],
+            [0.0, 1.0, -0.05],
             [0.0, 0.0, 1.0],
         ];
         let truth = vec![0, 0, 0, 0, 1, 1, 1, 2];

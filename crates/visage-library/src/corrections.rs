@@ -48,14 +48,20 @@ pub fn merge(library: &mut Library, into: i64, from: &[i64]) -> Result<()> {
     }
     let tx = library.transaction()?;
     for &p in from {
-        tx.execute("UPDATE people SET name = (SELECT name FROM people WHERE id = ?2) WHERE id = ?1 AND name IS NULL", params![into, p])?;
+        tx.execute(
+            "UPDATE people SET name = (SELECT name FROM people WHERE id = ?2) WHERE id = ?1 AND name IS NULL",
+            params![into, p],
+        )?;
         tx.execute("UPDATE faces SET person_id = ?1 WHERE person_id = ?2", params![into, p])?;
         tx.execute("INSERT OR IGNORE INTO not_person (face_id, person_id) SELECT face_id, ?1 FROM not_person WHERE person_id = ?2", params![into, p])?;
         tx.execute("DELETE FROM not_person WHERE person_id = ?1", [p])?;
         tx.execute("DELETE FROM people WHERE id = ?1", [p])?;
     }
     // The user merged them: a face inside the merged person is no longer "not" it.
-    tx.execute("DELETE FROM not_person WHERE person_id = ?1 AND face_id IN (SELECT id FROM faces WHERE person_id = ?1)", [into])?;
+    tx.execute(
+        "DELETE FROM not_person WHERE person_id = ?1 AND face_id IN (SELECT id FROM faces WHERE person_id = ?1)",
+        [into],
+    )?;
     confirm(&tx, into)?;
     log_event(&tx, "merge", serde_json::json!({"into": into, "from": from}))?;
     tx.commit()?;
@@ -126,7 +132,8 @@ pub fn forget_person(library: &mut Library, person: i64) -> Result<Vec<std::path
     require_person(library, person)?;
     let tx = library.transaction()?;
     let thumbs = {
-        let mut stmt = tx.prepare("SELECT path FROM thumbnails WHERE face_id IN (SELECT id FROM faces WHERE person_id = ?1)")?;
+        let mut stmt =
+            tx.prepare("SELECT path FROM thumbnails WHERE face_id IN (SELECT id FROM faces WHERE person_id = ?1)")?;
         let rows = stmt.query_map([person], |r| r.get::<_, String>(0))?;
         rows.map(|r| r.map(std::path::PathBuf::from)).collect::<rusqlite::Result<Vec<_>>>()?
     };

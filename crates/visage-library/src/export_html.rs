@@ -65,12 +65,17 @@ fn write_thumbnails(
         visage::parallel::default_workers(),
         |(image, faces)| -> Option<Result<Vec<(i64, PathBuf)>>> {
             let photo = load(image).ok()?;
-            Some(faces.iter().map(|f| {
-                let path = thumbs.join(format!("face-{}.jpg", f.face));
-                save_jpeg(&thumbnail(&photo, f.bbox, THUMBNAIL_SIZE), &path)
-                    .map_err(|e| LibraryError::Invalid(format!("{}: {e}", path.display())))?;
-                Ok((f.face, path))
-            }).collect())
+            Some(
+                faces
+                    .iter()
+                    .map(|f| {
+                        let path = thumbs.join(format!("face-{}.jpg", f.face));
+                        save_jpeg(&thumbnail(&photo, f.bbox, THUMBNAIL_SIZE), &path)
+                            .map_err(|e| LibraryError::Invalid(format!("{}: {e}", path.display())))?;
+                        Ok((f.face, path))
+                    })
+                    .collect(),
+            )
         },
         |i, outcome| match outcome {
             None => unreadable.push(jobs[i].0.to_path_buf()),
@@ -116,10 +121,7 @@ fn render(sections: &[(Person, Vec<FaceRecord>)], written: &BTreeMap<i64, PathBu
             if person.faces == 1 { "" } else { "s" }
         ));
         for f in faces.iter().filter(|f| written.contains_key(&f.face)) {
-            html.push_str(&format!(
-                "<img src=\"thumbs/face-{0}.jpg\" alt=\"face {0}\" title=\"face {0}\">\n",
-                f.face
-            ));
+            html.push_str(&format!("<img src=\"thumbs/face-{0}.jpg\" alt=\"face {0}\" title=\"face {0}\">\n", f.face));
         }
         html.push_str("</div></section>\n");
     }

@@ -175,7 +175,10 @@ fn store(
             }
         }
     }
-    tx.execute("DELETE FROM people WHERE id NOT IN (SELECT DISTINCT person_id FROM faces WHERE person_id IS NOT NULL)", [])?;
+    tx.execute(
+        "DELETE FROM people WHERE id NOT IN (SELECT DISTINCT person_id FROM faces WHERE person_id IS NOT NULL)",
+        [],
+    )?;
     let people: i64 = tx.query_row("SELECT COUNT(*) FROM people", [], |r| r.get(0))?;
     log_event(&tx, "cluster", serde_json::json!({"full": full, "faces": faces.len(), "new_people": new_people}))?;
     tx.commit()?;

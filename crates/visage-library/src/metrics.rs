@@ -87,7 +87,7 @@ mod tests {
         let s = score(&[0, 0, 1, 1], &[0, 0, 0, 1]);
         assert!((s.pairwise_precision - 0.5).abs() < 1e-12); // ab right, cd wrong
         assert!((s.pairwise_recall - 1.0 / 3.0).abs() < 1e-12); // of ab, ac, bc only ab
-        // BCubed precision: a 1, b 1, c 1/2, d 1/2 -> 0.75; recall: a 2/3, b 2/3, c 1/3, d 1 -> 2/3.
+                                                                // BCubed precision: a 1, b 1, c 1/2, d 1/2 -> 0.75; recall: a 2/3, b 2/3, c 1/3, d 1 -> 2/3.
         assert!((s.bcubed_precision - 0.75).abs() < 1e-12);
         assert!((s.bcubed_recall - 2.0 / 3.0).abs() < 1e-12);
     }

@@ -65,7 +65,8 @@ pub fn people(library: &Library, min_faces: usize) -> Result<Vec<Person>> {
     })?;
     let mut people = rows.collect::<rusqlite::Result<Vec<_>>>()?;
     for p in &mut people {
-        p.cover = faces(library, p.person)?.into_iter().next().map(|f| Cover { face: f.face, image: f.image, bbox: f.bbox });
+        p.cover =
+            faces(library, p.person)?.into_iter().next().map(|f| Cover { face: f.face, image: f.image, bbox: f.bbox });
     }
     Ok(people)
 }
@@ -100,9 +101,8 @@ pub fn faces_of_person(library: &Library, person: i64) -> Result<Vec<FaceRecord>
 
 /// How many images, faces and people the library holds.
 pub fn totals(library: &Library) -> Result<Totals> {
-    let count = |sql: &str| -> Result<usize> {
-        Ok(library.conn().query_row(sql, [], |r| r.get::<_, i64>(0))? as usize)
-    };
+    let count =
+        |sql: &str| -> Result<usize> { Ok(library.conn().query_row(sql, [], |r| r.get::<_, i64>(0))? as usize) };
     Ok(Totals {
         images: count("SELECT COUNT(*) FROM images")?,
         bad_images: count("SELECT COUNT(*) FROM images WHERE error IS NOT NULL")?,

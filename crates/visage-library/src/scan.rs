@@ -183,8 +183,11 @@ pub fn scan(
     if let Some(e) = failure {
         return Err(e);
     }
-    library.log("scan", serde_json::json!({"roots": roots, "added": summary.added, "moved": summary.moved,
-                                           "bad": summary.bad.len(), "faces": summary.faces}))?;
+    library.log(
+        "scan",
+        serde_json::json!({"roots": roots, "added": summary.added, "moved": summary.moved,
+                                           "bad": summary.bad.len(), "faces": summary.faces}),
+    )?;
     Ok(summary)
 }
 
@@ -243,7 +246,10 @@ fn store(library: &mut Library, path: &Path, outcome: Outcome) -> Result<ScanEve
     let text = path.to_string_lossy();
     let event = match outcome {
         Outcome::Touched { id, stamp } => {
-            tx.execute("UPDATE images SET size = ?2, mtime_ns = ?3 WHERE id = ?1", params![id, stamp.size, stamp.mtime_ns])?;
+            tx.execute(
+                "UPDATE images SET size = ?2, mtime_ns = ?3 WHERE id = ?1",
+                params![id, stamp.size, stamp.mtime_ns],
+            )?;
             ScanEvent::Unchanged { path: path.to_path_buf() }
         }
         Outcome::Moved { id, from, stamp } => {
@@ -315,7 +321,8 @@ mod tests {
             if bytes.starts_with(b"bad") {
                 return Err(format!("{}: not an image", name.display()));
             }
-            let face = FoundFace { bbox: [0.0, 0.0, 10.0, 10.0], score: 0.9, quality: 0.5, embedding: vec![bytes[0] as f32] };
+            let face =
+                FoundFace { bbox: [0.0, 0.0, 10.0, 10.0], score: 0.9, quality: 0.5, embedding: vec![bytes[0] as f32] };
             Ok(FoundImage { width: 10, height: 10, faces: vec![face] })
         }
     }

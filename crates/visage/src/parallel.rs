@@ -68,10 +68,15 @@ mod tests {
         let items: Vec<u64> = (0..40).collect();
         let mut seen = Vec::new();
         // Early items sleep longest, so later ones finish first.
-        map_ordered(&items, 4, |&i| {
-            std::thread::sleep(Duration::from_millis(40 - i));
-            i * 10
-        }, |index, r| seen.push((index, r)));
+        map_ordered(
+            &items,
+            4,
+            |&i| {
+                std::thread::sleep(Duration::from_millis(40 - i));
+                i * 10
+            },
+            |index, r| seen.push((index, r)),
+        );
         let expected: Vec<(usize, u64)> = (0..40).map(|i| (i as usize, i * 10)).collect();
         assert_eq!(seen, expected);
     }
@@ -81,12 +86,17 @@ mod tests {
         let items = vec![(); 4];
         let running = AtomicUsize::new(0);
         let peak = AtomicUsize::new(0);
-        map_ordered(&items, 4, |_| {
-            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
-            peak.fetch_max(now, Ordering::SeqCst);
-            std::thread::sleep(Duration::from_millis(100));
-            running.fetch_sub(1, Ordering::SeqCst);
-        }, |_, _| {});
+        map_ordered(
+            &items,
+            4,
+            |_| {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(now, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(100));
+                running.fetch_sub(1, Ordering::SeqCst);
+            },
+            |_, _| {},
+        );
         assert!(peak.load(Ordering::SeqCst) > 1, "only one worker ran at a time");
     }
 
