@@ -350,14 +350,8 @@ fn export(path: &Path, dir: &Path, min_faces: usize, json: bool) -> Result<ExitC
 fn enroll(path: &Path, args: &LibraryEnrollArgs) -> Result<ExitCode> {
     let library = Library::open_existing(path)?;
     let faces = people::faces_of_person(&library, args.person)?;
-    let options = LoadOptions { max_pixels: args.pipeline.max_pixels, ..LoadOptions::default() };
-    let mut images = Vec::new();
-    for f in faces.iter().take(args.max_faces.max(1)) {
-        let photo = load_image(&f.image, &options).with_context(|| format!("cannot read {}", f.image.display()))?;
-        let crop = thumbnails::face_crop(&photo, f.bbox, 0.5);
-        let bytes = thumbnails::encode_png(&crop)?;
-        images.push(ImageSource::Bytes { name: format!("{} (face {})", f.image.display(), f.face), bytes });
-    }
+    let system = crate::gallery::open(&args.gallery, Some(&args.pipeline))?;
+    let images = single_face_crops(&system, &faces, args)?;
     let request = EnrollRequest {
         subject: args.subject.clone(),
         name: people::people(&library, 1)?.into_iter().find(|p| p.person == args.person).and_then(|p| p.name),
@@ -370,7 +364,6 @@ fn enroll(path: &Path, args: &LibraryEnrollArgs) -> Result<ExitCode> {
         images,
         allow_duplicate: args.allow_duplicate,
     };
-    let system = crate::gallery::open(&args.gallery, Some(&args.pipeline))?;
     let outcome = enrol_in_gallery(&system, &request)?;
     library.log(
         "enroll",
@@ -382,6 +375,33 @@ fn enroll(path: &Path, args: &LibraryEnrollArgs) -> Result<ExitCode> {
         println!("enrolled person {} as {} ({} template(s))", args.person, outcome.subject, outcome.templates.len());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The person's best faces, each cut from its photo in memory with a margin, keeping only crops in
+/// which the gallery's detector sees that face alone (a neighbour's face at the edge is left out).
+fn single_face_crops(
+    system: &FaceRecognitionSystem,
+    faces: &[people::FaceRecord],
+    args: &LibraryEnrollArgs,
+) -> Result<Vec<ImageSource>> {
+    let options = LoadOptions { max_pixels: args.pipeline.max_pixels, ..LoadOptions::default() };
+    let mut images = Vec::new();
+    for f in faces {
+        if images.len() >= args.max_faces.max(1) {
+            break;
+        }
+        let photo = load_image(&f.image, &options).with_context(|| format!("cannot read {}", f.image.display()))?;
+        let crop = thumbnails::face_crop(&photo, f.bbox, 0.3);
+        if system.analyzer().detect(&crop)?.len() != 1 {
+            continue;
+        }
+        let bytes = thumbnails::encode_png(&crop)?;
+        images.push(ImageSource::Bytes { name: format!("{} (face {})", f.image.display(), f.face), bytes });
+    }
+    if images.is_empty() {
+        bail!("no face of person {} can be cut out of its photo alone", args.person);
+    }
+    Ok(images)
 }
 
 /// The one call into the gallery: consented enrolment with the gallery's own checks.
