@@ -429,6 +429,9 @@ fn forget_cmd(path: &Path, person: Option<i64>) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// A named clustering run over the evaluation's embeddings.
+type Algorithm<'a> = (&'static str, Box<dyn Fn() -> Vec<usize> + 'a>);
+
 /// `library evaluate`: the three algorithms on the same LFW embeddings, at each threshold.
 fn evaluate(args: &EvaluateArgs) -> Result<ExitCode> {
     let images_dir = args.lfw.join("lfw-deepfunneled");
@@ -447,7 +450,7 @@ fn evaluate(args: &EvaluateArgs) -> Result<ExitCode> {
     let people = truth.iter().collect::<std::collections::HashSet<_>>().len();
     let mut rows = Vec::new();
     for &t in &args.thresholds {
-        let runs: [(&str, Box<dyn Fn() -> Vec<usize>>); 3] = [
+        let runs: [Algorithm<'_>; 3] = [
             (
                 "visage (average linkage)",
                 Box::new(|| {

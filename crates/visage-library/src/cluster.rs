@@ -18,6 +18,9 @@ use rayon::prelude::*;
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap, HashSet};
 
+/// One point's neighbours: `(point, similarity)`, most similar first.
+pub type NeighbourList = Vec<(u32, f32)>;
+
 /// For each point, the other points at or above a similarity floor, most similar first.
 #[derive(Debug, Clone, Default)]
 pub struct Neighbours {
@@ -54,7 +57,7 @@ impl Neighbours {
 pub fn neighbours(points: ArrayView2<f32>, queries: &[usize], floor: f32, cap: usize) -> Neighbours {
     const BLOCK: usize = 256;
     let n = points.nrows();
-    let blocks: Vec<Vec<(usize, Vec<(u32, f32)>)>> = queries
+    let blocks: Vec<Vec<(usize, NeighbourList)>> = queries
         .par_chunks(BLOCK)
         .map(|chunk| {
             let q = points.select(Axis(0), chunk);
@@ -118,7 +121,8 @@ impl Cluster {
 
     fn may_join(&self, other: &Cluster) -> bool {
         let blocked = |a: &Cluster, b: &Cluster| a.anchor.is_some_and(|p| b.forbidden.contains(&p));
-        !(self.anchor.is_some() && other.anchor.is_some()) && !blocked(self, other) && !blocked(other, self)
+        let both_anchored = self.anchor.is_some() && other.anchor.is_some();
+        !(both_anchored || blocked(self, other) || blocked(other, self))
     }
 }
 

@@ -394,7 +394,7 @@ mod tests {
             std::fs::write(photos.join(format!("{i:02}.jpg")), [b'x', i]).unwrap();
         }
         let mut seen = Vec::new();
-        scan(&mut lib, &fake, &[photos.clone()], 4, |e| {
+        scan(&mut lib, &fake, std::slice::from_ref(&photos), 4, |e| {
             if let ScanEvent::Added { path, .. } = e {
                 seen.push(path.clone())
             }
