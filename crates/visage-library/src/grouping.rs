@@ -18,7 +18,7 @@ use std::collections::HashMap;
 
 /// The similarity threshold of the library's clustering, chosen on LFW (docs/library.md): the best
 /// pairwise F1 of average linkage over a sweep of thresholds.
-pub const DEFAULT_THRESHOLD: f32 = 0.35;
+pub const DEFAULT_THRESHOLD: f32 = 0.40;
 
 /// Candidate pairs per face in the neighbour graph.
 pub const NEIGHBOURS: usize = 30;
