@@ -1,7 +1,9 @@
 //! The command tree: the top `Cli` and its `Command` enum. Each command's arguments live beside its
 //! code in `commands/`; flag groups shared by several commands in `args/`.
 
-use crate::commands::{analyze, bench, calibrate, eval, gallery, liveness, loadtest, models, pipeline, serve, store};
+use crate::commands::{
+    analyze, bench, calibrate, eval, gallery, library, liveness, loadtest, models, pipeline, serve, store,
+};
 use clap::{Parser, Subcommand};
 
 /// visage: face detection, alignment, embedding and verification on real models.
@@ -60,6 +62,8 @@ pub enum Command {
     /// The gallery's database: copy between backends, measure.
     #[command(subcommand)]
     Store(store::StoreCommand),
+    /// The personal photo library: scan folders, group faces into people, name, search, export.
+    Library(library::LibraryArgs),
     /// Drive a running service at a fixed request rate and report throughput and latency.
     Loadtest(loadtest::LoadtestArgs),
     /// Run the HTTP service on the gallery (API keys from `visage keys create`).

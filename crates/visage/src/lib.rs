@@ -25,6 +25,7 @@ pub mod attributes;
 pub mod decision;
 mod error;
 pub mod face_report;
+pub mod parallel;
 pub mod quality;
 pub mod system;
 pub mod verification;

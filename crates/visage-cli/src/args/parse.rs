@@ -19,3 +19,12 @@ pub fn parse_unit(text: &str) -> Result<f32, String> {
 pub fn parse_pixels(text: &str) -> Result<f32, String> {
     parse_number(text, 0.0, 100_000.0)
 }
+
+/// A number of worker threads: 1 to 256.
+pub fn parse_workers(text: &str) -> Result<usize, String> {
+    let n: usize = text.parse().map_err(|_| format!("'{text}' is not a whole number"))?;
+    if !(1..=256).contains(&n) {
+        return Err(format!("{n} workers: give 1 to 256"));
+    }
+    Ok(n)
+}

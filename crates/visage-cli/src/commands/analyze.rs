@@ -28,6 +28,9 @@ pub struct AnalyzeArgs {
     /// Liveness decision threshold on P(live) (default: the manifest's, chosen on NUAA).
     #[arg(long)]
     pub liveness_threshold: Option<f32>,
+    /// Images processed in parallel (default: all cores); output stays in input order.
+    #[arg(long)]
+    pub workers: Option<usize>,
     #[command(flatten)]
     pub pipeline: PipelineArgs,
 }
@@ -62,41 +65,64 @@ pub fn run(args: &AnalyzeArgs) -> Result<ExitCode> {
     let criteria = QualityPolicy::default();
     let mut failed = false;
     let mut drawn = std::collections::HashSet::new();
-    for path in &args.images {
-        let result = analyzer.load(path).and_then(|image| {
-            let reports = analyzer.analyze_faces(&image, AttributeSet::ALL, args.liveness_threshold, &criteria)?;
-            Ok((image, reports))
-        });
-        let (image, reports) = match result {
-            Ok(r) => r,
-            Err(e) => {
-                failed = true;
-                if args.pipeline.json {
-                    print_json(&json!({"image": path, "error": e.to_string()}));
-                }
-                eprintln!("error: {e}");
-                continue;
+    let workers = args.workers.unwrap_or_else(crate::args::pipeline::default_workers);
+    let mut outcome = Ok(());
+    visage::parallel::map_ordered(
+        &args.images,
+        workers,
+        |path| {
+            analyzer.load(path).and_then(|image| {
+                let reports = analyzer.analyze_faces(&image, AttributeSet::ALL, args.liveness_threshold, &criteria)?;
+                Ok((image, reports))
+            })
+        },
+        |i, result| {
+            if outcome.is_ok() {
+                outcome = report_one(&args.images[i], result, args, &mut drawn, &mut failed);
             }
-        };
-        if let Some(out) = &args.draw {
-            let target = if args.images.len() > 1 { draw_target(out, path, &mut drawn) } else { out.clone() };
-            let mut canvas = image.clone();
-            for r in &reports {
-                draw_report(&mut canvas, r);
-            }
-            canvas.save(&target).with_context(|| format!("cannot write {}", target.display()))?;
-        }
-        if args.pipeline.json {
-            let faces: Vec<Value> = reports.iter().map(face_json).collect();
-            print_json(&json!({"image": path, "width": image.width(), "height": image.height(), "faces": faces}));
-        } else {
-            print_text(path, &image, &reports);
-        }
-        if reports.is_empty() {
-            eprintln!("{}: no face found", path.display());
-        }
-    }
+        },
+    );
+    outcome?;
     Ok(if failed { ExitCode::from(2) } else { ExitCode::SUCCESS })
+}
+
+/// Prints (and draws) one image's analysis, in input order.
+fn report_one(
+    path: &Path,
+    result: Result<(RgbImage, Vec<FaceReport>), visage::VisageError>,
+    args: &AnalyzeArgs,
+    drawn: &mut std::collections::HashSet<String>,
+    failed: &mut bool,
+) -> Result<()> {
+    let (image, reports) = match result {
+        Ok(r) => r,
+        Err(e) => {
+            *failed = true;
+            if args.pipeline.json {
+                print_json(&json!({"image": path, "error": e.to_string()}));
+            }
+            eprintln!("error: {e}");
+            return Ok(());
+        }
+    };
+    if let Some(out) = &args.draw {
+        let target = if args.images.len() > 1 { draw_target(out, path, drawn) } else { out.clone() };
+        let mut canvas = image.clone();
+        for r in &reports {
+            draw_report(&mut canvas, r);
+        }
+        canvas.save(&target).with_context(|| format!("cannot write {}", target.display()))?;
+    }
+    if args.pipeline.json {
+        let faces: Vec<Value> = reports.iter().map(face_json).collect();
+        print_json(&json!({"image": path, "width": image.width(), "height": image.height(), "faces": faces}));
+    } else {
+        print_text(path, &image, &reports);
+    }
+    if reports.is_empty() {
+        eprintln!("{}: no face found", path.display());
+    }
+    Ok(())
 }
 
 fn print_text(path: &Path, image: &RgbImage, reports: &[FaceReport]) {

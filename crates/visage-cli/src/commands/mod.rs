@@ -5,6 +5,7 @@ pub mod bench;
 pub mod calibrate;
 pub mod eval;
 pub mod gallery;
+pub mod library;
 pub mod liveness;
 pub mod loadtest;
 pub mod models;
@@ -38,6 +39,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Keys(cmd) => gallery::keys::keys(cmd),
         Command::Audit(cmd) => gallery::audit::audit(cmd),
         Command::Store(cmd) => store::run(cmd),
+        Command::Library(args) => library::run(args),
         Command::Loadtest(args) => loadtest::run(args),
         Command::Serve(args) => serve::run(args),
     }

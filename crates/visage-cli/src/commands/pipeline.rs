@@ -3,7 +3,8 @@
 
 use crate::args::decision::DecisionArgs;
 use crate::args::gallery::GalleryArgs;
-use crate::args::pipeline::{analyzer, analyzer_config, PipelineArgs, Purpose};
+use crate::args::parse::parse_workers;
+use crate::args::pipeline::{analyzer, analyzer_config, default_workers, PipelineArgs, Purpose};
 use crate::commands::gallery::open::{audit_event, exists};
 use crate::output::{draw_target, print_json};
 use anyhow::{Context, Result};
@@ -22,6 +23,9 @@ pub struct DetectArgs {
     /// Write the image with boxes and landmarks drawn (a file for one image, a folder for several).
     #[arg(long, value_name = "OUT")]
     pub draw: Option<PathBuf>,
+    /// Images processed in parallel (default: all cores); output stays in input order.
+    #[arg(long, value_parser = parse_workers)]
+    pub workers: Option<usize>,
     #[command(flatten)]
     pub pipeline: PipelineArgs,
 }
@@ -31,6 +35,9 @@ pub struct DetectArgs {
 pub struct EmbedArgs {
     #[arg(required = true)]
     pub images: Vec<PathBuf>,
+    /// Images processed in parallel (default: all cores); output stays in input order.
+    #[arg(long, value_parser = parse_workers)]
+    pub workers: Option<usize>,
     #[command(flatten)]
     pub pipeline: PipelineArgs,
 }
@@ -53,17 +60,23 @@ pub struct VerifyArgs {
 
 /// `visage detect`.
 pub fn detect(args: &DetectArgs) -> Result<ExitCode> {
-    faces_per_image(&args.images, args.draw.as_deref(), false, &args.pipeline)
+    faces_per_image(&args.images, args.draw.as_deref(), false, args.workers, &args.pipeline)
 }
 
 /// `visage embed`.
 pub fn embed(args: &EmbedArgs) -> Result<ExitCode> {
-    faces_per_image(&args.images, None, true, &args.pipeline)
+    faces_per_image(&args.images, None, true, args.workers, &args.pipeline)
 }
 
 /// `detect` and `embed`: every face of every image, one result per image; a failed image is reported
 /// (in the JSON too) and the others still run.
-fn faces_per_image(images: &[PathBuf], draw: Option<&Path>, embed: bool, args: &PipelineArgs) -> Result<ExitCode> {
+fn faces_per_image(
+    images: &[PathBuf],
+    draw: Option<&Path>,
+    embed: bool,
+    workers: Option<usize>,
+    args: &PipelineArgs,
+) -> Result<ExitCode> {
     if let Some(out) = draw {
         if images.len() > 1 {
             std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
@@ -72,16 +85,29 @@ fn faces_per_image(images: &[PathBuf], draw: Option<&Path>, embed: bool, args: &
     let purpose = if embed { Purpose::Recognition } else { Purpose::Detection };
     let analyzer = analyzer(args, purpose)?;
     let mut drawn_names = std::collections::HashSet::new();
+    let targets: Vec<Option<PathBuf>> = images
+        .iter()
+        .map(|p| {
+            draw.map(|out| if images.len() > 1 { draw_target(out, p, &mut drawn_names) } else { out.to_path_buf() })
+        })
+        .collect();
     let mut failed = false;
-    for path in images {
-        let result = analyzer.analyze(path, embed).and_then(|a| {
-            if let Some(out) = draw {
-                let target =
-                    if images.len() > 1 { draw_target(out, path, &mut drawn_names) } else { out.to_path_buf() };
-                draw_faces(&analyzer, path, &a, &target)?;
+    let progress =
+        (!args.json && images.len() > 1).then(|| crate::output::Progress::new(images.len() as u64, "images"));
+    let work = |i: &usize| {
+        analyzer.analyze(&images[*i], embed).and_then(|a| {
+            if let Some(target) = &targets[*i] {
+                draw_faces(&analyzer, &images[*i], &a, target)?;
             }
             Ok(a)
-        });
+        })
+    };
+    let order: Vec<usize> = (0..images.len()).collect();
+    visage::parallel::map_ordered(&order, workers.unwrap_or_else(default_workers), work, |i, result| {
+        if let Some(p) = &progress {
+            p.inc();
+        }
+        let path = &images[i];
         match result {
             Ok(a) => {
                 if args.json {
@@ -116,6 +142,9 @@ fn faces_per_image(images: &[PathBuf], draw: Option<&Path>, embed: bool, args: &
                 eprintln!("error: {e}");
             }
         }
+    });
+    if let Some(p) = &progress {
+        p.finish();
     }
     Ok(if failed { ExitCode::from(2) } else { ExitCode::SUCCESS })
 }
