@@ -19,3 +19,11 @@ pub fn parse_unit(text: &str) -> Result<f32, String> {
 pub fn parse_pixels(text: &str) -> Result<f32, String> {
     parse_number(text, 0.0, 100_000.0)
 }
+
+/// A number of threads or workers: 1 to 256 (more would only exhaust memory and the scheduler).
+pub fn parse_threads(text: &str) -> Result<usize, String> {
+    text.parse::<usize>()
+        .ok()
+        .filter(|n| (1..=256).contains(n))
+        .ok_or_else(|| format!("'{text}' is not a number of threads from 1 to 256"))
+}

@@ -61,7 +61,7 @@ pub fn run(cmd: &ModelsCommand) -> Result<ExitCode> {
             if !dir.is_dir() {
                 bail!("{} is not a folder", dir.display());
             }
-            let report = installer.import_dir(&dir)?;
+            let report = installer.import_dir(dir)?;
             for f in &report.installed {
                 println!("installed  {f}");
             }
