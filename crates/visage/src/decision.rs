@@ -171,7 +171,7 @@ mod tests {
     #[test]
     fn no_decision_resolves_to_a_threshold_that_is_not_a_number() {
         let p = policy(true);
-        for far in [0.9999999999999999, 0.99995] {
+        for far in [0.9999999999999999, 1.0 - 1e-13] {
             let r = p.resolve(Threshold::TargetFar(far));
             assert!(matches!(r, Err(VisageError::Invalid(ref m)) if m.contains("every calibration impostor")), "{r:?}");
         }
