@@ -3,11 +3,11 @@
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use visage_testkit::{lfw_dir, models_home, path_str, run, sample_photos, shared_data, Run};
+use visage_testkit::{lfw_dir, path_str, run, sample_photos, shared_data, Run, Sandbox};
 
 fn visage(args: &[&str]) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_visage"));
-    cmd.env("VISAGE_HOME", models_home().root()).env_remove("VISAGE_BACKEND");
+    let mut cmd = Sandbox::shared().command(env!("CARGO_BIN_EXE_visage"));
+    cmd.env_remove("VISAGE_BACKEND");
     run(cmd, args)
 }
 

@@ -3,11 +3,10 @@
 use image::{DynamicImage, Rgb, RgbImage};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use visage_testkit::{models_home, path_str, run, sample_photos, scratch_home, Run};
+use visage_testkit::{models_home, path_str, run, sample_photos, scratch_home, Run, Sandbox};
 
 fn run_with(home: &Path, args: &[&str], path_env: Option<&str>) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_visage"));
+    let mut cmd = Sandbox::shared().command(env!("CARGO_BIN_EXE_visage"));
     cmd.env("VISAGE_HOME", home).env_remove("VISAGE_BACKEND");
     if let Some(p) = path_env {
         cmd.env("PATH", p);
@@ -16,7 +15,7 @@ fn run_with(home: &Path, args: &[&str], path_env: Option<&str>) -> Run {
 }
 
 fn visage(args: &[&str]) -> Run {
-    run_with(models_home().root(), args, None)
+    run_with(&Sandbox::shared().home(), args, None)
 }
 
 fn s(p: &Path) -> &str {

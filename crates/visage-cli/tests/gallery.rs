@@ -5,15 +5,12 @@ use image::{Rgb, RgbImage};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use visage_testkit::{lfw_dir, models_home, path_str, run, sample_photos, Run};
+use std::process::Stdio;
+use visage_testkit::{lfw_dir, path_str, run, sample_photos, Run, Sandbox};
 
 fn visage_in(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_visage"));
-    cmd.env("VISAGE_HOME", models_home().root())
-        .env("VISAGE_DATA_DIR", data)
-        .env_remove("VISAGE_KEY")
-        .env_remove("VISAGE_BACKEND");
+    let mut cmd = Sandbox::shared().command(env!("CARGO_BIN_EXE_visage"));
+    cmd.env("VISAGE_DATA_DIR", data).env_remove("VISAGE_KEY").env_remove("VISAGE_BACKEND");
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -420,9 +417,9 @@ fn sigkill_during_batch_enrolment_loses_nothing_reported() {
     let data = tempfile::tempdir().unwrap();
     let d = data.path();
     let batch = batch_file(&people, "k", 60);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_visage"))
+    let mut child = Sandbox::shared()
+        .command(env!("CARGO_BIN_EXE_visage"))
         .args(["enroll", "--allow-duplicate", "--batch", s(&batch)])
-        .env("VISAGE_HOME", models_home().root())
         .env("VISAGE_DATA_DIR", d)
         .env_remove("VISAGE_KEY")
         .stdout(Stdio::piped())
@@ -454,9 +451,9 @@ fn two_processes_enrolling_at_once_keep_everything() {
     let a = batch_file(&people, "a", 12);
     let b = batch_file(&people, "b", 12);
     let spawn = |batch: &Path| {
-        Command::new(env!("CARGO_BIN_EXE_visage"))
+        Sandbox::shared()
+            .command(env!("CARGO_BIN_EXE_visage"))
             .args(["enroll", "--allow-duplicate", "--batch", s(batch)])
-            .env("VISAGE_HOME", models_home().root())
             .env("VISAGE_DATA_DIR", d)
             .env_remove("VISAGE_KEY")
             .stdout(Stdio::null())

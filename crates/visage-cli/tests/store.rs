@@ -3,14 +3,12 @@
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use visage_testkit::{models_home, path_str, postgres_server, run, sample_photos, Run};
+use visage_testkit::{path_str, postgres_server, run, sample_photos, Run, Sandbox};
 
 /// Runs `visage` with the key in `data`; `store` (if any) as VISAGE_STORE.
 fn visage(data: &Path, store: Option<&str>, args: &[&str]) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_visage"));
-    cmd.env("VISAGE_HOME", models_home().root())
-        .env("VISAGE_DATA_DIR", data)
+    let mut cmd = Sandbox::shared().command(env!("CARGO_BIN_EXE_visage"));
+    cmd.env("VISAGE_DATA_DIR", data)
         .env_remove("VISAGE_KEY")
         .env_remove("VISAGE_PG_TEMPLATES")
         .env_remove("VISAGE_BACKEND");

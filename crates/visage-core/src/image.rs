@@ -1,5 +1,6 @@
 //! Decoding images safely: any format the `image` crate reads, EXIF orientation applied, converted to
-//! 8-bit RGB, with a pixel limit checked before any pixel memory is allocated.
+//! 8-bit RGB, with a pixel limit checked before any pixel memory is allocated, and truncated JPEG and
+//! PNG files refused.
 
 use image::{DynamicImage, ImageDecoder, ImageReader, RgbImage};
 use std::io::Cursor;
@@ -75,33 +76,7 @@ pub fn decode_image(bytes: &[u8], options: &LoadOptions) -> Result<RgbImage, Ima
     if bytes.len() as u64 > options.max_file_bytes {
         return Err(ImageError::FileTooLarge { bytes: bytes.len() as u64, limit: options.max_file_bytes });
     }
-    let format = image::guess_format(bytes).map_err(|_| ImageError::UnknownFormat)?;
-    let format_name = format!("{format:?}").to_uppercase();
-    let corrupt = |e: image::ImageError| match e {
-        image::ImageError::Unsupported(_) => ImageError::Unsupported { format: format_name.clone() },
-        other => ImageError::Corrupt { format: format_name.clone(), reason: other.to_string() },
-    };
-
-    if format == image::ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
-        return Err(ImageError::Corrupt {
-            format: format_name,
-            reason: "truncated: the data ends before the end-of-image marker".into(),
-        });
-    }
-    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
-    let mut limits = image::Limits::default();
-    // The decoder's own allocation cap: up to 8 bytes a pixel (16-bit RGBA buffers).
-    limits.max_alloc = Some(options.max_pixels.saturating_mul(8).max(1 << 20));
-    reader.limits(limits);
-    let mut decoder = reader.into_decoder().map_err(corrupt)?;
-    let (width, height) = decoder.dimensions();
-    let pixels = width as u64 * height as u64;
-    if pixels == 0 {
-        return Err(ImageError::ZeroSized { width, height });
-    }
-    if pixels > options.max_pixels {
-        return Err(ImageError::TooLarge { width, height, pixels, limit: options.max_pixels });
-    }
+    let (mut decoder, corrupt) = checked_decoder(bytes, options)?;
     // A missing or unreadable EXIF block is not an error: the image is simply taken as stored.
     let orientation = decoder.orientation().ok();
     let mut img = DynamicImage::from_decoder(decoder).map_err(corrupt)?;
@@ -112,6 +87,71 @@ pub fn decode_image(bytes: &[u8], options: &LoadOptions) -> Result<RgbImage, Ima
         DynamicImage::ImageRgb8(rgb) => rgb,
         other => other.to_rgb8(),
     })
+}
+
+/// The width and height an encoded image's header gives, after the same checks [`decode_image`] makes
+/// before decoding (format, completeness, pixel limit), without decoding any pixel: a caller can
+/// budget the memory decoding will take.
+pub fn image_dimensions(bytes: &[u8], options: &LoadOptions) -> Result<(u32, u32), ImageError> {
+    if bytes.is_empty() {
+        return Err(ImageError::Empty);
+    }
+    checked_decoder(bytes, options).map(|(decoder, _)| decoder.dimensions())
+}
+
+type Corrupt = Box<dyn Fn(image::ImageError) -> ImageError>;
+
+/// A decoder for `bytes` whose format, completeness and size were checked, and how to report its errors.
+fn checked_decoder<'a>(
+    bytes: &'a [u8],
+    options: &LoadOptions,
+) -> Result<(impl ImageDecoder + 'a, Corrupt), ImageError> {
+    let format = image::guess_format(bytes).map_err(|_| ImageError::UnknownFormat)?;
+    let format_name = format!("{format:?}").to_uppercase();
+    let truncated = |reason: &str| ImageError::Corrupt { format: format_name.clone(), reason: reason.into() };
+    if format == image::ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
+        return Err(truncated("truncated: the data ends before the end-of-image marker"));
+    }
+    if format == image::ImageFormat::Png && !png_is_complete(bytes) {
+        return Err(truncated("truncated: the data ends before the IEND chunk"));
+    }
+    let name = format_name.clone();
+    let corrupt: Corrupt = Box::new(move |e: image::ImageError| match e {
+        image::ImageError::Unsupported(_) => ImageError::Unsupported { format: name.clone() },
+        other => ImageError::Corrupt { format: name.clone(), reason: other.to_string() },
+    });
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
+    let mut limits = image::Limits::default();
+    // The decoder's own allocation cap: up to 8 bytes a pixel (16-bit RGBA buffers).
+    limits.max_alloc = Some(options.max_pixels.saturating_mul(8).max(1 << 20));
+    reader.limits(limits);
+    let decoder = reader.into_decoder().map_err(&corrupt)?;
+    let (width, height) = decoder.dimensions();
+    let pixels = width as u64 * height as u64;
+    if pixels == 0 {
+        return Err(ImageError::ZeroSized { width, height });
+    }
+    if pixels > options.max_pixels {
+        return Err(ImageError::TooLarge { width, height, pixels, limit: options.max_pixels });
+    }
+    Ok((decoder, corrupt))
+}
+
+/// Whether a PNG's chunks run from the signature to an IEND chunk (the decoder would otherwise fill a
+/// cut-off image with zeros or fail late, after allocating the whole image).
+fn png_is_complete(b: &[u8]) -> bool {
+    let mut i = 8; // after the signature
+    while let Some(header) = b.get(i..i + 8) {
+        let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
+        if &header[4..8] == b"IEND" {
+            return true;
+        }
+        i = match i.checked_add(12).and_then(|n| n.checked_add(len)) {
+            Some(next) => next,
+            None => return false,
+        };
+    }
+    false
 }
 
 /// Whether a JPEG's main image reaches its end-of-image marker. The JPEG decoder is lenient and fills a
@@ -261,6 +301,30 @@ mod tests {
         for cut in [jpg.len() - 2, jpg.len() / 2, 200] {
             assert!(!jpeg_is_complete(&jpg[..cut]), "cut at {cut}");
         }
+    }
+
+    #[test]
+    fn a_png_without_its_iend_chunk_is_truncated() {
+        let png = encode(&DynamicImage::ImageRgb8(sample_rgb()), ImageFormat::Png);
+        assert!(png_is_complete(&png));
+        for cut in [png.len() - 12, png.len() - 1, png.len() / 2, 40] {
+            let err = decode_image(&png[..cut], &Default::default()).unwrap_err();
+            assert!(err.to_string().contains("truncated"), "cut at {cut}: {err}");
+        }
+    }
+
+    #[test]
+    fn dimensions_come_from_the_header_after_the_same_checks() {
+        let png = encode(&DynamicImage::ImageRgb8(sample_rgb()), ImageFormat::Png);
+        assert_eq!(image_dimensions(&png, &Default::default()).unwrap(), (40, 30));
+        let jpg = encode(&DynamicImage::ImageRgb8(sample_rgb()), ImageFormat::Jpeg);
+        assert!(matches!(
+            image_dimensions(&jpg[..jpg.len() / 2], &Default::default()),
+            Err(ImageError::Corrupt { .. })
+        ));
+        let err = image_dimensions(&bmp_header(20_000, 20_000), &Default::default()).unwrap_err();
+        assert!(matches!(err, ImageError::TooLarge { .. }), "{err}");
+        assert!(matches!(image_dimensions(&[], &Default::default()), Err(ImageError::Empty)));
     }
 
     #[test]

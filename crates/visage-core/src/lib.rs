@@ -15,5 +15,5 @@ pub mod tensor;
 
 pub use align::{align_face, Similarity, ARCFACE_TEMPLATE_112};
 pub use geometry::{nms, BBox, Point};
-pub use image::{decode_image, load_image, ImageError, LoadOptions};
+pub use image::{decode_image, image_dimensions, load_image, ImageError, LoadOptions};
 pub use similarity::{cosine_similarity, l2_normalize};

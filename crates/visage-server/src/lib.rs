@@ -5,16 +5,21 @@
 //! (`Authorization: Bearer vsg_...`, created with `visage keys create`) with the route's scope; every
 //! request is audited with the key's id. Limits: request body size, per-key rate, a bound on
 //! concurrent inference (answered with 503 and `Retry-After` beyond it, never an unbounded queue),
-//! and a timeout. Inference runs on blocking threads, off the async executor.
+//! and a timeout. Inference runs on blocking threads, off the async executor. Connections: a
+//! header-read timeout and a cap on open connections ([`Limits`]); every response carries security
+//! headers, and a client address with too many failed authentications is slowed down.
 
 mod auth;
+mod connections;
 mod error;
+mod guards;
 mod images;
 mod limits;
 mod metrics;
 mod openapi;
 mod routes;
 
+pub use connections::serve_listener;
 pub use error::ApiError;
 pub use limits::Limits;
 
@@ -28,6 +33,8 @@ pub struct AppState {
     pub system: FaceRecognitionSystem,
     pub limits: Limits,
     pub(crate) rate: limits::RateLimiter,
+    pub(crate) failed_auth: limits::FailedAuth,
+    pub(crate) decode_budget: limits::DecodeBudget,
     pub(crate) inference: Arc<tokio::sync::Semaphore>,
     pub(crate) metrics: metrics::Metrics,
 }
@@ -44,6 +51,8 @@ pub fn router(system: FaceRecognitionSystem, limits: Limits) -> Router {
     let state = Arc::new(AppState {
         system,
         rate: limits::RateLimiter::new(limits.requests_per_minute),
+        failed_auth: limits::FailedAuth::new(limits.failed_auth_per_minute),
+        decode_budget: limits::DecodeBudget::new(limits.decode_budget_bytes),
         inference: Arc::new(tokio::sync::Semaphore::new(limits.max_concurrent_inference)),
         metrics: metrics::Metrics::default(),
         limits,
@@ -56,7 +65,8 @@ pub async fn serve(system: FaceRecognitionSystem, limits: Limits, addr: SocketAd
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!("visage listening on http://{}", listener.local_addr()?);
     eprintln!("visage serving on http://{} (Ctrl-C stops)", listener.local_addr()?);
-    axum::serve(listener, router(system, limits)).with_graceful_shutdown(shutdown()).await
+    let app = router(system, limits.clone());
+    serve_listener(listener, app, &limits, shutdown()).await
 }
 
 async fn shutdown() {

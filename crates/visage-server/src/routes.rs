@@ -3,13 +3,15 @@
 
 use crate::auth::{actor, authorize};
 use crate::images::read_upload;
+use crate::limits::{DecodeReservation, DECODE_BYTES_PER_PIXEL};
 use crate::openapi::{
     CommonResponses, ConsentFields, DetectForm, DetectJson, EnrollForm, EnrollJson, ErrorBody, ImageForm, ImageJson,
     RevokeRequest, VerifyForm, VerifyJson,
 };
-use crate::{ApiError, AppState};
+use crate::{guards, ApiError, AppState};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Query, Request, State};
+use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -22,10 +24,10 @@ use std::time::Instant;
 use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use visage::store::{time_util, AuditEvent, AuditFilter, ConsentGrant};
+use visage::store::{time_util, ApiKey, AuditEvent, AuditFilter, ConsentGrant};
 use visage::store::{AuditEntry, AuditVerification, Consent, Subject, SubjectExport};
 use visage::system::{EnrollOutcome, EnrollRequest, Identification};
-use visage::{Decision, Face, Threshold, VerifyOutcome, VisageError};
+use visage::{Decision, Face, ImageSource, Threshold, VerifyOutcome, VisageError};
 
 type AppResult = Result<Response, ApiError>;
 type Shared = State<Arc<AppState>>;
@@ -60,11 +62,16 @@ pub fn build(state: Arc<AppState>) -> Router {
     let doc = Arc::new(doc);
     // The document is public, like the page: it describes the API and holds no data.
     api.route("/", get(|| async { axum::response::Html(include_str!("../web/index.html")) }))
+        .route("/app.js", get(|| async { ([(CONTENT_TYPE, "text/javascript")], include_str!("../web/app.js")) }))
+        .route("/app.css", get(|| async { ([(CONTENT_TYPE, "text/css")], include_str!("../web/app.css")) }))
         .route("/v1/openapi.json", get(move || async move { Json(doc.as_ref().clone()) }))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .layer(middleware::from_fn_with_state(state.clone(), count_requests))
         .layer(middleware::from_fn(move |request: Request, next: Next| time_limit(timeout, request, next)))
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn_with_state(state.clone(), guards::throttle_failed_auth))
+        .layer(middleware::from_fn(guards::close_after_refusal))
+        .layer(middleware::from_fn(guards::security_headers))
         .with_state(state)
 }
 
@@ -111,27 +118,71 @@ async fn count_requests(State(state): Shared, request: Request, next: Next) -> R
     response
 }
 
-/// Runs model work on a blocking thread, if a slot is free: beyond the limit the answer is 503 with
-/// Retry-After rather than a queue that grows without bound.
-async fn infer<T: Send + 'static>(
-    state: &Arc<AppState>,
-    work: impl FnOnce(&AppState) -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
+/// A request admitted to run models: an inference slot and its images' decoding memory, held to its end.
+struct Admission {
+    _slot: tokio::sync::OwnedSemaphorePermit,
+    _decoding: Option<DecodeReservation>,
+}
+
+/// Admits model work on `images` if an inference slot is free and the decode budget holds the images:
+/// beyond either the answer is 503 with Retry-After rather than a queue that grows without bound, and
+/// such a refusal does not count against `key`'s rate (it was not served).
+fn admit(state: &Arc<AppState>, key: &ApiKey, images: &[&ImageSource]) -> Result<Admission, ApiError> {
+    let unserved = |e: ApiError| {
+        if e.status == StatusCode::SERVICE_UNAVAILABLE {
+            state.rate.refund(&key.id);
+        }
+        e
+    };
+    let reservation = reserve_decoding(state, images).map_err(unserved)?;
     let permit = state.inference.clone().try_acquire_owned().map_err(|_| {
         let mut e = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", "the service is busy; retry shortly");
         e.retry_after = Some(1);
-        e
+        unserved(e)
     })?;
+    Ok(Admission { _slot: permit, _decoding: reservation })
+}
+
+/// Runs admitted model work on a blocking thread, off the executor.
+async fn infer<T: Send + 'static>(
+    state: &Arc<AppState>,
+    admission: Admission,
+    work: impl FnOnce(&AppState) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
     let shared = state.clone();
     let started = Instant::now();
     let result = tokio::task::spawn_blocking(move || {
-        let _permit = permit;
+        let _admission = admission;
         work(&shared)
     })
     .await
     .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("worker failed: {e}")))?;
     state.metrics.inference(started.elapsed().as_secs_f64());
     result
+}
+
+/// Checks each image's header (format, completeness, size: a clear 4xx before any pixel is decoded) and
+/// reserves the memory decoding them will take from the shared budget.
+fn reserve_decoding(state: &AppState, images: &[&ImageSource]) -> Result<Option<DecodeReservation>, ApiError> {
+    let options = visage::core::LoadOptions { max_pixels: state.limits.max_image_pixels, ..Default::default() };
+    let mut pixels = 0u64;
+    for image in images {
+        let ImageSource::Bytes { name, bytes } = image else { continue };
+        let (w, h) = visage::core::image_dimensions(bytes, &options).map_err(|source| {
+            let too_large = matches!(source, visage::core::ImageError::TooLarge { .. });
+            let e = ApiError::from(visage::VisageError::Image { path: name.into(), source });
+            if too_large {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "image_too_large", e.message)
+            } else {
+                e
+            }
+        })?;
+        pixels += w as u64 * h as u64;
+    }
+    if pixels == 0 {
+        return Ok(None);
+    }
+    state.decode_budget.reserve(pixels.saturating_mul(DECODE_BYTES_PER_PIXEL)).map(Some)
 }
 
 /// Liveness: the process answers.
@@ -183,7 +234,8 @@ async fn detect(State(state): Shared, headers: HeaderMap, request: Request) -> A
     let key = authorize(&state, &headers, "identify")?;
     let upload = read_upload(request, &["image"]).await?;
     let image = upload.image("image")?;
-    let out = infer(&state, move |s| {
+    let admission = admit(&state, &key, &[&image])?;
+    let out = infer(&state, admission, move |s| {
         let name = image.name().display().to_string();
         let a = s.system.analyzer().analyze(image, false)?;
         s.system.store().audit(AuditEvent::ok(&actor(&key), "detect").detail(json!({"faces": a.faces.len()})))?;
@@ -208,8 +260,9 @@ async fn verify(State(state): Shared, headers: HeaderMap, request: Request) -> A
     let key = authorize(&state, &headers, "identify")?;
     let upload = read_upload(request, &["image1", "image2"]).await?;
     let (a, b) = (upload.image("image1")?, upload.image("image2")?);
-    let decision = decision(&upload)?;
-    let v = infer(&state, move |s| Ok(s.system.verify(a, b, &decision, &actor(&key))?)).await?;
+    let decision = decision(&upload, &state.limits)?;
+    let admission = admit(&state, &key, &[&a, &b])?;
+    let v = infer(&state, admission, move |s| Ok(s.system.verify(a, b, &decision, &actor(&key))?)).await?;
     Ok(Json(v).into_response())
 }
 
@@ -224,17 +277,29 @@ fn flag(upload: &crate::images::Upload, name: &str) -> Result<bool, ApiError> {
     }
 }
 
-/// The decision a verify or identify request asks for: `target_far` (else the configured threshold),
-/// `require_live`, `require_single` and `top_k`.
-fn decision(upload: &crate::images::Upload) -> Result<Decision, ApiError> {
+/// The decision a verify or identify request asks for: `target_far` (else the configured threshold;
+/// never above the operator's [`crate::Limits::max_target_far`]), `require_live`, `require_single` and
+/// `top_k`.
+fn decision(upload: &crate::images::Upload, limits: &crate::Limits) -> Result<Decision, ApiError> {
     let threshold = match upload.field("target_far") {
         None => Threshold::Configured,
-        Some(text) => Threshold::TargetFar(
-            text.parse()
+        Some(text) => {
+            let far = text
+                .parse()
                 .ok()
                 .filter(|f: &f64| *f > 0.0 && *f < 1.0)
-                .ok_or_else(|| ApiError::bad_request("invalid_request", "target_far must be a number in (0, 1)"))?,
-        ),
+                .ok_or_else(|| ApiError::bad_request("invalid_request", "target_far must be a number in (0, 1)"))?;
+            if far > limits.max_target_far {
+                return Err(ApiError::bad_request(
+                    "target_far_above_policy",
+                    format!(
+                        "target_far {far} is above the highest this service allows ({}; `visage serve --max-target-far`)",
+                        limits.max_target_far
+                    ),
+                ));
+            }
+            Threshold::TargetFar(far)
+        }
     };
     let top_k =
         match upload.field("top_k") {
@@ -265,8 +330,9 @@ async fn identify(State(state): Shared, headers: HeaderMap, request: Request) ->
     let key = authorize(&state, &headers, "identify")?;
     let upload = read_upload(request, &["image"]).await?;
     let image = upload.image("image")?;
-    let decision = decision(&upload)?;
-    let result = infer(&state, move |s| Ok(s.system.identify(image, &decision, &actor(&key))?)).await?;
+    let decision = decision(&upload, &state.limits)?;
+    let admission = admit(&state, &key, &[&image])?;
+    let result = infer(&state, admission, move |s| Ok(s.system.identify(image, &decision, &actor(&key))?)).await?;
     Ok(Json(result).into_response())
 }
 
@@ -290,6 +356,7 @@ async fn enroll(State(state): Shared, headers: HeaderMap, Path(id): Path<String>
         return Err(ApiError::bad_request("missing_image", "enrolment needs at least one image in the field 'image'"));
     }
     let consent = consent_grant(&upload)?;
+    let admission = admit(&state, &key, &images.iter().collect::<Vec<_>>())?;
     let request = EnrollRequest {
         subject: id,
         name: upload.field("name").map(str::to_string),
@@ -307,7 +374,7 @@ async fn enroll(State(state): Shared, headers: HeaderMap, Path(id): Path<String>
             "allow_duplicate needs the 'identify' scope: its answer names the subjects a face matches",
         ));
     }
-    let outcome = infer(&state, move |s| match s.system.enroll(&request, &actor(&key)) {
+    let outcome = infer(&state, admission, move |s| match s.system.enroll(&request, &actor(&key)) {
         Err(VisageError::Duplicate { path, .. }) if !may_identify => Err(ApiError::new(
             StatusCode::CONFLICT,
             "duplicate_subject",

@@ -506,7 +506,7 @@ async fn target_far_decides_at_the_calibrated_threshold_and_reports_the_estimate
     };
     let system = FaceRecognitionSystem::open(config).unwrap();
     let (_, key) = system.store().create_api_key(&["identify".into()], None, "test").unwrap();
-    let app = router(system, Limits::default());
+    let app = router(system, Limits { max_target_far: 0.1, ..Limits::default() });
     let b64 = base64::engine::general_purpose::STANDARD.encode(portrait());
     let body = json!({"image1": b64, "image2": b64, "target_far": 0.1}).to_string();
     let (s, v, _) = send(&app, json_request("/v1/verify", &key, &body)).await;
@@ -527,7 +527,7 @@ async fn target_far_decides_at_the_calibrated_threshold_and_reports_the_estimate
     let other = tempfile::tempdir().unwrap();
     let system = open_system(other.path());
     let (_, key) = system.store().create_api_key(&["identify".into()], None, "test").unwrap();
-    let app = router(system, Limits::default());
+    let app = router(system, Limits { max_target_far: 0.1, ..Limits::default() });
     let body = json!({"image1": b64, "image2": b64, "target_far": 0.1}).to_string();
     let (s, e, _) = send(&app, json_request("/v1/verify", &key, &body)).await;
     assert_eq!((s, e["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("no_calibration")), "{e}");

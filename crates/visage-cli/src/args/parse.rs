@@ -20,11 +20,10 @@ pub fn parse_pixels(text: &str) -> Result<f32, String> {
     parse_number(text, 0.0, 100_000.0)
 }
 
-/// A number of worker threads: 1 to 256.
-pub fn parse_workers(text: &str) -> Result<usize, String> {
-    let n: usize = text.parse().map_err(|_| format!("'{text}' is not a whole number"))?;
-    if !(1..=256).contains(&n) {
-        return Err(format!("{n} workers: give 1 to 256"));
-    }
-    Ok(n)
+/// A number of threads or workers: 1 to 256 (more would only exhaust memory and the scheduler).
+pub fn parse_threads(text: &str) -> Result<usize, String> {
+    text.parse::<usize>()
+        .ok()
+        .filter(|n| (1..=256).contains(n))
+        .ok_or_else(|| format!("'{text}' is not a number of threads from 1 to 256"))
 }

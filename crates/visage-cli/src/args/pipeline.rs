@@ -35,8 +35,8 @@ pub struct PipelineArgs {
     /// Refuse images with more pixels than this.
     #[arg(long, default_value_t = visage::core::LoadOptions::DEFAULT_MAX_PIXELS)]
     pub max_pixels: u64,
-    /// Threads inside each model run.
-    #[arg(long, default_value_t = 1)]
+    /// Threads inside each model run (1 to 256).
+    #[arg(long, default_value_t = 1, value_parser = crate::args::parse::parse_threads)]
     pub intra_threads: usize,
     /// Never install models; fail if they are missing.
     #[arg(long)]

@@ -29,7 +29,7 @@ pub struct AnalyzeArgs {
     #[arg(long)]
     pub liveness_threshold: Option<f32>,
     /// Images processed in parallel (default: all cores); output stays in input order.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::args::parse::parse_threads)]
     pub workers: Option<usize>,
     #[command(flatten)]
     pub pipeline: PipelineArgs,

@@ -24,7 +24,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 500)]
     pub limit: usize,
     /// Images processed in parallel, by visage and by the reference (default: all cores).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::args::parse::parse_threads)]
     pub workers: Option<usize>,
     /// The reference script; `none` skips it. Default: bench/reference.py of this source tree.
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../../bench/reference.py"))]

@@ -37,7 +37,7 @@ pub enum LibraryCommand {
         #[arg(required = true)]
         folders: Vec<PathBuf>,
         /// Images processed in parallel (default: all cores).
-        #[arg(long)]
+        #[arg(long, value_parser = crate::args::parse::parse_threads)]
         workers: Option<usize>,
         #[command(flatten)]
         pipeline: PipelineArgs,

@@ -3,7 +3,7 @@
 
 use crate::args::decision::DecisionArgs;
 use crate::args::gallery::GalleryArgs;
-use crate::args::parse::parse_workers;
+use crate::args::parse::parse_threads;
 use crate::args::pipeline::{analyzer, analyzer_config, default_workers, PipelineArgs, Purpose};
 use crate::commands::gallery::open::{audit_event, exists};
 use crate::output::{draw_target, print_json};
@@ -24,7 +24,7 @@ pub struct DetectArgs {
     #[arg(long, value_name = "OUT")]
     pub draw: Option<PathBuf>,
     /// Images processed in parallel (default: all cores); output stays in input order.
-    #[arg(long, value_parser = parse_workers)]
+    #[arg(long, value_parser = parse_threads)]
     pub workers: Option<usize>,
     #[command(flatten)]
     pub pipeline: PipelineArgs,
@@ -36,7 +36,7 @@ pub struct EmbedArgs {
     #[arg(required = true)]
     pub images: Vec<PathBuf>,
     /// Images processed in parallel (default: all cores); output stays in input order.
-    #[arg(long, value_parser = parse_workers)]
+    #[arg(long, value_parser = parse_threads)]
     pub workers: Option<usize>,
     #[command(flatten)]
     pub pipeline: PipelineArgs,

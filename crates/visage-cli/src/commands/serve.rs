@@ -25,6 +25,19 @@ pub struct ServeArgs {
     /// Requests running models at once (more get 503 with Retry-After).
     #[arg(long)]
     pub max_inflight: Option<usize>,
+    /// The highest `target_far` a request may ask for (a request above it gets 400
+    /// `target_far_above_policy`): the operator's bound on how loose a decision may be.
+    #[arg(long, default_value_t = 1e-2, value_parser = parse_far)]
+    pub max_target_far: f64,
+    /// Connections open at once (further ones are closed when accepted).
+    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: u32,
+    /// Seconds a client may take to send a request's headers before its connection is closed.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub header_timeout_secs: u64,
+    /// Failed authentications per client address and minute before its requests with a key get 429.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    pub failed_auth_per_minute: u32,
     /// Enrol without the passive liveness check (for galleries built from scanned ID photos, say);
     /// every enrolment's audit entry records whether liveness was required.
     #[arg(long)]
@@ -33,6 +46,14 @@ pub struct ServeArgs {
     pub gallery: GalleryArgs,
     #[command(flatten)]
     pub pipeline: PipelineArgs,
+}
+
+/// A false-accept rate in (0, 1).
+fn parse_far(text: &str) -> Result<f64, String> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|f| *f > 0.0 && *f < 1.0)
+        .ok_or_else(|| format!("'{text}' is not a false-accept rate in (0, 1)"))
 }
 
 /// The embedding model's active calibration (`visage calibrate`), if any: requests may then ask for a
@@ -56,6 +77,10 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
     let mut limits = visage_server::Limits {
         max_body_bytes: args.max_body_mb.max(1) * 1024 * 1024,
         requests_per_minute: args.rate_per_minute,
+        max_target_far: args.max_target_far,
+        max_connections: args.max_connections as usize,
+        failed_auth_per_minute: args.failed_auth_per_minute,
+        header_read_timeout: std::time::Duration::from_secs(args.header_timeout_secs),
         ..visage_server::Limits::default()
     };
     if let Some(n) = args.max_inflight {

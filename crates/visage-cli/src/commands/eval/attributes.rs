@@ -24,7 +24,7 @@ pub struct EvalLivenessArgs {
     #[arg(long, value_name = "STEM")]
     pub plot: Option<PathBuf>,
     /// Images processed in parallel (default: all cores).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::args::parse::parse_threads)]
     pub workers: Option<usize>,
     #[command(flatten)]
     pub pipeline: PipelineArgs,
@@ -42,7 +42,7 @@ pub struct EvalGenderArgs {
     #[arg(long)]
     pub limit: Option<usize>,
     /// Images processed in parallel (default: all cores).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::args::parse::parse_threads)]
     pub workers: Option<usize>,
     #[command(flatten)]
     pub pipeline: PipelineArgs,

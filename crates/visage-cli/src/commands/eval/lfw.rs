@@ -16,7 +16,7 @@ pub struct LfwArgs {
     #[arg(long)]
     pub data: PathBuf,
     /// Images processed in parallel (default: all cores).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::args::parse::parse_threads)]
     pub workers: Option<usize>,
     /// Embed every image again instead of using the embedding cache ($VISAGE_HOME/cache/embeddings).
     #[arg(long)]

@@ -11,7 +11,7 @@ use visage_eval::cache::{default_root, pipeline_fingerprint, EmbeddingCache};
 #[derive(Debug, clap::Args)]
 pub struct EmbeddingRunArgs {
     /// Images processed in parallel (default: all cores).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::args::parse::parse_threads)]
     pub workers: Option<usize>,
     /// Embed every image again instead of using the embedding cache.
     #[arg(long)]

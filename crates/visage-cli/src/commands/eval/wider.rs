@@ -45,7 +45,7 @@ pub struct WiderArgs {
     #[arg(long)]
     pub plot: Option<PathBuf>,
     /// Images processed in parallel (default: all cores).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::args::parse::parse_threads)]
     pub workers: Option<usize>,
     /// Inference backend: ort or tract (default: ort when installed).
     #[arg(long, env = "VISAGE_BACKEND")]
