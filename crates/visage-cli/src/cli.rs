@@ -133,6 +133,8 @@ pub enum Command {
     Store(crate::store_cmd::StoreCommand),
     /// Drive a running service at a fixed request rate and report throughput and latency.
     Loadtest(crate::loadtest::LoadtestArgs),
+    /// Watch a video file, camera or stream: track faces, identify each once, print events.
+    Watch(crate::watch::WatchArgs),
     /// Run the HTTP service on the gallery (API keys from `visage keys create`).
     Serve {
         /// Address to listen on.

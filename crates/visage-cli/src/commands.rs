@@ -60,6 +60,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Audit(cmd) => crate::gallery::audit(&cmd),
         Command::Store(cmd) => crate::store_cmd::run(&cmd),
         Command::Loadtest(args) => crate::loadtest::run(&args),
+        Command::Watch(args) => crate::watch::run(&args),
         Command::Serve { addr, max_body_mb, rate_per_minute, max_inflight, allow_spoof, gallery, pipeline } => {
             let mut limits = visage_server::Limits {
                 max_body_bytes: max_body_mb.max(1) * 1024 * 1024,

@@ -16,6 +16,7 @@ mod liveness;
 mod loadtest;
 mod output;
 mod store_cmd;
+mod watch;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -14,6 +14,7 @@ mod limits;
 mod metrics;
 mod openapi;
 mod routes;
+mod streams;
 
 pub use error::ApiError;
 pub use limits::Limits;
@@ -33,6 +34,8 @@ pub struct AppState {
     /// The embedding model's active calibration (`visage calibrate`), for `target_far` and the
     /// estimated FAR of each decision.
     pub(crate) calibration: Option<visage_eval::Calibration>,
+    /// Live video streams (`/v1/streams`).
+    pub(crate) streams: streams::Streams,
 }
 
 /// The OpenAPI document of the service (also served at `/v1/openapi.json`).
@@ -69,6 +72,7 @@ pub fn router_with_calibration(
         rate: limits::RateLimiter::new(limits.requests_per_minute),
         inference: Arc::new(tokio::sync::Semaphore::new(limits.max_concurrent_inference)),
         metrics: metrics::Metrics::default(),
+        streams: streams::Streams::default(),
         limits,
     });
     routes::build(state)
