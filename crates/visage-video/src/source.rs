@@ -135,6 +135,10 @@ pub struct VideoInfo {
     pub fps: f64,
 }
 
+/// The source has no more frames (a file ended, or the source was stopped).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourceEnded;
+
 /// One decoded frame.
 #[derive(Debug, Clone)]
 pub struct Frame {
@@ -206,11 +210,11 @@ impl FrameSource {
     }
 
     /// The next frame, waiting at most `timeout`; `Ok(None)` when none came in time.
-    pub fn next_frame_timeout(&self, timeout: Duration) -> Result<Option<Result<Frame, String>>, ()> {
+    pub fn next_frame_timeout(&self, timeout: Duration) -> Result<Option<Result<Frame, String>>, SourceEnded> {
         match self.frames.recv_timeout(timeout) {
             Ok(f) => Ok(Some(f)),
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Ok(None),
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err(()),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err(SourceEnded),
         }
     }
 

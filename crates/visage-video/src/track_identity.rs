@@ -223,7 +223,7 @@ mod tests {
 
     /// A unit vector near axis `axis` (a "person"), nudged by `noise` along axis 7.
     fn person(axis: usize, noise: f32) -> Vec<f32> {
-        let mut v = vec![0.0; 8];
+        let mut v = [0.0f32; 8];
         v[axis] = 1.0;
         v[7] = noise;
         let n = (1.0 + noise * noise).sqrt();

@@ -140,7 +140,7 @@ impl<'a> Watcher<'a> {
                     Ok(Some(Ok(frame))) => frame,
                     Ok(Some(Err(reason))) => anyhow::bail!("cannot decode {}: {reason}", source.spec().describe()),
                     Ok(None) => continue,
-                    Err(()) => break,
+                    Err(crate::source::SourceEnded) => break,
                 };
                 let detect = since_detection >= self.options.detect_every.max(1) - 1;
                 since_detection = if detect { 0 } else { since_detection + 1 };
@@ -193,7 +193,7 @@ impl<'a> Watcher<'a> {
         }
         // Times of old frames are forgotten (a track refers back a few hundred frames at most), so a
         // long watch does not grow.
-        if frame.index % 1024 == 0 {
+        if frame.index & 1023 == 0 {
             self.times.retain(|&f, _| f + TIMES_KEPT >= frame.index);
         }
         Ok(())
