@@ -2,7 +2,7 @@
 //! code in `commands/`; flag groups shared by several commands in `args/`.
 
 use crate::commands::{
-    analyze, bench, calibrate, eval, gallery, library, liveness, loadtest, models, pipeline, serve, store,
+    analyze, bench, calibrate, eval, gallery, library, liveness, loadtest, models, pipeline, serve, store, watch,
 };
 use clap::{Parser, Subcommand};
 
@@ -66,6 +66,8 @@ pub enum Command {
     Library(library::LibraryArgs),
     /// Drive a running service at a fixed request rate and report throughput and latency.
     Loadtest(loadtest::LoadtestArgs),
+    /// Watch a video file, camera or stream: track faces, identify each once, print events.
+    Watch(watch::WatchArgs),
     /// Run the HTTP service on the gallery (API keys from `visage keys create`).
     Serve(serve::ServeArgs),
 }

@@ -144,7 +144,8 @@ fn png_is_complete(b: &[u8]) -> bool {
     while let Some(header) = b.get(i..i + 8) {
         let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
         if &header[4..8] == b"IEND" {
-            return true;
+            // The whole chunk, its CRC included.
+            return b.len() >= i + 12 + len;
         }
         i = match i.checked_add(12).and_then(|n| n.checked_add(len)) {
             Some(next) => next,

@@ -18,6 +18,7 @@ mod limits;
 mod metrics;
 mod openapi;
 mod routes;
+mod streams;
 
 pub use connections::serve_listener;
 pub use error::ApiError;
@@ -37,6 +38,8 @@ pub struct AppState {
     pub(crate) decode_budget: limits::DecodeBudget,
     pub(crate) inference: Arc<tokio::sync::Semaphore>,
     pub(crate) metrics: metrics::Metrics,
+    /// Live video streams (`/v1/streams`).
+    pub(crate) streams: streams::Streams,
 }
 
 /// The OpenAPI document of the service (also served at `/v1/openapi.json`).
@@ -55,6 +58,7 @@ pub fn router(system: FaceRecognitionSystem, limits: Limits) -> Router {
         decode_budget: limits::DecodeBudget::new(limits.decode_budget_bytes),
         inference: Arc::new(tokio::sync::Semaphore::new(limits.max_concurrent_inference)),
         metrics: metrics::Metrics::default(),
+        streams: streams::Streams::default(),
         limits,
     });
     routes::build(state)

@@ -50,6 +50,9 @@ pub(crate) fn documented_routes() -> (Router<Arc<AppState>>, utoipa::openapi::Op
         .routes(routes!(revoke_consent))
         .routes(routes!(audit_list))
         .routes(routes!(audit_verify))
+        .routes(routes!(crate::streams::start_stream, crate::streams::list_streams))
+        .routes(routes!(crate::streams::stop_stream))
+        .routes(routes!(crate::streams::stream_events))
         .split_for_parts();
     CommonResponses.modify(&mut doc);
     (router, doc)
@@ -88,6 +91,7 @@ pub fn build(state: Arc<AppState>) -> Router {
         (name = "faces", description = "Detection, verification and identification"),
         (name = "gallery", description = "Subjects, enrolment with consent, erasure and export"),
         (name = "audit", description = "The hash-chained audit log"),
+        (name = "streams", description = "Live video: watch a source, track and identify faces, stream events"),
         (name = "service", description = "Health, readiness, metrics and models"),
     )
 )]
@@ -100,6 +104,9 @@ fn query_error(e: QueryRejection) -> ApiError {
 
 /// Answers 408 in the API's error shape when a request takes longer than the limit.
 async fn time_limit(limit: std::time::Duration, request: Request, next: Next) -> Response {
+    if crate::streams::is_long_lived(request.uri().path()) {
+        return next.run(request).await;
+    }
     match tokio::time::timeout(limit, next.run(request)).await {
         Ok(response) => response,
         Err(_) => ApiError::new(

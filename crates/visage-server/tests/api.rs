@@ -262,6 +262,10 @@ async fn the_openapi_document_is_served_and_covers_every_route() {
         ("/v1/subjects/{id}/consent/revoke", "post"),
         ("/v1/audit", "get"),
         ("/v1/audit/verify", "get"),
+        ("/v1/streams", "post"),
+        ("/v1/streams", "get"),
+        ("/v1/streams/{id}", "delete"),
+        ("/v1/streams/{id}/events", "get"),
     ];
     for (path, method) in expected {
         let op = &doc["paths"][path][method];

@@ -92,3 +92,55 @@ $("verify").addEventListener("click", () => run(async () => {
   const out = await call("POST", "/v1/verify", f);
   show((out.match ? "Same person" : "Different people") + ": similarity " + out.similarity.toFixed(3) + " (threshold " + out.threshold.toFixed(3) + ").");
 }));
+
+// Live video: the events of a stream, read from its Server-Sent Events with the key in the header.
+let following = null;
+async function refreshStreams() {
+  const list = await call("GET", "/v1/streams");
+  // Options built as text, never as HTML: a source is whatever an admin typed.
+  $("stream-list").replaceChildren(...list.map((s) => new Option(`${s.id}: ${s.source} (${s.state})`, s.id)));
+  return list;
+}
+async function follow(id) {
+  if (following) following.abort();
+  following = new AbortController();
+  const out = $("stream-events"); out.textContent = "";
+  const r = await fetch("/v1/streams/" + encodeURIComponent(id) + "/events",
+    { headers: { Authorization: "Bearer " + $("key").value.trim() }, signal: following.signal });
+  if (!r.ok) throw new Error("HTTP " + r.status);
+  const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffer += value;
+    let cut;
+    while ((cut = buffer.indexOf("\n\n")) >= 0) {
+      const block = buffer.slice(0, cut); buffer = buffer.slice(cut + 2);
+      const data = block.split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5)).join("");
+      if (!data) continue;
+      const e = JSON.parse(data);
+      out.textContent += (e.event ? `${e.t.toFixed(2)}s  #${e.track}  ${e.event}  ${e.subject || ""}` +
+        (e.similarity != null ? `  similarity ${e.similarity.toFixed(2)}` : "") +
+        (e.liveness != null ? `  P(live) ${e.liveness.toFixed(2)}` : "") : `stream ${e.state}`) + "\n";
+      out.scrollTop = out.scrollHeight;
+    }
+  }
+}
+$("stream-start").addEventListener("click", () => run(async () => {
+  const key = $("key").value.trim();
+  const r = await fetch("/v1/streams", { method: "POST", headers: { Authorization: "Bearer " + key, "Content-Type": "application/json" },
+    body: JSON.stringify({ source: $("stream-source").value.trim() }) });
+  const body = await r.json().catch(() => ({}));
+  if (!r.ok) throw new Error((body.error && body.error.message) || ("HTTP " + r.status));
+  await refreshStreams(); $("stream-list").value = body.id;
+  show("Watching " + body.source + " as stream " + body.id + ".");
+  await follow(body.id);
+}));
+$("stream-refresh").addEventListener("click", () => run(async () => show((await refreshStreams()).length + " stream(s).")));
+$("stream-follow").addEventListener("click", () => run(() => follow($("stream-list").value)));
+$("stream-stop").addEventListener("click", () => run(async () => {
+  const s = await call("DELETE", "/v1/streams/" + encodeURIComponent($("stream-list").value));
+  show("Stopped " + s.id + ": " + (s.summary ? s.summary.frames + " frames, " + s.summary.dropped_frames + " dropped" : s.state));
+  await refreshStreams();
+}));

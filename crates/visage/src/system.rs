@@ -247,6 +247,12 @@ impl FaceRecognitionSystem {
             .collect()
     }
 
+    /// The best `k` subjects for one embedding made by this system's analyzer (a video track's fused
+    /// embedding, say), searched like `identify`'s faces. Not audited: the caller audits its decision.
+    pub fn search_embedding(&self, embedding: &[f32], k: usize) -> Result<Vec<Candidate>, VisageError> {
+        Ok(self.search(&[embedding.to_vec()], k.max(1))?.pop().unwrap_or_default())
+    }
+
     /// Brings the in-process index up to date with the store: other processes on the same gallery (a
     /// CLI next to `visage serve`, replicas on one PostgreSQL database with encrypted templates) may
     /// have enrolled or erased since. One small query when nothing changed.

@@ -12,6 +12,7 @@ pub mod models;
 pub mod pipeline;
 pub mod serve;
 pub mod store;
+pub mod watch;
 
 use crate::cli::{Cli, Command};
 use anyhow::Result;
@@ -42,5 +43,6 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Library(args) => library::run(args),
         Command::Loadtest(args) => loadtest::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Watch(args) => watch::run(args),
     }
 }

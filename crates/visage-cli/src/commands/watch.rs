@@ -1,0 +1,129 @@
+//! `visage watch SOURCE`: live video. Tracks each face of a video file, camera, stream or folder of
+//! frames, identifies each track against the gallery once (again only when the evidence changes) and
+//! prints events: text for people, JSON lines with `--json`. Ctrl-C ends every open track first.
+
+use crate::args::decision::DecisionArgs;
+use crate::args::gallery::GalleryArgs;
+use crate::args::pipeline::PipelineArgs;
+use crate::commands::gallery::open::open_configured;
+use anyhow::{Context, Result};
+use clap::Args;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use visage::system::default_actor;
+use visage_video::decision::DecisionSettings;
+use visage_video::source::{FrameSource, SourceSpec, DEFAULT_FRAMES_FPS};
+use visage_video::webhook::{RetryPolicy, Webhook};
+use visage_video::{Event, WatchOptions, Watcher};
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// A video file (mp4, mkv, avi, webm, ...), a V4L2 camera (/dev/video0), an rtsp:// or http(s)://
+    /// stream, or a folder or glob of frames ("frames/*.png"). Decoded by FFmpeg.
+    pub source: String,
+    /// Run the face detector on every Nth frame; the tracker predicts the boxes in between.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub detect_every: u32,
+    /// The threshold (`--threshold` or `--target-far`) and `--require-live`: liveness is the median
+    /// P(live) over each track's frames; a spoof track is never searched and gets a `spoof` event.
+    #[command(flatten)]
+    pub decision: DecisionArgs,
+    /// P(live) below which a track is a spoof (default: the manifest's).
+    #[arg(long)]
+    pub liveness_threshold: Option<f32>,
+    /// Write the video with each track's box and label to this file (e.g. out.mp4).
+    #[arg(long, value_name = "OUT")]
+    pub draw: Option<PathBuf>,
+    /// POST each identified / unknown / spoof event as JSON to this URL (retried with backoff).
+    #[arg(long, value_name = "URL")]
+    pub webhook: Option<String>,
+    /// Frame rate of a folder or glob of frames.
+    #[arg(long, default_value_t = DEFAULT_FRAMES_FPS)]
+    pub fps: f64,
+    #[command(flatten)]
+    pub gallery: GalleryArgs,
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+}
+
+/// `visage watch`.
+pub fn run(args: &WatchArgs) -> Result<ExitCode> {
+    // The source first: a wrong path or a missing FFmpeg is reported before the models load.
+    let spec = SourceSpec::parse(&args.source, args.fps)?;
+    let source = FrameSource::open(spec)?;
+    let calibration = args.decision.calibration()?;
+    let system = open_configured(&args.gallery, Some(&args.pipeline), |c| c.analyzer.calibration = calibration)?;
+    // Refuse a target FAR the calibration cannot give before the first frame, not at the first track.
+    system.analyzer().policy().resolve(args.decision.decision().threshold)?;
+    let mut webhook = match &args.webhook {
+        Some(url) => Some(Webhook::start(url, RetryPolicy::default()).map_err(anyhow::Error::msg)?),
+        None => None,
+    };
+    let options = WatchOptions {
+        detect_every: args.detect_every,
+        decision: DecisionSettings { decision: args.decision.decision(), liveness_threshold: args.liveness_threshold },
+        actor: default_actor(),
+        draw: args.draw.clone(),
+        ..WatchOptions::default()
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    stop_on_ctrl_c(stop.clone());
+    let json = args.pipeline.json;
+    let mut out = std::io::stdout().lock();
+    let summary = Watcher::new(&system, options)
+        .run(&source, &stop, |event: &Event| {
+            let line = if json { serde_json::to_string(event).expect("events serialise") } else { event.describe() };
+            // A closed pipe (`| head`) must not stop the watch's bookkeeping.
+            let _ = writeln!(out, "{line}").and_then(|_| out.flush());
+            if let Some(hook) = webhook.as_mut() {
+                hook.send(event);
+            }
+        })
+        .with_context(|| format!("watching {}", source.spec().describe()))?;
+    drop(out);
+    if let Some(hook) = webhook.take() {
+        let stats = hook.finish();
+        if stats.failed + stats.dropped > 0 {
+            eprintln!("webhook: {} delivered, {} failed, {} dropped", stats.delivered, stats.failed, stats.dropped);
+        }
+    }
+    eprintln!(
+        "{} frames in {:.1} s ({:.1} frames/s), {} dropped, {} detector runs, {} faces embedded, {} tracks{}",
+        summary.frames,
+        summary.seconds,
+        summary.fps,
+        summary.dropped_frames,
+        summary.detections,
+        summary.embeddings,
+        summary.tracks,
+        summary.drawn.as_ref().map_or(String::new(), |p| format!("; video written to {}", p.display()))
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Sets `stop` on Ctrl-C (SIGINT) or SIGTERM, so the watch ends its open tracks before exiting.
+fn stop_on_ctrl_c(stop: Arc<AtomicBool>) {
+    let spawned = std::thread::Builder::new().name("ctrl-c".into()).spawn(move || {
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+        runtime.block_on(async {
+            #[cfg(unix)]
+            {
+                use tokio::signal::unix::{signal, SignalKind};
+                let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
+                else {
+                    return;
+                };
+                tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
+            }
+            #[cfg(not(unix))]
+            let _ = tokio::signal::ctrl_c().await;
+        });
+        stop.store(true, Ordering::SeqCst);
+    });
+    if let Err(e) = spawned {
+        tracing::warn!("Ctrl-C will not end tracks cleanly: {e}");
+    }
+}
