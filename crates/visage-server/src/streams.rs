@@ -7,6 +7,7 @@
 use crate::auth::{actor, authorize};
 use crate::openapi::ErrorBody;
 use crate::{ApiError, AppState};
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
@@ -174,9 +175,16 @@ pub(crate) fn is_long_lived(path: &str) -> bool {
 pub(crate) async fn start_stream(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    Json(request): Json<StartStream>,
+    request: Result<Json<StartStream>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let key = authorize(&state, &headers, "admin")?;
+    // A missing or wrong body is answered in the API's error shape, not axum's plain text.
+    let Json(request) = request.map_err(|e| match e {
+        JsonRejection::MissingJsonContentType(_) => {
+            ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "send application/json")
+        }
+        other => ApiError::bad_request("invalid_request", other.body_text()),
+    })?;
     if !(1..=100).contains(&request.detect_every) {
         return Err(ApiError::bad_request("invalid_request", "detect_every must be from 1 to 100"));
     }
