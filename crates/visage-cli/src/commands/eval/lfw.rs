@@ -1,7 +1,7 @@
 //! `visage eval lfw`: 10-fold verification accuracy, AUC and TAR at fixed FARs on LFW.
 
-use super::pipeline::EvalPipeline;
-use crate::args::pipeline::{default_workers, PipelineArgs};
+use super::pipeline::{EmbeddingRunArgs, EvalPipeline};
+use crate::args::pipeline::default_workers;
 use crate::output::{print_json, Progress};
 use anyhow::{bail, Result};
 use clap::Args;
@@ -15,19 +15,13 @@ pub struct LfwArgs {
     /// The LFW folder (with pairs.csv and lfw-deepfunneled/).
     #[arg(long)]
     pub data: PathBuf,
-    /// Images processed in parallel (default: all cores).
-    #[arg(long, value_parser = crate::args::parse::parse_threads)]
-    pub workers: Option<usize>,
-    /// Embed every image again instead of using the embedding cache ($VISAGE_HOME/cache/embeddings).
-    #[arg(long)]
-    pub no_cache: bool,
     #[command(flatten)]
-    pub pipeline: PipelineArgs,
+    pub run: EmbeddingRunArgs,
 }
 
 /// `visage eval lfw`.
 pub fn run(a: &LfwArgs) -> Result<ExitCode> {
-    let (data, workers, no_cache, args) = (&a.data, a.workers, a.no_cache, &a.pipeline);
+    let (data, workers, no_cache, args) = (&a.data, a.run.workers, a.run.no_cache, &a.run.pipeline);
     if !data.join("pairs.csv").is_file() {
         bail!("{} does not look like LFW: no pairs.csv (expected pairs.csv and lfw-deepfunneled/)", data.display());
     }

@@ -13,7 +13,7 @@ pub struct EmbeddingRunArgs {
     /// Images processed in parallel (default: all cores).
     #[arg(long, value_parser = crate::args::parse::parse_threads)]
     pub workers: Option<usize>,
-    /// Embed every image again instead of using the embedding cache.
+    /// Embed every image again instead of using the embedding cache ($VISAGE_HOME/cache/embeddings).
     #[arg(long)]
     pub no_cache: bool,
     #[command(flatten)]
