@@ -113,7 +113,9 @@ fn start() -> Result<PostgresServer, String> {
                 server.psql("template1", "CREATE EXTENSION IF NOT EXISTS vector")?;
                 return Ok(server);
             }
-            Err(e) => last_err = e,
+            // Only a port taken meanwhile is worth another try.
+            Err(e) if e.contains("Address already in use") => last_err = e,
+            Err(e) => return Err(e),
         }
     }
     Err(last_err)
@@ -138,6 +140,9 @@ fn launch(as_root: bool, bin: &Path, data: &Path, run_dir: &Path, port: u16) -> 
         run(Command::new("chown").arg(format!("{PG_SYSTEM_USER}:{PG_SYSTEM_USER}")).arg(&log))?;
     }
     cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(log_file);
+    // The thread reports the spawn, then the exit: a server that exits during start-up failed (its
+    // log says why). The log's text is not the signal: `pg_isready` probing a server that is still
+    // starting makes it log "FATAL: the database system is starting up", which is no failure.
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::Builder::new()
         .name("postgres-test-server".into())
@@ -146,6 +151,7 @@ fn launch(as_root: bool, bin: &Path, data: &Path, run_dir: &Path, port: u16) -> 
                 let _ = tx.send(Ok(()));
                 let status = child.wait();
                 eprintln!("the PostgreSQL test server exited: {status:?}");
+                let _ = tx.send(Err(format!("{status:?}")));
                 // Stay alive: the parent-death signal fires when this thread ends.
                 loop {
                     std::thread::park();
@@ -157,7 +163,7 @@ fn launch(as_root: bool, bin: &Path, data: &Path, run_dir: &Path, port: u16) -> 
         })
         .map_err(|e| e.to_string())?;
     rx.recv().map_err(|e| e.to_string())??;
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_secs(120);
     while Instant::now() < deadline {
         let ready = Command::new(bin.join("pg_isready"))
             .args(["-q", "-h", "127.0.0.1", "-p", &port.to_string()])
@@ -166,13 +172,13 @@ fn launch(as_root: bool, bin: &Path, data: &Path, run_dir: &Path, port: u16) -> 
         if ready {
             return Ok(());
         }
-        std::thread::sleep(Duration::from_millis(100));
-        let log_text = std::fs::read_to_string(&log).unwrap_or_default();
-        if log_text.contains("FATAL") || log_text.contains("could not bind") {
-            return Err(format!("postgres did not start on port {port}: {}", log_text.trim()));
+        if let Ok(Err(status)) = rx.try_recv() {
+            let log_text = std::fs::read_to_string(&log).unwrap_or_default();
+            return Err(format!("postgres on port {port} exited during start-up ({status}): {}", log_text.trim()));
         }
+        std::thread::sleep(Duration::from_millis(100));
     }
-    Err(format!("postgres did not accept connections within 60 s (log: {})", log.display()))
+    Err(format!("postgres did not accept connections within 120 s (log: {})", log.display()))
 }
 
 /// A command run as the unprivileged user (when root) that also dies with its parent thread.
