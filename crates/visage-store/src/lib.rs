@@ -21,6 +21,7 @@ mod keys;
 mod model;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+pub mod private_files;
 mod rules;
 mod secrets;
 mod spec;

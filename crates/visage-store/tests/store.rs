@@ -357,3 +357,26 @@ fn a_version_1_store_is_migrated() {
     let changes = store.template_changes(0).unwrap();
     assert_eq!(changes.added.iter().map(|t| t.subject_id.as_str()).collect::<Vec<_>>(), ["new"], "the log runs");
 }
+
+/// Defect 2 of the security review: the data dir was 0755 and the database, -wal and -shm 0644.
+#[cfg(unix)]
+#[test]
+fn the_data_dir_and_database_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let store = open(&dir);
+    store.enroll("alice", None, &consent("access"), &[template(1.0)], "cli", json!({})).unwrap();
+    assert_eq!(mode(&dir), 0o700);
+    for name in ["visage.db", "visage.db-wal", "visage.db-shm", "visage.key"] {
+        let file = dir.join(name);
+        assert!(file.exists(), "{name} missing");
+        assert_eq!(mode(&file), 0o600, "{name}");
+    }
+    drop(store);
+    // An existing database that others could read is narrowed when opened.
+    std::fs::set_permissions(dir.join("visage.db"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let _store = open(&dir);
+    assert_eq!(mode(&dir.join("visage.db")), 0o600);
+}
