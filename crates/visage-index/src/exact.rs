@@ -127,7 +127,7 @@ impl ExactIndex {
     }
 
     /// The k best rows among `range`, scored in the index's precision (int8: approximate scores).
-    fn scan(&self, query: &Query, range: Range<usize>, k: usize, keep: Option<&Keep>) -> TopK {
+    fn scan(&self, query: &Query, range: Range<usize>, k: usize, keep: Option<&Keep<'_>>) -> TopK {
         let mut top = TopK::new(k);
         let mut scores = [0.0f32; BLOCK];
         let mut iscores = [0i32; BLOCK];
@@ -154,7 +154,7 @@ impl ExactIndex {
     }
 
     /// Scans every row, in parallel when the index is large enough and the pool has several threads.
-    fn scan_all(&self, query: &Query, k: usize, keep: Option<&Keep>) -> TopK {
+    fn scan_all(&self, query: &Query, k: usize, keep: Option<&Keep<'_>>) -> TopK {
         let n = self.ids.len();
         let threads = rayon::current_num_threads();
         if n < self.parallel_threshold || threads < 2 {
@@ -162,19 +162,22 @@ impl ExactIndex {
         }
         // One contiguous share per thread, cut at block boundaries; more shares would only add merging.
         let share = n.div_ceil(threads).div_ceil(BLOCK) * BLOCK;
-        (0..n.div_ceil(share)).into_par_iter().map(|p| self.scan(query, p * share..((p + 1) * share).min(n), k, keep)).reduce(
-            || TopK::new(k),
-            |mut a, b| {
-                a.merge(b);
-                a
-            },
-        )
+        (0..n.div_ceil(share))
+            .into_par_iter()
+            .map(|p| self.scan(query, p * share..((p + 1) * share).min(n), k, keep))
+            .reduce(
+                || TopK::new(k),
+                |mut a, b| {
+                    a.merge(b);
+                    a
+                },
+            )
     }
 }
 
 impl ExactIndex {
     /// The search, with or without a filter.
-    fn search_where(&self, query: &[f32], k: usize, keep: Option<&Keep>) -> Result<Vec<(u64, f32)>, IndexError> {
+    fn search_where(&self, query: &[f32], k: usize, keep: Option<&Keep<'_>>) -> Result<Vec<(u64, f32)>, IndexError> {
         let q = checked_unit(query, self.dim)?;
         let k = k.min(self.len());
         if k == 0 {
@@ -195,7 +198,6 @@ impl ExactIndex {
         };
         Ok(top.into_iter().map(|(row, score)| (self.ids[row], score)).collect())
     }
-
 }
 
 impl ExactIndex {
@@ -299,7 +301,7 @@ impl VectorIndex for ExactIndex {
         self.search_where(query, k, None)
     }
 
-    fn search_filtered(&self, query: &[f32], k: usize, keep: &Keep) -> Result<Vec<(u64, f32)>, IndexError> {
+    fn search_filtered(&self, query: &[f32], k: usize, keep: &Keep<'_>) -> Result<Vec<(u64, f32)>, IndexError> {
         self.search_where(query, k, Some(keep))
     }
 

@@ -171,7 +171,7 @@ impl VectorIndex for GalleryIndex {
         self.index().search(query, k)
     }
 
-    fn search_filtered(&self, query: &[f32], k: usize, keep: &Keep) -> Result<Vec<(u64, f32)>, IndexError> {
+    fn search_filtered(&self, query: &[f32], k: usize, keep: &Keep<'_>) -> Result<Vec<(u64, f32)>, IndexError> {
         self.index().search_filtered(query, k, keep)
     }
 

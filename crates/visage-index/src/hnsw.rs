@@ -260,7 +260,7 @@ impl VectorIndex for HnswIndex {
         self.search_where(query, k, None)
     }
 
-    fn search_filtered(&self, query: &[f32], k: usize, keep: &Keep) -> Result<Vec<(u64, f32)>, IndexError> {
+    fn search_filtered(&self, query: &[f32], k: usize, keep: &Keep<'_>) -> Result<Vec<(u64, f32)>, IndexError> {
         self.search_where(query, k, Some(keep))
     }
 
@@ -273,7 +273,7 @@ impl VectorIndex for HnswIndex {
 
 impl HnswIndex {
     /// The search, with or without a filter.
-    fn search_where(&self, query: &[f32], k: usize, keep: Option<&Keep>) -> Result<Vec<(u64, f32)>, IndexError> {
+    fn search_where(&self, query: &[f32], k: usize, keep: Option<&Keep<'_>>) -> Result<Vec<(u64, f32)>, IndexError> {
         let q = checked_unit(query, self.dim)?;
         let k = k.min(self.len());
         if k == 0 {
@@ -301,7 +301,6 @@ impl HnswIndex {
         scored.truncate(k);
         Ok(scored)
     }
-
 }
 
 fn backend(e: impl std::fmt::Display) -> IndexError {

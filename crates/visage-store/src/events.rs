@@ -87,8 +87,12 @@ pub(crate) fn key_rotated(actor: &str, templates: usize) -> AuditEvent {
 }
 
 /// An API key created with its scopes (never its secret).
-pub(crate) fn api_key_created(actor: &str, key_id: &str, scopes: &[String]) -> AuditEvent {
-    AuditEvent::ok(actor, "key-create").detail(serde_json::json!({"key": key_id, "scopes": scopes}))
+pub(crate) fn api_key_created(actor: &str, key: &crate::api_keys::ApiKey) -> AuditEvent {
+    let mut detail = serde_json::json!({"key": key.id, "scopes": key.scopes});
+    if !key.purposes.is_empty() {
+        detail["purposes"] = serde_json::json!(key.purposes);
+    }
+    AuditEvent::ok(actor, "key-create").detail(detail)
 }
 
 /// An API key revoked.

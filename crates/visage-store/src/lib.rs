@@ -34,8 +34,8 @@ pub use error::StoreError;
 pub use gallery::{migrate, GalleryStore};
 pub use keys::{KeySource, StoreKey, KEY_ENV};
 pub use model::{
-    Consent, ConsentGrant, GalleryCounts, GalleryDump, NewTemplate, PurgeReport, Subject, SubjectExport, Template,
-    TemplateChanges, TemplateMode, TemplateRecord,
+    ActiveConsent, Consent, ConsentChanges, ConsentGrant, GalleryCounts, GalleryDump, NewTemplate, PurgeReport,
+    Subject, SubjectExport, Template, TemplateChanges, TemplateMode, TemplateRecord,
 };
 pub use rules::validate_subject_id;
 pub use spec::StoreSpec;

@@ -317,7 +317,7 @@ fn time_queries(
 /// PostgreSQL with plain templates: one SQL statement per query, per-subject best in SQL.
 fn bench_database(store: &dyn GalleryStore, queries: &[Vec<f32>], truth: &[usize]) -> Result<serde_json::Value> {
     let mut report =
-        time_queries(queries, truth, |q| Ok(store.search(q, 1, MODEL_SHA)?.into_iter().next().map(|c| c.0)))?;
+        time_queries(queries, truth, |q| Ok(store.search(q, 1, MODEL_SHA, None)?.into_iter().next().map(|c| c.0)))?;
     report["search"] = json!("pgvector HNSW (m=16, ef_construction=64), per-subject best in SQL");
     report["ef_search"] = json!(visage::store::postgres::ef_search());
     Ok(report)

@@ -108,7 +108,7 @@ impl PgStore {
                  VALUES ($1, $2, $3, $4, $5, $6)",
             )?;
             for (k, hash) in &dump.api_keys {
-                tx.execute(&stmt, &[&k.id, hash, &k.scopes.join(","), &k.label, &k.created_at, &k.revoked_at])?;
+                tx.execute(&stmt, &[&k.id, hash, &k.stored_grants(), &k.label, &k.created_at, &k.revoked_at])?;
             }
             chain::insert(&mut tx, &dump.audit)?;
             if let Some(last) = dump.audit.last() {

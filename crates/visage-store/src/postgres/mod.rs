@@ -16,6 +16,7 @@
 mod audit;
 mod chain;
 mod consent;
+mod consent_log;
 mod dump;
 mod gallery;
 mod keys;

@@ -110,7 +110,7 @@ impl Store {
                 tx.execute(
                     "INSERT INTO api_keys (id, secret_sha256, scopes, label, created_at, revoked_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![k.id, hash, k.scopes.join(","), k.label, k.created_at, k.revoked_at],
+                    params![k.id, hash, k.stored_grants(), k.label, k.created_at, k.revoked_at],
                 )?;
             }
             for row in &dump.audit {
