@@ -18,7 +18,9 @@ pub(crate) fn enrolled(
         obj.insert("consent".into(), consent_id.into());
         obj.insert("purpose".into(), purpose.into());
     }
-    AuditEvent::ok(actor, "enroll").subject(subject_id).detail(detail)
+    let event = AuditEvent::ok(actor, "enroll").subject(subject_id).detail(detail);
+    // The subjects a forced enrolment matched are named by pseudonym, like every subject in the log.
+    AuditEvent { names: vec!["duplicates_overridden".into()], ..event }
 }
 
 /// A bulk import of `templates` templates of `subjects` subjects (PostgreSQL adds its template mode).

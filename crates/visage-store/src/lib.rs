@@ -22,6 +22,7 @@ mod model;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod private_files;
+mod pseudonyms;
 mod rules;
 mod secrets;
 mod spec;

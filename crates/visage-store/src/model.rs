@@ -131,6 +131,8 @@ pub struct GalleryDump {
     pub(crate) templates: Vec<DumpedTemplate>,
     pub(crate) api_keys: Vec<(ApiKey, String)>,
     pub(crate) audit: Vec<AuditRow>,
+    /// (subject id, pseudonym) of every subject the audit log names (see [`crate::pseudonyms`]).
+    pub(crate) pseudonyms: Vec<(String, String)>,
     pub(crate) audit_key: Zeroizing<Vec<u8>>,
 }
 

@@ -339,17 +339,22 @@ impl FaceRecognitionSystem {
                 VisageError::Spoof { score, threshold, .. } => {
                     ("refused-spoof", serde_json::json!({"liveness": score, "threshold": threshold}))
                 }
-                VisageError::Duplicate { other, similarity, .. } => {
-                    ("refused-duplicate", serde_json::json!({"matches": other, "similarity": similarity}))
+                VisageError::Duplicate { similarity, .. } => {
+                    ("refused-duplicate", serde_json::json!({"similarity": similarity}))
                 }
                 VisageError::NoFace { .. } | VisageError::SeveralFaces { .. } => {
                     ("refused-face", serde_json::json!({"reason": e.to_string()}))
                 }
                 other => ("failed", serde_json::json!({"reason": other.to_string()})),
             };
-            self.store.audit(
-                visage_store::AuditEvent::new(actor, "enroll", outcome).subject(&request.subject).detail(detail),
-            )?;
+            let event =
+                visage_store::AuditEvent::new(actor, "enroll", outcome).subject(&request.subject).detail(detail);
+            // The subject a duplicate matched is named by its pseudonym, like every subject in the log.
+            let event = match e {
+                VisageError::Duplicate { other, .. } => event.naming("matches", other),
+                _ => event,
+            };
+            self.store.audit(event)?;
         }
         result
     }

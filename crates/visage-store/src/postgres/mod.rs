@@ -21,6 +21,7 @@ mod dump;
 mod gallery;
 mod keys;
 mod pool;
+mod pseudonyms;
 mod rotate;
 mod schema;
 mod search;

@@ -103,6 +103,12 @@ const MIGRATIONS: &[&str] = &[
      END $$;
      CREATE TRIGGER consent_log AFTER INSERT OR UPDATE OR DELETE ON consents
      FOR EACH ROW EXECUTE FUNCTION visage_consent_log();",
+    // 4: subject pseudonyms: audit entries name subjects by a random pseudonym, and erasure deletes
+    // the subject's row here, so its entries can no longer be linked to it (see `crate::pseudonyms`).
+    "CREATE TABLE subject_pseudonyms (
+         subject_id TEXT PRIMARY KEY,
+         pseudonym TEXT NOT NULL UNIQUE
+     );",
 ];
 
 /// The schema version this build writes.

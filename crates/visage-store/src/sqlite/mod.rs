@@ -8,6 +8,7 @@ mod consent_log;
 mod dump;
 mod gallery;
 mod keys;
+mod pseudonyms;
 mod rotate;
 mod schema;
 mod secrets;

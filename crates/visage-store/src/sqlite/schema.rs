@@ -84,6 +84,12 @@ const MIGRATIONS: &[&str] = &[
      BEGIN INSERT INTO consent_log (consent_id) VALUES (NEW.id); END;
      CREATE TRIGGER consent_log_delete AFTER DELETE ON consents
      BEGIN INSERT INTO consent_log (consent_id) VALUES (OLD.id); END;",
+    // 5: subject pseudonyms: audit entries name subjects by a random pseudonym, and erasure deletes
+    // the subject's row here, so its entries can no longer be linked to it (see `crate::pseudonyms`).
+    "CREATE TABLE subject_pseudonyms (
+         subject_id TEXT PRIMARY KEY,
+         pseudonym TEXT NOT NULL UNIQUE
+     );",
 ];
 
 /// The schema version this build writes.
