@@ -272,36 +272,65 @@ impl VectorIndex for HnswIndex {
 }
 
 impl HnswIndex {
-    /// The search, with or without a filter.
+    /// The search, with or without a filter. A filtered search walks the graph without the filter and
+    /// keeps the accepted ids among more nearest vectors (4x, then 32x as many): if the true nearest
+    /// vectors hold `k` accepted ones, those are the true best `k` accepted, so recall is the unfiltered
+    /// walk's. When too few of them are accepted (a filter that keeps few ids) it scans every stored
+    /// vector the filter keeps, exactly. (usearch's own filtered walk lost recall: 0.70 against 0.96 on
+    /// the store benchmark's hard case with half the ids kept.)
     fn search_where(&self, query: &[f32], k: usize, keep: Option<&Keep<'_>>) -> Result<Vec<(u64, f32)>, IndexError> {
         let q = checked_unit(query, self.dim)?;
         let k = k.min(self.len());
         if k == 0 {
             return Ok(Vec::new());
         }
+        let Some(keep) = keep else {
+            return self.nearest(&q, k + RERANK_EXTRA, k);
+        };
+        for widen in FILTER_WIDENING {
+            let wanted = (k + RERANK_EXTRA) * widen;
+            let mut found = self.nearest(&q, wanted, wanted)?;
+            found.retain(|&(id, _)| keep(id));
+            if found.len() >= k {
+                found.truncate(k);
+                return Ok(found);
+            }
+        }
+        Ok(self.scan_kept(&q, k, keep))
+    }
+
+    /// The `k` best of the `wanted` nearest vectors the graph walk finds, scored exactly in f32.
+    fn nearest(&self, q: &[f32], wanted: usize, k: usize) -> Result<Vec<(u64, f32)>, IndexError> {
         let mut codes = Vec::with_capacity(self.dim + CODE_SCALE_BYTES);
-        i8_codes(&q, &mut codes);
-        let wanted = (k + RERANK_EXTRA).min(self.len());
+        i8_codes(q, &mut codes);
         let matches = {
             let _slot = self.slots.acquire();
-            match keep {
-                None => self.index.search(&codes, wanted),
-                // The graph walk goes on past rejected nodes until it holds `wanted` accepted ones.
-                Some(keep) => self.index.filtered_search(&codes, wanted, |id| keep(id)),
-            }
-            .map_err(backend)?
+            self.index.search(&codes, wanted.min(self.len())).map_err(backend)?
         };
         let dot = dot_f32_fn();
         let mut scored: Vec<(u64, f32)> = matches
             .keys
             .into_iter()
-            .filter_map(|id| self.rows.get(&id).map(|&row| (id, dot(&q, self.row(row)))))
+            .filter_map(|id| self.rows.get(&id).map(|&row| (id, dot(q, self.row(row)))))
             .collect();
         scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         scored.truncate(k);
         Ok(scored)
     }
+
+    /// The exact `k` best among the stored vectors `keep` accepts.
+    fn scan_kept(&self, q: &[f32], k: usize, keep: &Keep<'_>) -> Vec<(u64, f32)> {
+        let dot = dot_f32_fn();
+        let mut scored: Vec<(u64, f32)> =
+            self.rows.iter().filter(|(&id, _)| keep(id)).map(|(&id, &row)| (id, dot(q, self.row(row)))).collect();
+        scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        scored.truncate(k);
+        scored
+    }
 }
+
+/// How many times more nearest vectors a filtered search asks the graph for, in turn, before it scans.
+const FILTER_WIDENING: [usize; 2] = [4, 32];
 
 fn backend(e: impl std::fmt::Display) -> IndexError {
     IndexError::Backend(e.to_string())

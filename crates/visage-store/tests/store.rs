@@ -56,16 +56,18 @@ fn enrol_export_and_delete() {
     assert!(store.subject("alice").unwrap().is_none());
     assert_eq!(store.all_templates().unwrap().len(), 1);
     assert!(store.consents("alice").unwrap().is_empty());
-    // The tombstone stays, without biometric data.
-    let tomb = store
-        .audit_entries(&AuditFilter {
-            subject: Some("alice".into()),
-            action: Some("delete".into()),
-            ..Default::default()
-        })
-        .unwrap();
+    // The tombstone stays, without biometric data, and no longer linked to her.
+    let delete = AuditFilter { action: Some("delete".into()), ..Default::default() };
+    let tomb = store.audit_entries(&delete).unwrap();
     assert_eq!(tomb.len(), 1);
     assert_eq!(tomb[0].detail["templates_erased"], 2);
+    assert!(tomb[0].subject.as_deref().is_some_and(|s| s.starts_with("subj-")), "{:?}", tomb[0].subject);
+    let by_id = AuditFilter { subject: Some("alice".into()), ..Default::default() };
+    assert!(store.audit_entries(&by_id).unwrap().is_empty());
+    // Not in the file either: the erasure destroyed the only link.
+    drop(raw(dir.path()).execute_batch("PRAGMA wal_checkpoint(TRUNCATE)"));
+    let bytes = std::fs::read(dir.path().join("visage.db")).unwrap();
+    assert!(!bytes.windows(5).any(|w| w == b"alice"), "the database file still holds the erased id");
     assert!(matches!(store.delete_subject("alice", "cli"), Err(StoreError::UnknownSubject(_))));
     assert!(store.verify_audit().unwrap().intact);
 }
@@ -342,10 +344,13 @@ fn a_version_1_store_is_migrated() {
     store.enroll("old", None, &consent("access"), &[template(1.0)], "cli", json!({})).unwrap();
     drop(store);
     let db = raw(dir.path());
-    // What a version 1 file looked like: no API keys (2), no template log (3).
+    // What a version 1 file looked like: no API keys (2), no template log (3), no consent log (4), no
+    // subject pseudonyms (5).
     db.execute_batch(
         "DROP TABLE api_keys; DROP TRIGGER template_log_added; DROP TRIGGER template_log_removed;
-         DROP TABLE template_log; PRAGMA user_version = 1;",
+         DROP TABLE template_log; DROP TRIGGER consent_log_insert; DROP TRIGGER consent_log_update;
+         DROP TRIGGER consent_log_delete; DROP TABLE consent_log; DROP TABLE subject_pseudonyms;
+         PRAGMA user_version = 1;",
     )
     .unwrap();
     drop(db);
@@ -356,6 +361,11 @@ fn a_version_1_store_is_migrated() {
     store.enroll("new", None, &consent("access"), &[template(2.0)], "cli", json!({})).unwrap();
     let changes = store.template_changes(0).unwrap();
     assert_eq!(changes.added.iter().map(|t| t.subject_id.as_str()).collect::<Vec<_>>(), ["new"], "the log runs");
+    // The consent log starts with the consents that existed, then follows new ones.
+    let consents = store.consent_changes(0).unwrap();
+    let subjects: Vec<&str> = consents.active.iter().map(|c| c.subject_id.as_str()).collect();
+    assert_eq!(subjects, ["old", "new"]);
+    assert!(store.verify_audit().unwrap().intact);
 }
 
 /// Defect 2 of the security review: the data dir was 0755 and the database, -wal and -shm 0644.

@@ -52,7 +52,7 @@ impl PgStore {
             .collect::<Result<_, StoreError>>()?;
         let api_keys = key_rows.iter().map(|r| (row_to_key(r), r.get(5))).collect();
         let audit = audit_rows.iter().map(chain::from_row).collect();
-        let pseudonyms = self.with(|c| pseudonyms::all(c))?;
+        let pseudonyms = self.with(pseudonyms::all)?;
         Ok(GalleryDump {
             subjects,
             consents,
