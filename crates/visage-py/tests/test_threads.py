@@ -6,6 +6,7 @@ the consequence users want, two threads analysing more images per second than on
 """
 
 import hashlib
+import random
 import threading
 import time
 
@@ -71,6 +72,14 @@ def test_long_calls_let_other_python_threads_run(app, photos, portraits, tmp_pat
     ratios = pauses(calls)
     ordered = sorted(r for r, _ in ratios)
     assert ordered[len(ordered) // 2] < 0.5, f"probe pause / call time, call time (s): {ratios}"
+
+
+def test_the_probe_sees_a_call_that_holds_the_gil():
+    """The control: sorting a list of ints runs in C without ever releasing the GIL, and the probe's
+    pause covers nearly all of it."""
+    shuffled = random.Random(7).sample(range(3_000_000), 3_000_000)
+    ((ratio, seconds),) = pauses([lambda: sorted(shuffled)])
+    assert ratio > 0.8, f"probe pause / call time {ratio:.2f} over {seconds:.2f} s"
 
 
 def rate(work, items, threads):
