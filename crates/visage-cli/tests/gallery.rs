@@ -470,3 +470,18 @@ fn two_processes_enrolling_at_once_keep_everything() {
     assert_eq!(stored.len(), 24);
     assert!(audit_intact(d));
 }
+
+/// Defect 2 of the security review: a data dir others can enter is named in a warning (visage keeps
+/// its mode: it may be shared on purpose) and the database in it is still created 0600.
+#[cfg(unix)]
+#[test]
+fn an_open_data_dir_is_warned_about() {
+    use std::os::unix::fs::PermissionsExt;
+    let data = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(data.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = visage_in(data.path(), &["subjects", "--json"], &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("chmod 700"), "no warning: {}", out.stderr);
+    let db = std::fs::metadata(data.path().join("visage.db")).unwrap();
+    assert_eq!(db.permissions().mode() & 0o777, 0o600);
+}

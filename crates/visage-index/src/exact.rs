@@ -7,7 +7,7 @@
 use crate::kernels::{dot_f32, scores_f32, scores_f32_tile, scores_i8};
 use crate::topk::TopK;
 use crate::vector::{check_batch, checked_unit};
-use crate::{IndexError, VectorIndex};
+use crate::{IndexError, Keep, VectorIndex};
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::ops::Range;
@@ -127,7 +127,7 @@ impl ExactIndex {
     }
 
     /// The k best rows among `range`, scored in the index's precision (int8: approximate scores).
-    fn scan(&self, query: &Query, range: Range<usize>, k: usize) -> TopK {
+    fn scan(&self, query: &Query, range: Range<usize>, k: usize, keep: Option<&Keep<'_>>) -> TopK {
         let mut top = TopK::new(k);
         let mut scores = [0.0f32; BLOCK];
         let mut iscores = [0i32; BLOCK];
@@ -144,28 +144,59 @@ impl ExactIndex {
                     }
                 }
             }
-            top.push_block(out, start);
+            match keep {
+                None => top.push_block(out, start),
+                Some(keep) => top.push_block_where(out, start, &|row| keep(self.ids[row])),
+            }
             start += n;
         }
         top
     }
 
     /// Scans every row, in parallel when the index is large enough and the pool has several threads.
-    fn scan_all(&self, query: &Query, k: usize) -> TopK {
+    fn scan_all(&self, query: &Query, k: usize, keep: Option<&Keep<'_>>) -> TopK {
         let n = self.ids.len();
         let threads = rayon::current_num_threads();
         if n < self.parallel_threshold || threads < 2 {
-            return self.scan(query, 0..n, k);
+            return self.scan(query, 0..n, k, keep);
         }
         // One contiguous share per thread, cut at block boundaries; more shares would only add merging.
         let share = n.div_ceil(threads).div_ceil(BLOCK) * BLOCK;
-        (0..n.div_ceil(share)).into_par_iter().map(|p| self.scan(query, p * share..((p + 1) * share).min(n), k)).reduce(
-            || TopK::new(k),
-            |mut a, b| {
-                a.merge(b);
-                a
-            },
-        )
+        (0..n.div_ceil(share))
+            .into_par_iter()
+            .map(|p| self.scan(query, p * share..((p + 1) * share).min(n), k, keep))
+            .reduce(
+                || TopK::new(k),
+                |mut a, b| {
+                    a.merge(b);
+                    a
+                },
+            )
+    }
+}
+
+impl ExactIndex {
+    /// The search, with or without a filter.
+    fn search_where(&self, query: &[f32], k: usize, keep: Option<&Keep<'_>>) -> Result<Vec<(u64, f32)>, IndexError> {
+        let q = checked_unit(query, self.dim)?;
+        let k = k.min(self.len());
+        if k == 0 {
+            return Ok(Vec::new());
+        }
+        let top = match self.precision {
+            Precision::F32 => self.scan_all(&Query::F32(&q), k, keep).into_sorted(),
+            Precision::Int8 => {
+                let (scale, codes) = quantize(&q);
+                let prepared = Query::Int8(codes.map(i16::from).collect(), scale);
+                let candidates = (k * INT8_CANDIDATES_PER_RESULT).max(INT8_MIN_CANDIDATES);
+                let mut exact = TopK::new(k);
+                for (row, _) in self.scan_all(&prepared, candidates, keep).into_sorted() {
+                    exact.push(dot_f32(&q, self.row(row)), row);
+                }
+                exact.into_sorted()
+            }
+        };
+        Ok(top.into_iter().map(|(row, score)| (self.ids[row], score)).collect())
     }
 }
 
@@ -267,25 +298,11 @@ impl VectorIndex for ExactIndex {
     }
 
     fn search(&self, query: &[f32], k: usize) -> Result<Vec<(u64, f32)>, IndexError> {
-        let q = checked_unit(query, self.dim)?;
-        let k = k.min(self.len());
-        if k == 0 {
-            return Ok(Vec::new());
-        }
-        let top = match self.precision {
-            Precision::F32 => self.scan_all(&Query::F32(&q), k).into_sorted(),
-            Precision::Int8 => {
-                let (scale, codes) = quantize(&q);
-                let prepared = Query::Int8(codes.map(i16::from).collect(), scale);
-                let candidates = (k * INT8_CANDIDATES_PER_RESULT).max(INT8_MIN_CANDIDATES);
-                let mut exact = TopK::new(k);
-                for (row, _) in self.scan_all(&prepared, candidates).into_sorted() {
-                    exact.push(dot_f32(&q, self.row(row)), row);
-                }
-                exact.into_sorted()
-            }
-        };
-        Ok(top.into_iter().map(|(row, score)| (self.ids[row], score)).collect())
+        self.search_where(query, k, None)
+    }
+
+    fn search_filtered(&self, query: &[f32], k: usize, keep: &Keep<'_>) -> Result<Vec<(u64, f32)>, IndexError> {
+        self.search_where(query, k, Some(keep))
     }
 
     fn search_batch(&self, queries: &[f32], k: usize) -> Result<Vec<Vec<(u64, f32)>>, IndexError> {

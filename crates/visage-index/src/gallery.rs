@@ -1,6 +1,6 @@
 //! One index type for the gallery that picks exact or HNSW search by size.
 
-use crate::{ExactIndex, HnswIndex, HnswParams, IndexError, Precision, VectorIndex};
+use crate::{ExactIndex, HnswIndex, HnswParams, IndexError, Keep, Precision, VectorIndex};
 
 /// Gallery size above which [`IndexKind::Auto`] switches to HNSW. Measured with the `bench_index` example
 /// on the 2-core development machine (512-d, one query at a time, 2 threads): exact f32 search takes a
@@ -169,6 +169,10 @@ impl VectorIndex for GalleryIndex {
 
     fn search(&self, query: &[f32], k: usize) -> Result<Vec<(u64, f32)>, IndexError> {
         self.index().search(query, k)
+    }
+
+    fn search_filtered(&self, query: &[f32], k: usize, keep: &Keep<'_>) -> Result<Vec<(u64, f32)>, IndexError> {
+        self.index().search_filtered(query, k, keep)
     }
 
     fn search_batch(&self, queries: &[f32], k: usize) -> Result<Vec<Vec<(u64, f32)>>, IndexError> {

@@ -31,7 +31,7 @@
 
 use crate::kernels::{dot_f32_fn, i8_codes, i8_ip_distance, CODE_SCALE_BYTES};
 use crate::vector::{check_batch, checked_unit};
-use crate::{IndexError, VectorIndex};
+use crate::{IndexError, Keep, VectorIndex};
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::sync::{Condvar, Mutex};
@@ -257,6 +257,23 @@ impl VectorIndex for HnswIndex {
     }
 
     fn search(&self, query: &[f32], k: usize) -> Result<Vec<(u64, f32)>, IndexError> {
+        self.search_where(query, k, None)
+    }
+
+    fn search_filtered(&self, query: &[f32], k: usize, keep: &Keep<'_>) -> Result<Vec<(u64, f32)>, IndexError> {
+        self.search_where(query, k, Some(keep))
+    }
+
+    fn memory_bytes(&self) -> usize {
+        let map = self.rows.capacity() * (std::mem::size_of::<(u64, usize)>() + 1) * 8 / 7;
+        let rows = (self.vectors.capacity() * std::mem::size_of::<f32>()) + self.free_rows.capacity() * 8;
+        self.index.memory_usage() + map + rows
+    }
+}
+
+impl HnswIndex {
+    /// The search, with or without a filter.
+    fn search_where(&self, query: &[f32], k: usize, keep: Option<&Keep<'_>>) -> Result<Vec<(u64, f32)>, IndexError> {
         let q = checked_unit(query, self.dim)?;
         let k = k.min(self.len());
         if k == 0 {
@@ -267,7 +284,12 @@ impl VectorIndex for HnswIndex {
         let wanted = (k + RERANK_EXTRA).min(self.len());
         let matches = {
             let _slot = self.slots.acquire();
-            self.index.search(&codes, wanted).map_err(backend)?
+            match keep {
+                None => self.index.search(&codes, wanted),
+                // The graph walk goes on past rejected nodes until it holds `wanted` accepted ones.
+                Some(keep) => self.index.filtered_search(&codes, wanted, |id| keep(id)),
+            }
+            .map_err(backend)?
         };
         let dot = dot_f32_fn();
         let mut scored: Vec<(u64, f32)> = matches
@@ -278,12 +300,6 @@ impl VectorIndex for HnswIndex {
         scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         scored.truncate(k);
         Ok(scored)
-    }
-
-    fn memory_bytes(&self) -> usize {
-        let map = self.rows.capacity() * (std::mem::size_of::<(u64, usize)>() + 1) * 8 / 7;
-        let rows = (self.vectors.capacity() * std::mem::size_of::<f32>()) + self.free_rows.capacity() * 8;
-        self.index.memory_usage() + map + rows
     }
 }
 

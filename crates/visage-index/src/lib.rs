@@ -42,6 +42,9 @@ pub use kernels::simd_level;
 
 use rayon::prelude::*;
 
+/// Which ids a filtered search may return (see [`VectorIndex::search_filtered`]).
+pub type Keep<'a> = dyn Fn(u64) -> bool + Sync + 'a;
+
 /// What every index offers. Vectors need not be unit length (they are normalised on the way in, and so
 /// are queries) but must have the index's dimension and finite values.
 pub trait VectorIndex: Send + Sync {
@@ -77,6 +80,11 @@ pub trait VectorIndex: Send + Sync {
     /// The `k` most similar vectors to `query` as `(id, cosine similarity)`, best first (fewer when the
     /// index holds fewer).
     fn search(&self, query: &[f32], k: usize) -> Result<Vec<(u64, f32)>, IndexError>;
+
+    /// [`search`](Self::search) among the vectors whose id `keep` accepts: the `k` best of those, however
+    /// many better ones it rejects (a search bound to a purpose only sees the subjects consented for it).
+    /// `keep` is asked only about vectors that would enter the result, so a filter costs little.
+    fn search_filtered(&self, query: &[f32], k: usize, keep: &Keep<'_>) -> Result<Vec<(u64, f32)>, IndexError>;
 
     /// [`search`](Self::search) for several queries given row after row, spread over the current rayon
     /// thread pool.

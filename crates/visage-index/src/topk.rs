@@ -77,6 +77,18 @@ impl TopK {
         }
     }
 
+    /// [`push_block`](Self::push_block) of the rows `keep` accepts; `keep` is only asked about rows whose
+    /// score would enter.
+    pub(crate) fn push_block_where(&mut self, scores: &[f32], first_row: usize, keep: &dyn Fn(usize) -> bool) {
+        let mut threshold = self.threshold();
+        for (i, &s) in scores.iter().enumerate() {
+            if s >= threshold && keep(first_row + i) {
+                self.push(s, first_row + i);
+                threshold = self.threshold();
+            }
+        }
+    }
+
     /// Merges another partial result (from another thread's share of the rows).
     pub(crate) fn merge(&mut self, other: TopK) {
         for Reverse(e) in other.heap {

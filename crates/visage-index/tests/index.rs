@@ -319,3 +319,43 @@ fn hnsw_scores_are_exact_f32_similarities_even_for_peaked_vectors() {
         }
     }
 }
+
+/// Top-k of the ids `keep` accepts, by sorting every score.
+fn brute_force_kept(data: &[f32], dim: usize, q: &[f32], k: usize, keep: &dyn Fn(u64) -> bool) -> Vec<u64> {
+    let all = brute_force(data, dim, q, data.len() / dim);
+    all.into_iter().map(|r| r.0).filter(|&id| keep(id)).take(k).collect()
+}
+
+/// A purpose-bound search sees only the vectors of subjects consented for the purpose: the filtered
+/// search returns the true top-k among those, never another id, in every index kind.
+#[test]
+fn filtered_search_returns_the_top_k_of_the_kept_ids_only() {
+    let (dim, n) = (64, 4_000);
+    let mut rng = Rng(11);
+    let data = rng.units(n, dim);
+    for (share, keep) in [("10%", &(|id: u64| id % 10 == 3) as &visage_index::Keep), ("50%", &|id: u64| id % 2 == 0)] {
+        let exact: [(&str, Box<dyn VectorIndex>); 3] = [
+            ("serial", Box::new(filled(ExactIndex::new(dim).unwrap().with_parallel_threshold(usize::MAX), &data))),
+            ("parallel", Box::new(filled(ExactIndex::new(dim).unwrap().with_parallel_threshold(0), &data))),
+            ("int8", Box::new(filled(ExactIndex::with_precision(dim, Precision::Int8).unwrap(), &data))),
+        ];
+        for (name, index) in &exact {
+            for _ in 0..10 {
+                // A query near a rejected vector: its unfiltered best must not come back.
+                let q = rng.near(&data[7 * dim..8 * dim], 0.05);
+                let got: Vec<u64> = index.search_filtered(&q, 5, keep).unwrap().iter().map(|r| r.0).collect();
+                assert_eq!(got, brute_force_kept(&data, dim, &q, 5, keep), "{name} at {share}");
+            }
+        }
+        let hnsw = filled(HnswIndex::new(dim, HnswParams::default()).unwrap(), &data);
+        let mut agree = 0;
+        for _ in 0..50 {
+            let q = rng.near(&data[7 * dim..8 * dim], 0.05);
+            let got = hnsw.search_filtered(&q, 5, keep).unwrap();
+            assert!(got.iter().all(|r| keep(r.0)), "hnsw returned a rejected id");
+            assert_eq!(got.len(), 5);
+            agree += usize::from(got[0].0 == brute_force_kept(&data, dim, &q, 1, keep)[0]);
+        }
+        assert!(agree >= 48, "hnsw filtered recall@1 {agree}/50 at {share}");
+    }
+}

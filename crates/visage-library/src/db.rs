@@ -69,8 +69,9 @@ impl Library {
     /// Opens the library at `path`, creating it (and its folder) and migrating its schema as needed.
     pub fn open(path: &Path) -> Result<Library> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(LibraryError::io(dir))?;
+            visage::store::private_files::create_private_dir(dir).map_err(LibraryError::io(dir))?;
         }
+        visage::store::private_files::prepare_private_database(path).map_err(LibraryError::io(path))?;
         let conn = Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;

@@ -33,7 +33,7 @@ pub fn export_html(
     load: impl Fn(&Path) -> std::result::Result<RgbImage, String> + Sync,
 ) -> Result<ExportReport> {
     let thumbs = dir.join("thumbs");
-    std::fs::create_dir_all(&thumbs).map_err(LibraryError::io(&thumbs))?;
+    visage::store::private_files::create_private_dir(&thumbs).map_err(LibraryError::io(&thumbs))?;
     let everyone = people(library, min_faces)?;
     let mut sections = Vec::new();
     for p in &everyone {

@@ -1,8 +1,9 @@
-//! API keys: `Authorization: Bearer vsg_...`, 401 without a valid key, 403 without the route's scope.
+//! API keys: `Authorization: Bearer vsg_...`, 401 without a valid key, 403 without the route's scope
+//! or (for a key bound to purposes) for a purpose it is not bound to.
 
 use crate::{ApiError, AppState};
 use axum::http::{header, HeaderMap, StatusCode};
-use visage::store::ApiKey;
+use visage::store::{ApiKey, AuditEvent};
 
 /// The audit actor for a key.
 pub fn actor(key: &ApiKey) -> String {
@@ -27,4 +28,33 @@ pub fn authorize(state: &AppState, headers: &HeaderMap, scope: &str) -> Result<A
     }
     state.rate.check(&key.id)?;
     Ok(key)
+}
+
+/// The purpose a request acts for: the one it names, which a key bound to purposes must hold (403
+/// `purpose_not_allowed`, audited); when it names none, a key bound to one purpose acts for that one,
+/// a key bound to several must choose (400 `purpose_required`), an unbound key acts for none.
+pub fn purpose(state: &AppState, key: &ApiKey, asked: Option<&str>, action: &str) -> Result<Option<String>, ApiError> {
+    if let Some(p) = asked {
+        if p.trim().is_empty() || p.len() > 200 {
+            return Err(ApiError::bad_request("invalid_request", "purpose must be a non-empty name"));
+        }
+    }
+    match (asked, key.purposes.as_slice()) {
+        (None, [only]) => Ok(Some(only.clone())),
+        (None, []) => Ok(None),
+        (None, several) => Err(ApiError::bad_request(
+            "purpose_required",
+            format!("this key is bound to several purposes: name one ({})", several.join(", ")),
+        )),
+        (Some(p), _) if key.allows_purpose(Some(p)) => Ok(Some(p.to_string())),
+        (Some(p), bound) => {
+            let detail = serde_json::json!({"purpose": p, "key_purposes": bound});
+            state.system.store().audit(AuditEvent::new(&actor(key), action, "refused-purpose").detail(detail))?;
+            Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "purpose_not_allowed",
+                format!("this key is not bound to the purpose '{p}' (it may act for: {})", bound.join(", ")),
+            ))
+        }
+    }
 }

@@ -71,7 +71,8 @@ pub struct ImageJson {
     pub decision: DecisionFields,
 }
 
-/// How verify and identify decide: at a calibrated false-accept rate, and whether liveness is required.
+/// How verify and identify decide: at a calibrated false-accept rate, whether liveness is required, and
+/// for which purpose.
 #[derive(ToSchema, Deserialize)]
 #[allow(dead_code)]
 pub struct DecisionFields {
@@ -82,6 +83,10 @@ pub struct DecisionFields {
     /// refused with 422 `spoof`).
     #[schema(nullable = false)]
     pub require_live: Option<bool>,
+    /// The purpose this decision serves: identification then searches only the subjects holding an
+    /// active consent for it. A key bound to purposes must name one of them (bound to one: the default).
+    #[schema(min_length = 1, max_length = 200, nullable = false)]
+    pub purpose: Option<String>,
 }
 
 /// Two images for `/v1/verify`, as files in multipart.

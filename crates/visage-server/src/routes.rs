@@ -267,7 +267,7 @@ async fn verify(State(state): Shared, headers: HeaderMap, request: Request) -> A
     let key = authorize(&state, &headers, "identify")?;
     let upload = read_upload(request, &["image1", "image2"]).await?;
     let (a, b) = (upload.image("image1")?, upload.image("image2")?);
-    let decision = decision(&upload, &state.limits)?;
+    let decision = decision(&state, &key, &upload, "verify")?;
     let admission = admit(&state, &key, &[&a, &b])?;
     let v = infer(&state, admission, move |s| Ok(s.system.verify(a, b, &decision, &actor(&key))?)).await?;
     Ok(Json(v).into_response())
@@ -285,9 +285,15 @@ fn flag(upload: &crate::images::Upload, name: &str) -> Result<bool, ApiError> {
 }
 
 /// The decision a verify or identify request asks for: `target_far` (else the configured threshold;
-/// never above the operator's [`crate::Limits::max_target_far`]), `require_live`, `require_single` and
-/// `top_k`.
-fn decision(upload: &crate::images::Upload, limits: &crate::Limits) -> Result<Decision, ApiError> {
+/// never above the operator's [`crate::Limits::max_target_far`]), `require_live`, `require_single`,
+/// `top_k` and `purpose` (checked against the key's, see [`crate::auth::purpose`]).
+fn decision(
+    state: &AppState,
+    key: &ApiKey,
+    upload: &crate::images::Upload,
+    action: &str,
+) -> Result<Decision, ApiError> {
+    let limits = &state.limits;
     let threshold = match upload.field("target_far") {
         None => Threshold::Configured,
         Some(text) => {
@@ -320,6 +326,7 @@ fn decision(upload: &crate::images::Upload, limits: &crate::Limits) -> Result<De
         require_live: flag(upload, "require_live")?,
         require_single: flag(upload, "require_single")?,
         top_k,
+        purpose: crate::auth::purpose(state, key, upload.field("purpose"), action)?,
     })
 }
 
@@ -337,7 +344,7 @@ async fn identify(State(state): Shared, headers: HeaderMap, request: Request) ->
     let key = authorize(&state, &headers, "identify")?;
     let upload = read_upload(request, &["image"]).await?;
     let image = upload.image("image")?;
-    let decision = decision(&upload, &state.limits)?;
+    let decision = decision(&state, &key, &upload, "identify")?;
     let admission = admit(&state, &key, &[&image])?;
     let result = infer(&state, admission, move |s| Ok(s.system.identify(image, &decision, &actor(&key))?)).await?;
     Ok(Json(result).into_response())

@@ -83,6 +83,10 @@ pub(crate) struct StartStream {
     require_live: bool,
     /// Frame rate of a folder or glob of frames (default 10).
     fps: Option<f64>,
+    /// The purpose the stream watches for: only subjects consented for it are recognised (a key bound
+    /// to purposes must name one of them; bound to one: the default).
+    #[schema(min_length = 1, max_length = 200)]
+    purpose: Option<String>,
 }
 
 fn one() -> u32 {
@@ -223,6 +227,7 @@ pub(crate) async fn start_stream(
             decision: Decision {
                 threshold: request.threshold.map_or(Threshold::Configured, Threshold::Similarity),
                 require_live: request.require_live,
+                purpose: crate::auth::purpose(&state, &key, request.purpose.as_deref(), "watch")?,
                 ..Decision::default()
             },
             liveness_threshold: None,

@@ -30,9 +30,9 @@ fn api(limits: Limits) -> Api {
     let data = tempfile::tempdir().unwrap();
     let system = open_system(data.path());
     let store = system.store();
-    let (_, admin) = store.create_api_key(&["admin".into()], None, "test").unwrap();
-    let (_, identify_only) = store.create_api_key(&["identify".into()], None, "test").unwrap();
-    let (revoked_key, revoked) = store.create_api_key(&["admin".into()], None, "test").unwrap();
+    let (_, admin) = store.create_api_key(&["admin".into()], &[], None, "test").unwrap();
+    let (_, identify_only) = store.create_api_key(&["identify".into()], &[], None, "test").unwrap();
+    let (revoked_key, revoked) = store.create_api_key(&["admin".into()], &[], None, "test").unwrap();
     store.revoke_api_key(&revoked_key.id, "test").unwrap();
     Api { app: router(system, limits), admin, identify_only, revoked, _data: data }
 }
@@ -509,7 +509,7 @@ async fn target_far_decides_at_the_calibrated_threshold_and_reports_the_estimate
         ..AnalyzerConfig::default()
     };
     let system = FaceRecognitionSystem::open(config).unwrap();
-    let (_, key) = system.store().create_api_key(&["identify".into()], None, "test").unwrap();
+    let (_, key) = system.store().create_api_key(&["identify".into()], &[], None, "test").unwrap();
     let app = router(system, Limits { max_target_far: 0.1, ..Limits::default() });
     let b64 = base64::engine::general_purpose::STANDARD.encode(portrait());
     let body = json!({"image1": b64, "image2": b64, "target_far": 0.1}).to_string();
@@ -530,7 +530,7 @@ async fn target_far_decides_at_the_calibrated_threshold_and_reports_the_estimate
 
     let other = tempfile::tempdir().unwrap();
     let system = open_system(other.path());
-    let (_, key) = system.store().create_api_key(&["identify".into()], None, "test").unwrap();
+    let (_, key) = system.store().create_api_key(&["identify".into()], &[], None, "test").unwrap();
     let app = router(system, Limits { max_target_far: 0.1, ..Limits::default() });
     let body = json!({"image1": b64, "image2": b64, "target_far": 0.1}).to_string();
     let (s, e, _) = send(&app, json_request("/v1/verify", &key, &body)).await;

@@ -40,8 +40,8 @@ async fn an_enroll_only_key_cannot_learn_who_a_face_matches() {
     let mut config = SystemConfig::new(data.path());
     config.analyzer = AnalyzerConfig { home: models_home(), progress: false, ..AnalyzerConfig::default() };
     let system = FaceRecognitionSystem::open(config).unwrap();
-    let (_, admin) = system.store().create_api_key(&["admin".into()], None, "test").unwrap();
-    let (enroller, enroll_only) = system.store().create_api_key(&["enroll".into()], None, "test").unwrap();
+    let (_, admin) = system.store().create_api_key(&["admin".into()], &[], None, "test").unwrap();
+    let (enroller, enroll_only) = system.store().create_api_key(&["enroll".into()], &[], None, "test").unwrap();
     let app = router(system, Limits::default());
     let photo = portrait();
     let body = |extra: Value| {

@@ -45,8 +45,8 @@ fn system(dir: &std::path::Path, calibration: Option<visage::recognize::Calibrat
 async fn start(limits: Limits, calibration: Option<visage::recognize::Calibration>) -> Service {
     let data = tempfile::tempdir().unwrap();
     let system = system(data.path(), calibration);
-    let (_, admin) = system.store().create_api_key(&["admin".into()], None, "test").unwrap();
-    let (_, identify) = system.store().create_api_key(&["identify".into()], None, "test").unwrap();
+    let (_, admin) = system.store().create_api_key(&["admin".into()], &[], None, "test").unwrap();
+    let (_, identify) = system.store().create_api_key(&["identify".into()], &[], None, "test").unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

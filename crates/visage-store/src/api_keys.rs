@@ -1,5 +1,7 @@
 //! API keys of the HTTP service. A key is `vsg_<id>_<secret>`; only the SHA-256 of the secret is
 //! stored, so a stolen database does not hand out working keys, and the key is shown once at creation.
+//! A key holds scopes (what it may do) and may be bound to purposes (what it may search for): both are
+//! stored in the key's `scopes` column, purposes as `purpose:<name>` entries.
 
 use crate::error::StoreError;
 use crate::time_util;
@@ -16,6 +18,9 @@ pub const SCOPES: [&str; 3] = ["enroll", "identify", "admin"];
 pub struct ApiKey {
     pub id: String,
     pub scopes: Vec<String>,
+    /// The purposes the key is bound to: its identifications must name one of them. Empty: unbound
+    /// (any purpose, or none).
+    pub purposes: Vec<String>,
     pub label: Option<String>,
     pub created_at: String,
     pub revoked_at: Option<String>,
@@ -24,6 +29,18 @@ pub struct ApiKey {
 impl ApiKey {
     pub fn has_scope(&self, scope: &str) -> bool {
         self.scopes.iter().any(|s| s == scope || s == "admin")
+    }
+
+    /// Whether the key may act for `purpose` (`None`: no purpose named): an unbound key may do anything,
+    /// a bound one only for one of its purposes.
+    pub fn allows_purpose(&self, purpose: Option<&str>) -> bool {
+        self.purposes.is_empty() || purpose.is_some_and(|p| self.purposes.iter().any(|q| q == p))
+    }
+
+    /// What the `scopes` column stores: the scopes, then the purposes as `purpose:<name>`.
+    pub(crate) fn stored_grants(&self) -> String {
+        let purposes = self.purposes.iter().map(|p| format!("{PURPOSE_PREFIX}{p}"));
+        self.scopes.iter().cloned().chain(purposes).collect::<Vec<_>>().join(",")
     }
 }
 
@@ -43,13 +60,24 @@ fn same(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+const PURPOSE_PREFIX: &str = "purpose:";
+
 /// A new key: its record, the SHA-256 of its secret (what is stored) and its full text (shown once).
-pub(crate) fn new_key(scopes: &[String], label: Option<&str>) -> Result<(ApiKey, String, String), StoreError> {
+pub(crate) fn new_key(
+    scopes: &[String],
+    purposes: &[String],
+    label: Option<&str>,
+) -> Result<(ApiKey, String, String), StoreError> {
     if scopes.is_empty() {
         return Err(StoreError::Invalid(format!("a key needs at least one scope ({})", SCOPES.join(", "))));
     }
     if let Some(bad) = scopes.iter().find(|s| !SCOPES.contains(&s.as_str())) {
         return Err(StoreError::Invalid(format!("unknown scope '{bad}' (expected {})", SCOPES.join(", "))));
+    }
+    if let Some(bad) = purposes.iter().find(|p| p.trim().is_empty() || p.contains(',')) {
+        return Err(StoreError::Invalid(format!(
+            "invalid purpose '{bad}': a purpose is a non-empty name without commas"
+        )));
     }
     // Ids use only letters and digits so the key text splits unambiguously at '_'.
     let id: String = random_token(9).chars().filter(|c| c.is_ascii_alphanumeric()).take(10).collect();
@@ -57,6 +85,7 @@ pub(crate) fn new_key(scopes: &[String], label: Option<&str>) -> Result<(ApiKey,
     let key = ApiKey {
         id: format!("k{id}"),
         scopes: scopes.to_vec(),
+        purposes: purposes.to_vec(),
         label: label.map(str::to_string),
         created_at: time_util::now(),
         revoked_at: None,
@@ -65,9 +94,16 @@ pub(crate) fn new_key(scopes: &[String], label: Option<&str>) -> Result<(ApiKey,
     Ok((key, secret_hash(&secret), text))
 }
 
-/// Scopes as stored (comma-separated).
-pub(crate) fn parse_scopes(stored: &str) -> Vec<String> {
-    stored.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect()
+/// Scopes and purposes as stored (comma-separated; see [`ApiKey::stored_grants`]).
+pub(crate) fn parse_grants(stored: &str) -> (Vec<String>, Vec<String>) {
+    let (mut scopes, mut purposes) = (Vec::new(), Vec::new());
+    for entry in stored.split(',').filter(|s| !s.is_empty()) {
+        match entry.strip_prefix(PURPOSE_PREFIX) {
+            Some(purpose) => purposes.push(purpose.to_string()),
+            None => scopes.push(entry.to_string()),
+        }
+    }
+    (scopes, purposes)
 }
 
 /// A presented key text's id and secret, if it has the key format.

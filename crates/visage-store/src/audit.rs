@@ -31,6 +31,9 @@ pub struct AuditEvent {
     pub outcome: String,
     /// Extra facts; `{}` when there are none.
     pub detail: serde_json::Value,
+    /// The keys of `detail` whose values are subject ids (stored as pseudonyms, see
+    /// [`crate::pseudonyms`]).
+    pub names: Vec<String>,
 }
 
 impl AuditEvent {
@@ -42,6 +45,7 @@ impl AuditEvent {
             subject: None,
             outcome: outcome.to_string(),
             detail: serde_json::json!({}),
+            names: Vec::new(),
         }
     }
 
@@ -62,9 +66,18 @@ impl AuditEvent {
         self
     }
 
-    /// The same event with `detail` as its facts.
+    /// The same event with `detail` as its facts (set before [`AuditEvent::naming`]).
     pub fn detail(mut self, detail: serde_json::Value) -> AuditEvent {
         self.detail = detail;
+        self
+    }
+
+    /// The same event with `detail[key]` naming another subject (stored as its pseudonym).
+    pub fn naming(mut self, key: &str, subject: &str) -> AuditEvent {
+        if let Some(map) = self.detail.as_object_mut() {
+            map.insert(key.to_string(), subject.into());
+            self.names.push(key.to_string());
+        }
         self
     }
 }

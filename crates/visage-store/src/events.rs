@@ -18,7 +18,9 @@ pub(crate) fn enrolled(
         obj.insert("consent".into(), consent_id.into());
         obj.insert("purpose".into(), purpose.into());
     }
-    AuditEvent::ok(actor, "enroll").subject(subject_id).detail(detail)
+    let event = AuditEvent::ok(actor, "enroll").subject(subject_id).detail(detail);
+    // The subjects a forced enrolment matched are named by pseudonym, like every subject in the log.
+    AuditEvent { names: vec!["duplicates_overridden".into()], ..event }
 }
 
 /// A bulk import of `templates` templates of `subjects` subjects (PostgreSQL adds its template mode).
@@ -87,8 +89,12 @@ pub(crate) fn key_rotated(actor: &str, templates: usize) -> AuditEvent {
 }
 
 /// An API key created with its scopes (never its secret).
-pub(crate) fn api_key_created(actor: &str, key_id: &str, scopes: &[String]) -> AuditEvent {
-    AuditEvent::ok(actor, "key-create").detail(serde_json::json!({"key": key_id, "scopes": scopes}))
+pub(crate) fn api_key_created(actor: &str, key: &crate::api_keys::ApiKey) -> AuditEvent {
+    let mut detail = serde_json::json!({"key": key.id, "scopes": key.scopes});
+    if !key.purposes.is_empty() {
+        detail["purposes"] = serde_json::json!(key.purposes);
+    }
+    AuditEvent::ok(actor, "key-create").detail(detail)
 }
 
 /// An API key revoked.

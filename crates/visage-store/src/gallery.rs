@@ -7,8 +7,8 @@ use crate::error::StoreError;
 use crate::events;
 use crate::keys::StoreKey;
 use crate::model::{
-    Consent, ConsentGrant, GalleryCounts, GalleryDump, NewTemplate, PurgeReport, Subject, SubjectExport, Template,
-    TemplateChanges, TemplateRecord,
+    Consent, ConsentChanges, ConsentGrant, GalleryCounts, GalleryDump, NewTemplate, PurgeReport, Subject,
+    SubjectExport, Template, TemplateChanges, TemplateRecord,
 };
 
 /// The gallery's operations: subjects, templates, consent, API keys and the audit log. Every backend
@@ -75,6 +75,7 @@ pub trait GalleryStore: Send + Sync + std::fmt::Debug {
     fn create_api_key(
         &self,
         scopes: &[String],
+        purposes: &[String],
         label: Option<&str>,
         actor: &str,
     ) -> Result<(ApiKey, String), StoreError>;
@@ -88,9 +89,16 @@ pub trait GalleryStore: Send + Sync + std::fmt::Debug {
     }
 
     /// The best `k` subjects for a query embedding, each scored by its best template made by the model
-    /// `model_sha256` (cosine similarity), searched in the database.
-    fn search(&self, query: &[f32], k: usize, model_sha256: &str) -> Result<Vec<(String, f32)>, StoreError> {
-        let _ = (query, k, model_sha256);
+    /// `model_sha256` (cosine similarity), searched in the database. With a `purpose`, only subjects
+    /// holding an active consent for it are considered.
+    fn search(
+        &self,
+        query: &[f32],
+        k: usize,
+        model_sha256: &str,
+        purpose: Option<&str>,
+    ) -> Result<Vec<(String, f32)>, StoreError> {
+        let _ = (query, k, model_sha256, purpose);
         Err(StoreError::Invalid(format!("{} does not search in the database", self.location())))
     }
 
@@ -114,6 +122,15 @@ pub trait GalleryStore: Send + Sync + std::fmt::Debug {
     /// read in one snapshot, with the position that snapshot reached. Added templates are decrypted;
     /// templates added and removed again within the range are only in `removed`.
     fn template_changes(&self, since: i64) -> Result<TemplateChanges, StoreError>;
+
+    /// Where the gallery's consent log stands: it grows with every consent granted, revoked or erased,
+    /// by any process on this store (see [`GalleryStore::template_log_position`] for the idea).
+    fn consent_log_position(&self) -> Result<i64, StoreError>;
+
+    /// The consents granted, revoked or erased after position `since` of the consent log, read in one
+    /// snapshot, with the position it reached: what a process filtering searches by purpose in memory
+    /// needs to stay exact. No biometric data; the log itself holds consent ids only.
+    fn consent_changes(&self, since: i64) -> Result<ConsentChanges, StoreError>;
 
     /// Everything in the store, for `visage store migrate`.
     fn dump(&self) -> Result<GalleryDump, StoreError>;

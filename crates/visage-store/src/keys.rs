@@ -192,7 +192,7 @@ fn write_key_file(path: &Path, key: &StoreKey) -> Result<(), StoreError> {
 fn write_private_temp(path: &Path, key: &StoreKey) -> Result<PathBuf, StoreError> {
     let io = |source| StoreError::Io { path: path.to_path_buf(), source };
     let dir = path.parent().expect("key file lives in a directory");
-    std::fs::create_dir_all(dir).map_err(io)?;
+    crate::private_files::create_private_dir(dir).map_err(io)?;
     let unique =
         format!("{}.{}.{}.tmp", path.file_name().expect("a file name").to_string_lossy(), std::process::id(), {
             use aes_gcm::aead::rand_core::RngCore;

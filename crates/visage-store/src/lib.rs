@@ -21,6 +21,8 @@ mod keys;
 mod model;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+pub mod private_files;
+mod pseudonyms;
 mod rules;
 mod secrets;
 mod spec;
@@ -33,8 +35,8 @@ pub use error::StoreError;
 pub use gallery::{migrate, GalleryStore};
 pub use keys::{KeySource, StoreKey, KEY_ENV};
 pub use model::{
-    Consent, ConsentGrant, GalleryCounts, GalleryDump, NewTemplate, PurgeReport, Subject, SubjectExport, Template,
-    TemplateChanges, TemplateMode, TemplateRecord,
+    ActiveConsent, Consent, ConsentChanges, ConsentGrant, GalleryCounts, GalleryDump, NewTemplate, PurgeReport,
+    Subject, SubjectExport, Template, TemplateChanges, TemplateMode, TemplateRecord,
 };
 pub use rules::validate_subject_id;
 pub use spec::StoreSpec;

@@ -102,6 +102,28 @@ pub struct TemplateChanges {
     pub removed: Vec<i64>,
 }
 
+/// A consent that is in force (granted, not revoked), as a process that filters searches by purpose
+/// keeps it in memory. Its expiry is checked when it is used.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActiveConsent {
+    pub id: i64,
+    pub subject_id: String,
+    pub purpose: String,
+    /// Stored-format time (see [`crate::time_util`]); `None`: no expiry.
+    pub expires_at: Option<String>,
+}
+
+/// The difference between two positions of the consent log (see [`GalleryStore::consent_changes`]).
+#[derive(Debug, Default)]
+pub struct ConsentChanges {
+    /// The log position these changes reach.
+    pub position: i64,
+    /// Consents granted or changed since and still in force.
+    pub active: Vec<ActiveConsent>,
+    /// Ids of consents revoked or deleted (with their subject) since. Ids are never reused.
+    pub ended: Vec<i64>,
+}
+
 /// A copy of a whole gallery, decrypted (kept in memory only while migrating).
 pub struct GalleryDump {
     pub(crate) subjects: Vec<Subject>,
@@ -109,6 +131,8 @@ pub struct GalleryDump {
     pub(crate) templates: Vec<DumpedTemplate>,
     pub(crate) api_keys: Vec<(ApiKey, String)>,
     pub(crate) audit: Vec<AuditRow>,
+    /// (subject id, pseudonym) of every subject the audit log names (see [`crate::pseudonyms`]).
+    pub(crate) pseudonyms: Vec<(String, String)>,
     pub(crate) audit_key: Zeroizing<Vec<u8>>,
 }
 

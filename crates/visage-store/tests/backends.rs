@@ -54,7 +54,7 @@ fn open(backend: &Backend, dir: &std::path::Path) -> (Box<dyn GalleryStore>, Opt
 /// the decrypted templates (what the in-process index does).
 fn best(store: &dyn GalleryStore, query: &[f32]) -> Option<(String, f32)> {
     if store.searches_in_database() {
-        return store.search(query, 3, "m1").unwrap().into_iter().next();
+        return store.search(query, 3, "m1", None).unwrap().into_iter().next();
     }
     store
         .all_templates()
@@ -138,28 +138,32 @@ fn behaviour(backend: Backend) {
     let (report, purged) = store_ref.purge_expired("t").unwrap();
     assert_eq!(report.subjects, ["dave"]);
     assert_eq!(purged.len(), 1);
-    // Delete: erased, a tombstone stays in the audit log.
+    // Delete: erased; a tombstone stays in the audit log, but nothing in the log names her any more
+    // (her entries keep a pseudonym whose link to her is destroyed) and the chain still verifies.
+    let alice_filter = AuditFilter { subject: Some("alice".into()), ..Default::default() };
+    let before = store_ref.audit_entries(&alice_filter).unwrap();
+    assert!(before.len() >= 3 && before.iter().all(|e| e.subject.as_deref() == Some("alice")), "{before:?}");
     assert_eq!(store_ref.delete_subject("alice", "t").unwrap(), ids);
     assert!(store_ref.subject("alice").unwrap().is_none());
     assert_ne!(best(store_ref, &embedding(0, 0.0)).map(|b| b.0).as_deref(), Some("alice"));
+    assert!(store_ref.audit_entries(&alice_filter).unwrap().is_empty(), "erased entries still found by id");
+    let all = store_ref.audit_entries(&AuditFilter::default()).unwrap();
+    assert!(!serde_json::to_string(&all).unwrap().contains("alice"), "the log still names the erased subject");
+    let tomb = all.iter().find(|e| e.action == "delete" && e.outcome == "ok").unwrap();
+    assert_eq!(tomb.detail["templates_erased"], 2);
+    let pseudonym = tomb.subject.clone().unwrap();
+    assert!(pseudonym.starts_with("subj-"), "{pseudonym}");
+    assert_eq!(all.iter().filter(|e| e.subject.as_deref() == Some(pseudonym.as_str())).count(), before.len() + 1);
+    assert!(store_ref.verify_audit().unwrap().intact);
     assert!(matches!(store_ref.delete_subject("alice", "t"), Err(StoreError::UnknownSubject(_))));
-    let tomb = store_ref
-        .audit_entries(&AuditFilter {
-            subject: Some("alice".into()),
-            action: Some("delete".into()),
-            ..Default::default()
-        })
-        .unwrap();
-    assert_eq!(tomb[0].outcome, "ok");
-    assert_eq!(tomb[0].detail["templates_erased"], 2);
     // API keys: created, authenticated, revoked.
-    let (key, text) = store_ref.create_api_key(&["identify".into()], Some("kiosk"), "t").unwrap();
+    let (key, text) = store_ref.create_api_key(&["identify".into()], &[], Some("kiosk"), "t").unwrap();
     assert_eq!(store_ref.authenticate(&text).unwrap().unwrap().id, key.id);
     assert!(store_ref.authenticate(&text.replace("vsg_", "vsg_x")).unwrap().is_none());
     assert!(store_ref.authenticate(&format!("{text}x")).unwrap().is_none());
     store_ref.revoke_api_key(&key.id, "t").unwrap();
     assert!(store_ref.authenticate(&text).unwrap().is_none());
-    assert!(store_ref.create_api_key(&["root".into()], None, "t").is_err());
+    assert!(store_ref.create_api_key(&["root".into()], &[], None, "t").is_err());
     assert_eq!(store_ref.api_keys().unwrap().len(), 1);
     // The audit chain verifies, and lists with filters.
     let v = store_ref.verify_audit().unwrap();
@@ -238,9 +242,9 @@ fn two_stores_on_one_database_see_each_other_at_once() {
     let a = PgStore::open(&url, key.clone(), TemplateMode::Plain).unwrap();
     let b = PgStore::open(&url, key, TemplateMode::Plain).unwrap();
     a.enroll("alice", None, &consent("door"), &[template(7, 0.0)], "a", serde_json::json!({})).unwrap();
-    assert_eq!(b.search(&embedding(7, 0.1), 1, "m1").unwrap()[0].0, "alice");
+    assert_eq!(b.search(&embedding(7, 0.1), 1, "m1", None).unwrap()[0].0, "alice");
     b.delete_subject("alice", "b").unwrap();
-    assert!(a.search(&embedding(7, 0.1), 1, "m1").unwrap().is_empty());
+    assert!(a.search(&embedding(7, 0.1), 1, "m1", None).unwrap().is_empty());
     assert!(a.verify_audit().unwrap().intact);
 }
 
@@ -332,7 +336,7 @@ fn a_waiting_writer_does_not_block_readers_of_the_same_store() {
     };
     std::thread::sleep(std::time::Duration::from_millis(300));
     let started = std::time::Instant::now();
-    assert_eq!(store.search(&embedding(7, 0.1), 1, "m1").unwrap()[0].0, "alice");
+    assert_eq!(store.search(&embedding(7, 0.1), 1, "m1", None).unwrap()[0].0, "alice");
     assert_eq!(store.subjects().unwrap().len(), 1);
     let read = started.elapsed();
     let waited = writer.join().unwrap();
@@ -404,8 +408,8 @@ fn migrate_sqlite_to_postgres_copies_everything_and_the_chain() {
         .unwrap();
     sqlite.enroll("bob", None, &consent("door"), &[template(2, 0.0)], "t", serde_json::json!({})).unwrap();
     sqlite.revoke_consent("bob", None, "t").unwrap();
-    sqlite.create_api_key(&["admin".into()], None, "t").unwrap();
-    let (_, kiosk) = sqlite.create_api_key(&["identify".into()], Some("kiosk"), "t").unwrap();
+    sqlite.create_api_key(&["admin".into()], &[], None, "t").unwrap();
+    let (_, kiosk) = sqlite.create_api_key(&["identify".into()], &[], Some("kiosk"), "t").unwrap();
     sqlite
         .audit(
             AuditEvent::new("t", "identify", "match").subject("alice").detail(serde_json::json!({"similarity": 0.71})),
@@ -417,7 +421,7 @@ fn migrate_sqlite_to_postgres_copies_everything_and_the_chain() {
     assert_eq!((counts.subjects, counts.templates, counts.consents, counts.api_keys), (2, 2, 2, 2));
     assert_eq!(counts.audit_entries as i64, sqlite.verify_audit().unwrap().entries);
     // The copy works as a gallery: search, keys, and new audit entries extend the copied chain.
-    assert_eq!(pg.search(&embedding(1, 0.3), 1, "m1").unwrap()[0].0, "alice");
+    assert_eq!(pg.search(&embedding(1, 0.3), 1, "m1", None).unwrap()[0].0, "alice");
     assert_eq!(pg.authenticate(&kiosk).unwrap().unwrap().label.as_deref(), Some("kiosk"));
     pg.enroll("carol", None, &consent("door"), &[template(3, 0.0)], "t", serde_json::json!({})).unwrap();
     assert!(pg.verify_audit().unwrap().intact);

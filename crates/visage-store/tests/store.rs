@@ -301,7 +301,7 @@ fn two_writers_at_once_keep_every_enrolment_and_the_chain() {
 fn api_keys_are_hashed_scoped_and_revocable() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
-    let (key, text) = store.create_api_key(&["identify".into()], Some("door"), "cli").unwrap();
+    let (key, text) = store.create_api_key(&["identify".into()], &[], Some("door"), "cli").unwrap();
     assert!(text.starts_with(&format!("vsg_{}_", key.id)));
     let found = store.authenticate(&text).unwrap().expect("valid key");
     assert_eq!(found.id, key.id);
@@ -323,9 +323,9 @@ fn api_keys_are_hashed_scoped_and_revocable() {
     store.revoke_api_key(&key.id, "cli").unwrap();
     assert!(store.authenticate(&text).unwrap().is_none(), "revoked keys stop working");
     assert!(store.revoke_api_key(&key.id, "cli").is_err());
-    assert!(store.create_api_key(&["root".into()], None, "cli").is_err());
-    assert!(store.create_api_key(&[], None, "cli").is_err());
-    let (admin, admin_text) = store.create_api_key(&["admin".into()], None, "cli").unwrap();
+    assert!(store.create_api_key(&["root".into()], &[], None, "cli").is_err());
+    assert!(store.create_api_key(&[], &[], None, "cli").is_err());
+    let (admin, admin_text) = store.create_api_key(&["admin".into()], &[], None, "cli").unwrap();
     assert!(store.authenticate(&admin_text).unwrap().unwrap().has_scope("enroll"), "admin implies every scope");
     assert_eq!(store.api_keys().unwrap().len(), 2);
     assert_eq!(store.api_keys().unwrap()[1].id, admin.id);
@@ -351,9 +351,32 @@ fn a_version_1_store_is_migrated() {
     drop(db);
     let store = open(dir.path());
     assert_eq!(store.all_templates().unwrap().len(), 1, "data kept");
-    assert!(store.create_api_key(&["admin".into()], None, "cli").is_ok(), "the new table exists");
+    assert!(store.create_api_key(&["admin".into()], &[], None, "cli").is_ok(), "the new table exists");
     assert_eq!(store.template_log_position().unwrap(), 0);
     store.enroll("new", None, &consent("access"), &[template(2.0)], "cli", json!({})).unwrap();
     let changes = store.template_changes(0).unwrap();
     assert_eq!(changes.added.iter().map(|t| t.subject_id.as_str()).collect::<Vec<_>>(), ["new"], "the log runs");
+}
+
+/// Defect 2 of the security review: the data dir was 0755 and the database, -wal and -shm 0644.
+#[cfg(unix)]
+#[test]
+fn the_data_dir_and_database_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let store = open(&dir);
+    store.enroll("alice", None, &consent("access"), &[template(1.0)], "cli", json!({})).unwrap();
+    assert_eq!(mode(&dir), 0o700);
+    for name in ["visage.db", "visage.db-wal", "visage.db-shm", "visage.key"] {
+        let file = dir.join(name);
+        assert!(file.exists(), "{name} missing");
+        assert_eq!(mode(&file), 0o600, "{name}");
+    }
+    drop(store);
+    // An existing database that others could read is narrowed when opened.
+    std::fs::set_permissions(dir.join("visage.db"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let _store = open(&dir);
+    assert_eq!(mode(&dir.join("visage.db")), 0o600);
 }

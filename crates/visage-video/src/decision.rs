@@ -1,6 +1,7 @@
 //! A track's decision, asked of the gallery through [`FaceRecognitionSystem`]: the same open-set rule
 //! as `identify` (the best subject if it reaches the threshold, else unknown), and with liveness
-//! required, a spoof track is never searched. Each decision is audited once per track, with the
+//! required, a spoof track is never searched; with a purpose, only subjects consented for it are
+//! candidates. Each decision is audited once per track, with the
 //! stream and track ids.
 
 use crate::track_identity::Verdict;
@@ -23,6 +24,8 @@ pub struct DecisionSettings {
 #[derive(Debug, Clone, Copy)]
 pub struct DecisionContext<'a> {
     pub actor: &'a str,
+    /// The decisions' [`Decision`], for the purpose it records.
+    pub decision: &'a Decision,
     pub stream: &'a str,
     pub track: u64,
     pub frame: u64,
@@ -41,7 +44,8 @@ pub fn decide(
         return Ok(Verdict::Spoof);
     }
     let threshold = system.analyzer().policy().resolve(settings.decision.threshold)?.threshold;
-    let best = system.search_embedding(fused, 1)?.into_iter().next();
+    let purpose = settings.decision.purpose.as_deref();
+    let best = system.search_embedding(fused, 1, purpose)?.into_iter().next();
     Ok(match best {
         Some(c) if c.similarity >= threshold => Verdict::Identified { subject: c.subject, similarity: c.similarity },
         other => Verdict::Unknown { similarity: other.map(|c| c.similarity) },
@@ -70,6 +74,6 @@ pub fn audit(
         "frames": frames,
     });
     let event = AuditEvent::new(context.actor, "watch", outcome).subject_opt(verdict.subject());
-    system.store().audit(event.detail(detail))?;
+    system.store().audit(event.detail(context.decision.audit_detail(detail)))?;
     Ok(())
 }

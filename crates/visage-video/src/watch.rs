@@ -274,6 +274,7 @@ impl<'a> Watcher<'a> {
         let frames = state.identity.samples().len();
         let context = DecisionContext {
             actor: &self.options.actor,
+            decision: &self.options.decision.decision,
             stream: &self.options.stream_id,
             track: id,
             frame: frame.index,

@@ -1,8 +1,8 @@
 //! One decision type for both questions a face recognition system answers, "are these the same
 //! person?" (verification) and "who is this?" (identification): at which threshold (the configured
 //! one, a similarity, or a target false-accept rate turned into a threshold by the active calibration),
-//! whether liveness is required, how many candidates to list, and whether an image must hold a single
-//! face. The CLI and the service build a [`Decision`] from their arguments and the
+//! whether liveness is required, how many candidates to list, whether an image must hold a single
+//! face, and for which purpose (identification searches only the subjects consented for it). The CLI and the service build a [`Decision`] from their arguments and the
 //! [`crate::FaceRecognitionSystem`] (or [`crate::FaceAnalyzer::verify`], without a gallery) takes it.
 
 use crate::VisageError;
@@ -33,11 +33,20 @@ pub struct Decision {
     pub top_k: usize,
     /// Verification: refuse an image with more than one face instead of using the largest.
     pub require_single: bool,
+    /// The purpose the decision serves (purpose limitation). Identification then searches only the
+    /// subjects holding an active consent for it; `None` searches everyone enrolled. Audited either way.
+    pub purpose: Option<String>,
 }
 
 impl Default for Decision {
     fn default() -> Self {
-        Decision { threshold: Threshold::Configured, require_live: false, top_k: 3, require_single: false }
+        Decision {
+            threshold: Threshold::Configured,
+            require_live: false,
+            top_k: 3,
+            require_single: false,
+            purpose: None,
+        }
     }
 }
 
@@ -45,6 +54,14 @@ impl Decision {
     /// The default decision at this threshold.
     pub fn at(threshold: Threshold) -> Decision {
         Decision { threshold, ..Decision::default() }
+    }
+
+    /// An audit entry's detail with this decision's purpose added (when it has one).
+    pub fn audit_detail(&self, mut detail: serde_json::Value) -> serde_json::Value {
+        if let (Some(purpose), Some(map)) = (&self.purpose, detail.as_object_mut()) {
+            map.insert("purpose".into(), purpose.clone().into());
+        }
+        detail
     }
 }
 

@@ -11,10 +11,12 @@ use visage_index::IndexKind;
 
 mod identify;
 mod live;
+mod purpose_filter;
 mod search_index;
 mod verify;
 pub use identify::{Identification, IdentifiedFace};
 pub use live::EnrolLiveness;
+use purpose_filter::PurposeFilter;
 pub use search_index::Candidate;
 use search_index::{BackgroundHnsw, SubjectIndex};
 use visage_store::{
@@ -126,6 +128,8 @@ pub struct FaceRecognitionSystem {
     store: Box<dyn GalleryStore>,
     index: RwLock<SubjectIndex>,
     hnsw: BackgroundHnsw,
+    /// Who is consented for what, for purpose-bound searches in memory (filled on first use).
+    consents: RwLock<PurposeFilter>,
     config: SystemConfig,
 }
 
@@ -161,6 +165,7 @@ impl FaceRecognitionSystem {
             store,
             index: RwLock::new(index),
             hnsw: BackgroundHnsw::default(),
+            consents: RwLock::new(PurposeFilter::default()),
             config,
         };
         system.changed();
@@ -226,31 +231,62 @@ impl FaceRecognitionSystem {
 
     /// The best `k` subjects for each embedding: in the database when the store searches there (so
     /// every service on that database sees each enrolment and erasure at once), else in the in-process
-    /// index, brought up to date with the store once for the whole batch.
-    fn search(&self, embeddings: &[Vec<f32>], k: usize) -> Result<Vec<Vec<Candidate>>, VisageError> {
-        if !self.store.searches_in_database() {
-            self.sync()?;
-            let index = self.read_index();
-            return embeddings.iter().map(|e| index.search(e, k)).collect();
-        }
+    /// index, brought up to date with the store once for the whole batch. With a `purpose`, only
+    /// among the subjects holding an active consent for it.
+    fn search(
+        &self,
+        embeddings: &[Vec<f32>],
+        k: usize,
+        purpose: Option<&str>,
+    ) -> Result<Vec<Vec<Candidate>>, VisageError> {
         let (_, model_sha) = self.analyzer.embedding_model();
-        embeddings
-            .iter()
-            .map(|e| {
-                Ok(self
-                    .store
-                    .search(e, k, model_sha)?
-                    .into_iter()
-                    .map(|(subject, similarity)| Candidate { subject, similarity })
-                    .collect())
-            })
-            .collect()
+        if self.store.searches_in_database() {
+            return embeddings
+                .iter()
+                .map(|e| {
+                    let found = self.store.search(e, k, model_sha, purpose)?;
+                    Ok(found.into_iter().map(|(subject, similarity)| Candidate { subject, similarity }).collect())
+                })
+                .collect();
+        }
+        self.sync()?;
+        let Some(purpose) = purpose else {
+            let index = self.read_index();
+            return embeddings.iter().map(|e| index.search(e, k, None)).collect();
+        };
+        self.sync_consents()?;
+        let consents = self.consents.read().unwrap_or_else(|p| p.into_inner());
+        let now = visage_store::time_util::now();
+        let consented = consents.consented(purpose, &now);
+        let index = self.read_index();
+        embeddings.iter().map(|e| index.search(e, k, Some(&consented))).collect()
     }
 
     /// The best `k` subjects for one embedding made by this system's analyzer (a video track's fused
-    /// embedding, say), searched like `identify`'s faces. Not audited: the caller audits its decision.
-    pub fn search_embedding(&self, embedding: &[f32], k: usize) -> Result<Vec<Candidate>, VisageError> {
-        Ok(self.search(&[embedding.to_vec()], k.max(1))?.pop().unwrap_or_default())
+    /// embedding, say), searched like `identify`'s faces (among the subjects consented for `purpose`,
+    /// if given). Not audited: the caller audits its decision.
+    pub fn search_embedding(
+        &self,
+        embedding: &[f32],
+        k: usize,
+        purpose: Option<&str>,
+    ) -> Result<Vec<Candidate>, VisageError> {
+        Ok(self.search(&[embedding.to_vec()], k.max(1), purpose)?.pop().unwrap_or_default())
+    }
+
+    /// Brings the purpose filter up to date with the store's consent log (one small query when nothing
+    /// changed): consents granted, revoked or erased by any process count at once.
+    fn sync_consents(&self) -> Result<(), VisageError> {
+        let position = self.store.consent_log_position()?;
+        if position <= self.consents.read().unwrap_or_else(|p| p.into_inner()).position {
+            return Ok(());
+        }
+        let mut consents = self.consents.write().unwrap_or_else(|p| p.into_inner());
+        if position > consents.position {
+            let changes = self.store.consent_changes(consents.position)?;
+            consents.apply(changes);
+        }
+        Ok(())
     }
 
     /// Brings the in-process index up to date with the store: other processes on the same gallery (a
@@ -303,17 +339,22 @@ impl FaceRecognitionSystem {
                 VisageError::Spoof { score, threshold, .. } => {
                     ("refused-spoof", serde_json::json!({"liveness": score, "threshold": threshold}))
                 }
-                VisageError::Duplicate { other, similarity, .. } => {
-                    ("refused-duplicate", serde_json::json!({"matches": other, "similarity": similarity}))
+                VisageError::Duplicate { similarity, .. } => {
+                    ("refused-duplicate", serde_json::json!({"similarity": similarity}))
                 }
                 VisageError::NoFace { .. } | VisageError::SeveralFaces { .. } => {
                     ("refused-face", serde_json::json!({"reason": e.to_string()}))
                 }
                 other => ("failed", serde_json::json!({"reason": other.to_string()})),
             };
-            self.store.audit(
-                visage_store::AuditEvent::new(actor, "enroll", outcome).subject(&request.subject).detail(detail),
-            )?;
+            let event =
+                visage_store::AuditEvent::new(actor, "enroll", outcome).subject(&request.subject).detail(detail);
+            // The subject a duplicate matched is named by its pseudonym, like every subject in the log.
+            let event = match e {
+                VisageError::Duplicate { other, .. } => event.naming("matches", other),
+                _ => event,
+            };
+            self.store.audit(event)?;
         }
         result
     }
@@ -343,7 +384,7 @@ impl FaceRecognitionSystem {
             }
             let embedding = self.analyzer.embed_aligned(std::slice::from_ref(&crop))?.remove(0);
             let others: Vec<Candidate> = self
-                .search(std::slice::from_ref(&embedding), 4)?
+                .search(std::slice::from_ref(&embedding), 4, None)?
                 .remove(0)
                 .into_iter()
                 .filter(|c| c.subject != request.subject && c.similarity >= self.analyzer.verifier().threshold)

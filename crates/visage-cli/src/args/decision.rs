@@ -1,5 +1,6 @@
 //! `DecisionArgs`: how `verify` and `identify` decide (a threshold, or a target FAR with the
-//! calibration it needs, and whether liveness is required), turned into one [`visage::Decision`].
+//! calibration it needs, whether liveness is required, and for which purpose), turned into one
+//! [`visage::Decision`].
 
 use super::parse::parse_similarity;
 use anyhow::{bail, Context, Result};
@@ -28,6 +29,10 @@ pub struct DecisionArgs {
     /// the score per face.
     #[arg(long)]
     pub require_live: bool,
+    /// The purpose this decision serves (purpose limitation): identify and watch then consider only
+    /// subjects holding an active consent for it. Recorded in the audit log.
+    #[arg(long)]
+    pub purpose: Option<String>,
 }
 
 impl DecisionArgs {
@@ -38,7 +43,7 @@ impl DecisionArgs {
             (None, Some(far)) => Threshold::TargetFar(far),
             (None, None) => Threshold::Configured,
         };
-        Decision { threshold, require_live: self.require_live, ..Decision::default() }
+        Decision { threshold, require_live: self.require_live, purpose: self.purpose.clone(), ..Decision::default() }
     }
 
     /// The calibration decisions use: `--calibration FILE`, else the model's default file. Without

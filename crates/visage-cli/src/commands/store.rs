@@ -214,12 +214,15 @@ fn bench(args: &StoreBenchArgs<'_>, g: &GalleryArgs) -> Result<ExitCode> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     let data = bench_data(args.size, args.queries, args.embeddings, &mut rng)?;
     eprintln!("data: {}", data.source);
-    let consent = ConsentGrant {
-        purpose: "benchmark".into(),
+    // Even subjects consent to the purpose `benchmark`, odd ones to `benchmark-other`: searches bound
+    // to `benchmark` see half the gallery (the filter's cost is measured against the unbound search).
+    let consent_for = |purpose: &str| ConsentGrant {
+        purpose: purpose.into(),
         legal_basis: "benchmark data".into(),
         evidence: "none: benchmark vectors".into(),
         expires_at: None,
     };
+    let (consent, other) = (consent_for(BENCH_PURPOSE), consent_for("benchmark-other"));
     let pg = match &spec {
         StoreSpec::Postgres { url, .. } => {
             if !store.searches_in_database() {
@@ -237,9 +240,13 @@ fn bench(args: &StoreBenchArgs<'_>, g: &GalleryArgs) -> Result<ExitCode> {
     }
     let started = Instant::now();
     for (b, chunk) in data.gallery[..bulk].chunks(5_000).enumerate() {
-        let rows: Vec<(String, NewTemplate)> =
-            chunk.iter().enumerate().map(|(i, v)| (format!("s{}", b * 5_000 + i), template(v))).collect();
-        store.bulk_import(&rows, &consent, "bench")?;
+        let (even, odd): (Vec<_>, Vec<_>) =
+            chunk.iter().enumerate().map(|(i, v)| (b * 5_000 + i, template(v))).partition(|(n, _)| n % 2 == 0);
+        let named = |rows: Vec<(usize, NewTemplate)>| -> Vec<(String, NewTemplate)> {
+            rows.into_iter().map(|(n, t)| (format!("s{n}"), t)).collect()
+        };
+        store.bulk_import(&named(even), &consent, "bench")?;
+        store.bulk_import(&named(odd), &other, "bench")?;
     }
     let load_s = started.elapsed().as_secs_f64();
     let started = Instant::now();
@@ -251,16 +258,18 @@ fn bench(args: &StoreBenchArgs<'_>, g: &GalleryArgs) -> Result<ExitCode> {
     // 2. Single enrolments into the full gallery, each its own transaction with its audit entry.
     let started = Instant::now();
     for (i, v) in data.gallery.iter().enumerate().skip(bulk) {
-        store.enroll(&format!("s{i}"), None, &consent, &[template(v)], "bench", json!({}))?;
+        let grant = if i % 2 == 0 { &consent } else { &other };
+        store.enroll(&format!("s{i}"), None, grant, &[template(v)], "bench", json!({}))?;
     }
     let enrol_s = started.elapsed().as_secs_f64();
     let enrol_per_s = args.enrolments as f64 / enrol_s.max(1e-9);
     eprintln!("{} single enrolments at {} templates: {enrol_per_s:.0}/s", args.enrolments, args.size);
     // 3. Identify.
-    let truth = exact_top1(&data.gallery, &data.queries)?;
+    let truth = exact_top1(&data.gallery, &data.queries, false)?;
+    let truth_even = exact_top1(&data.gallery, &data.queries, true)?;
     let report = match &pg {
-        Some(_) => bench_database(store.as_ref(), &data.queries, &truth)?,
-        None => bench_in_memory(store.as_ref(), &data.queries, &truth, g.index.into())?,
+        Some(_) => bench_database(store.as_ref(), &data.queries, [&truth, &truth_even])?,
+        None => bench_in_memory(store.as_ref(), &data.queries, [&truth, &truth_even], g.index.into())?,
     };
     let mut out = json!({
         "backend": store.location(),
@@ -282,12 +291,17 @@ fn bench(args: &StoreBenchArgs<'_>, g: &GalleryArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Exact top-1 (gallery index) for each query: visage's exact f32 scan over every vector.
-fn exact_top1(all: &[Vec<f32>], queries: &[Vec<f32>]) -> Result<Vec<usize>> {
+/// The purpose half the benchmark gallery (the even subjects) consents to.
+const BENCH_PURPOSE: &str = "benchmark";
+
+/// Exact top-1 (gallery index) for each query: visage's exact f32 scan over every vector (with
+/// `even_only`, over the even subjects: the answers of a search bound to [`BENCH_PURPOSE`]).
+fn exact_top1(all: &[Vec<f32>], queries: &[Vec<f32>], even_only: bool) -> Result<Vec<usize>> {
     use visage_index::{ExactIndex, VectorIndex};
     let mut index = ExactIndex::new(DIM)?;
-    let ids: Vec<u64> = (0..all.len() as u64).collect();
-    index.add_batch(&ids, &all.concat())?;
+    let ids: Vec<u64> = (0..all.len() as u64).filter(|i| !even_only || i % 2 == 0).collect();
+    let rows: Vec<f32> = ids.iter().flat_map(|&i| all[i as usize].iter().copied()).collect();
+    index.add_batch(&ids, &rows)?;
     let best = index.search_batch(&queries.concat(), 1)?;
     Ok(best.into_iter().map(|hits| hits.first().map_or(usize::MAX, |&(id, _)| id as usize)).collect())
 }
@@ -314,10 +328,16 @@ fn time_queries(
     }))
 }
 
-/// PostgreSQL with plain templates: one SQL statement per query, per-subject best in SQL.
-fn bench_database(store: &dyn GalleryStore, queries: &[Vec<f32>], truth: &[usize]) -> Result<serde_json::Value> {
-    let mut report =
-        time_queries(queries, truth, |q| Ok(store.search(q, 1, MODEL_SHA)?.into_iter().next().map(|c| c.0)))?;
+/// PostgreSQL with plain templates: one SQL statement per query, per-subject best in SQL; then the same
+/// bound to [`BENCH_PURPOSE`] (the consent filter in SQL).
+fn bench_database(
+    store: &dyn GalleryStore,
+    queries: &[Vec<f32>],
+    [truth, truth_even]: [&[usize]; 2],
+) -> Result<serde_json::Value> {
+    let search = |q: &[f32], purpose| Ok(store.search(q, 1, MODEL_SHA, purpose)?.into_iter().next().map(|c| c.0));
+    let mut report = time_queries(queries, truth, |q| search(q, None))?;
+    report["purpose_bound"] = time_queries(queries, truth_even, |q| search(q, Some(BENCH_PURPOSE)))?;
     report["search"] = json!("pgvector HNSW (m=16, ef_construction=64), per-subject best in SQL");
     report["ef_search"] = json!(visage::store::postgres::ef_search());
     Ok(report)
@@ -328,7 +348,7 @@ fn bench_database(store: &dyn GalleryStore, queries: &[Vec<f32>], truth: &[usize
 fn bench_in_memory(
     store: &dyn GalleryStore,
     queries: &[Vec<f32>],
-    truth: &[usize],
+    [truth, truth_even]: [&[usize]; 2],
     kind: visage_index::IndexKind,
 ) -> Result<serde_json::Value> {
     use visage_index::{GalleryConfig, GalleryIndex, VectorIndex};
@@ -347,6 +367,17 @@ fn bench_in_memory(
     drop(flat);
     let mut report = time_queries(queries, truth, |q| {
         Ok(index.search(q, 40)?.first().and_then(|(id, _)| subject_of.get(id).cloned()))
+    })?;
+    // Bound to a purpose: the system's test per candidate (template -> subject -> consented?).
+    let consented: std::collections::HashSet<String> = store
+        .subjects()?
+        .into_iter()
+        .filter(|(s, _)| s.id.trim_start_matches('s').parse::<usize>().is_ok_and(|n| n % 2 == 0))
+        .map(|(s, _)| s.id)
+        .collect();
+    let keep = |id: u64| subject_of.get(&id).is_some_and(|s| consented.contains(s));
+    report["purpose_bound"] = time_queries(queries, truth_even, |q| {
+        Ok(index.search_filtered(q, 40, &keep)?.first().and_then(|(id, _)| subject_of.get(id).cloned()))
     })?;
     report["startup_read_s"] = json!(read_s);
     report["index_build_s"] = json!(build_s);

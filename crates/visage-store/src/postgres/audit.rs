@@ -1,6 +1,7 @@
 //! The PostgreSQL gallery's audit log: entries on their own, listing and verification.
 
 use super::chain::{self, COLUMNS};
+use super::pseudonyms;
 use super::store::PgStore;
 use crate::audit::{AuditEntry, AuditEvent, AuditFilter, AuditVerification, ChainCheck};
 use crate::error::StoreError;
@@ -15,16 +16,24 @@ impl PgStore {
     pub(super) fn audit_entries(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
         let limit = filter.limit.map(|l| l as i64);
         self.with(|c| {
+            // A subject's entries are stored under its pseudonym (older ones under its id).
+            let pseudonym = match &filter.subject {
+                Some(s) => pseudonyms::lookup(c, s)?,
+                None => None,
+            };
             let rows = c.query(
                 &format!(
                     "SELECT {COLUMNS} FROM audit
-                     WHERE ($1::text IS NULL OR subject = $1) AND ($2::text IS NULL OR action = $2)
+                     WHERE ($1::text IS NULL OR subject = $1 OR subject = $5) AND ($2::text IS NULL OR action = $2)
                        AND ($3::text IS NULL OR time >= $3)
                      ORDER BY seq DESC LIMIT $4"
                 ),
-                &[&filter.subject, &filter.action, &filter.since, &limit],
+                &[&filter.subject, &filter.action, &filter.since, &limit, &pseudonym],
             )?;
-            Ok(rows.iter().rev().map(|r| chain::from_row(r).entry()).collect())
+            let mut entries: Vec<AuditEntry> = rows.iter().rev().map(|r| chain::from_row(r).entry()).collect();
+            let known = pseudonyms::known(c, &crate::pseudonyms::found_in(&entries))?;
+            crate::pseudonyms::resolve(&mut entries, &known);
+            Ok(entries)
         })
     }
 

@@ -14,9 +14,10 @@ pub(super) struct Auditor<'k> {
 }
 
 impl Auditor<'_> {
-    /// Appends `event` after the head row, which this transaction has locked (see `PgStore::write`);
-    /// returns its sequence number.
+    /// Appends `event` after the head row, which this transaction has locked (see `PgStore::write`),
+    /// subjects stored as their pseudonyms; returns its sequence number.
     pub(super) fn append(&self, tx: &mut Transaction<'_>, event: AuditEvent) -> Result<i64, StoreError> {
+        let event = crate::pseudonyms::pseudonymise(event, |s| super::pseudonyms::get_or_create(tx, s))?;
         let head = tx.query_one("SELECT seq, hash FROM audit_head WHERE id = 1", &[])?;
         let row = AuditRow::chained(event, self.key, head.get(0), head.get(1));
         insert(tx, std::slice::from_ref(&row))?;

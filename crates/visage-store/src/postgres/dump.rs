@@ -3,6 +3,7 @@
 use super::chain::{self, COLUMNS};
 use super::consent::row_to_consent;
 use super::keys::row_to_key;
+use super::pseudonyms;
 use super::secrets::put;
 use super::store::{PgStore, DIM};
 use crate::error::StoreError;
@@ -51,7 +52,16 @@ impl PgStore {
             .collect::<Result<_, StoreError>>()?;
         let api_keys = key_rows.iter().map(|r| (row_to_key(r), r.get(5))).collect();
         let audit = audit_rows.iter().map(chain::from_row).collect();
-        Ok(GalleryDump { subjects, consents, templates, api_keys, audit, audit_key: self.audit_key.clone() })
+        let pseudonyms = self.with(|c| pseudonyms::all(c))?;
+        Ok(GalleryDump {
+            subjects,
+            consents,
+            templates,
+            api_keys,
+            audit,
+            pseudonyms,
+            audit_key: self.audit_key.clone(),
+        })
     }
 
     /// Loads a dump into this empty gallery (see [`crate::GalleryStore::load`]).
@@ -108,9 +118,15 @@ impl PgStore {
                  VALUES ($1, $2, $3, $4, $5, $6)",
             )?;
             for (k, hash) in &dump.api_keys {
-                tx.execute(&stmt, &[&k.id, hash, &k.scopes.join(","), &k.label, &k.created_at, &k.revoked_at])?;
+                tx.execute(&stmt, &[&k.id, hash, &k.stored_grants(), &k.label, &k.created_at, &k.revoked_at])?;
             }
             chain::insert(&mut tx, &dump.audit)?;
+            for (subject, pseudonym) in &dump.pseudonyms {
+                tx.execute(
+                    "INSERT INTO subject_pseudonyms (subject_id, pseudonym) VALUES ($1, $2)",
+                    &[subject, pseudonym],
+                )?;
+            }
             if let Some(last) = dump.audit.last() {
                 chain::set_head(&mut tx, last)?;
             }

@@ -8,8 +8,8 @@ use crate::error::StoreError;
 use crate::gallery::GalleryStore;
 use crate::keys::StoreKey;
 use crate::model::{
-    Consent, ConsentGrant, GalleryDump, NewTemplate, PurgeReport, Subject, SubjectExport, TemplateChanges,
-    TemplateRecord,
+    Consent, ConsentChanges, ConsentGrant, GalleryDump, NewTemplate, PurgeReport, Subject, SubjectExport,
+    TemplateChanges, TemplateRecord,
 };
 
 impl GalleryStore for PgStore {
@@ -62,6 +62,14 @@ impl GalleryStore for PgStore {
         PgStore::template_changes(self, since)
     }
 
+    fn consent_log_position(&self) -> Result<i64, StoreError> {
+        PgStore::consent_log_position(self)
+    }
+
+    fn consent_changes(&self, since: i64) -> Result<ConsentChanges, StoreError> {
+        PgStore::consent_changes(self, since)
+    }
+
     fn delete_subject(&self, subject_id: &str, actor: &str) -> Result<Vec<i64>, StoreError> {
         PgStore::delete_subject(self, subject_id, actor)
     }
@@ -105,10 +113,11 @@ impl GalleryStore for PgStore {
     fn create_api_key(
         &self,
         scopes: &[String],
+        purposes: &[String],
         label: Option<&str>,
         actor: &str,
     ) -> Result<(ApiKey, String), StoreError> {
-        PgStore::create_api_key(self, scopes, label, actor)
+        PgStore::create_api_key(self, scopes, purposes, label, actor)
     }
 
     fn api_keys(&self) -> Result<Vec<ApiKey>, StoreError> {
@@ -127,8 +136,14 @@ impl GalleryStore for PgStore {
         PgStore::searches_in_database(self)
     }
 
-    fn search(&self, query: &[f32], k: usize, model_sha256: &str) -> Result<Vec<(String, f32)>, StoreError> {
-        PgStore::search(self, query, k, model_sha256)
+    fn search(
+        &self,
+        query: &[f32],
+        k: usize,
+        model_sha256: &str,
+        purpose: Option<&str>,
+    ) -> Result<Vec<(String, f32)>, StoreError> {
+        PgStore::search(self, query, k, model_sha256, purpose)
     }
 
     fn dump(&self) -> Result<GalleryDump, StoreError> {

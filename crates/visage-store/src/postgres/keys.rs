@@ -11,16 +11,17 @@ impl PgStore {
     pub(super) fn create_api_key(
         &self,
         scopes: &[String],
+        purposes: &[String],
         label: Option<&str>,
         actor: &str,
     ) -> Result<(ApiKey, String), StoreError> {
-        let (key, secret_hash, text) = api_keys::new_key(scopes, label)?;
+        let (key, secret_hash, text) = api_keys::new_key(scopes, purposes, label)?;
         self.write(|tx, audit| {
             tx.execute(
                 "INSERT INTO api_keys (id, secret_sha256, scopes, label, created_at) VALUES ($1, $2, $3, $4, $5)",
-                &[&key.id, &secret_hash, &key.scopes.join(","), &key.label, &key.created_at],
+                &[&key.id, &secret_hash, &key.stored_grants(), &key.label, &key.created_at],
             )?;
-            audit.append(tx, events::api_key_created(actor, &key.id, &key.scopes))
+            audit.append(tx, events::api_key_created(actor, &key))
         })?;
         Ok((key, text))
     }
@@ -62,11 +63,6 @@ impl PgStore {
 
 /// A key from the columns `id, scopes, label, created_at, revoked_at`.
 pub(super) fn row_to_key(r: &Row) -> ApiKey {
-    ApiKey {
-        id: r.get(0),
-        scopes: api_keys::parse_scopes(r.get(1)),
-        label: r.get(2),
-        created_at: r.get(3),
-        revoked_at: r.get(4),
-    }
+    let (scopes, purposes) = api_keys::parse_grants(r.get(1));
+    ApiKey { id: r.get(0), scopes, purposes, label: r.get(2), created_at: r.get(3), revoked_at: r.get(4) }
 }

@@ -16,10 +16,12 @@
 mod audit;
 mod chain;
 mod consent;
+mod consent_log;
 mod dump;
 mod gallery;
 mod keys;
 mod pool;
+mod pseudonyms;
 mod rotate;
 mod schema;
 mod search;

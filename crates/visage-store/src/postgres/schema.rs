@@ -84,6 +84,31 @@ const MIGRATIONS: &[&str] = &[
      END $$;
      CREATE TRIGGER template_log AFTER INSERT OR DELETE ON templates
      FOR EACH ROW EXECUTE FUNCTION visage_template_log();",
+    // 3: the consent log, the template log's twin for consents (granted, revoked, erased with their
+    // subject): processes that filter searches by purpose in memory follow it. Consent ids only; the
+    // consents that exist already are entered once.
+    "CREATE TABLE consent_log (
+         seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+         consent_id BIGINT NOT NULL
+     );
+     INSERT INTO consent_log (consent_id) SELECT id FROM consents ORDER BY id;
+     CREATE FUNCTION visage_consent_log() RETURNS trigger LANGUAGE plpgsql AS $$
+     BEGIN
+         IF TG_OP = 'DELETE' THEN
+             INSERT INTO consent_log (consent_id) VALUES (OLD.id);
+         ELSE
+             INSERT INTO consent_log (consent_id) VALUES (NEW.id);
+         END IF;
+         RETURN NULL;
+     END $$;
+     CREATE TRIGGER consent_log AFTER INSERT OR UPDATE OR DELETE ON consents
+     FOR EACH ROW EXECUTE FUNCTION visage_consent_log();",
+    // 4: subject pseudonyms: audit entries name subjects by a random pseudonym, and erasure deletes
+    // the subject's row here, so its entries can no longer be linked to it (see `crate::pseudonyms`).
+    "CREATE TABLE subject_pseudonyms (
+         subject_id TEXT PRIMARY KEY,
+         pseudonym TEXT NOT NULL UNIQUE
+     );",
 ];
 
 /// The schema version this build writes.

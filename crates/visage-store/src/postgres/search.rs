@@ -30,7 +30,13 @@ impl PgStore {
         self.mode == TemplateMode::Plain
     }
 
-    pub(super) fn search(&self, query: &[f32], k: usize, model_sha256: &str) -> Result<Vec<(String, f32)>, StoreError> {
+    pub(super) fn search(
+        &self,
+        query: &[f32],
+        k: usize,
+        model_sha256: &str,
+        purpose: Option<&str>,
+    ) -> Result<Vec<(String, f32)>, StoreError> {
         if self.mode != TemplateMode::Plain {
             return Err(StoreError::Invalid("encrypted templates are searched in memory, not in the database".into()));
         }
@@ -43,19 +49,28 @@ impl PgStore {
         // Several templates per subject: take more nearest templates than k, then keep each subject's best.
         let want = (k * 8 + 32) as i64;
         let (k, q) = (k as i64, Vector::from(query.to_vec()));
+        let now = crate::time_util::now();
         self.with(move |c| {
             // The planner prices an HNSW scan by ef_search and picks an exact sequential scan above a
-            // few hundred (seconds at a million templates): keep the index for this statement.
+            // few hundred (seconds at a million templates): keep the index for this statement. With a
+            // purpose, the graph walk filters as it goes and, when too few nearest templates belong to
+            // consented subjects, goes on walking (pgvector's iterative scan) instead of returning less.
             let mut tx = c.transaction()?;
             tx.batch_execute("SET LOCAL enable_seqscan = off")?;
+            if purpose.is_some() {
+                tx.batch_execute("SET LOCAL hnsw.iterative_scan = relaxed_order")?;
+            }
             let rows = tx.query(
                 "WITH nearest AS (
                      SELECT subject_id, embedding <=> $1 AS distance FROM templates
                      WHERE model_sha256 = $3 AND embedding IS NOT NULL
+                       AND ($5::text IS NULL OR subject_id IN (
+                           SELECT subject_id FROM consents WHERE purpose = $5 AND revoked_at IS NULL
+                             AND (expires_at IS NULL OR expires_at > $6)))
                      ORDER BY embedding <=> $1 LIMIT $2)
                  SELECT subject_id, (1 - MIN(distance))::real FROM nearest
                  GROUP BY subject_id ORDER BY MIN(distance), subject_id LIMIT $4",
-                &[&q, &want, &model_sha256, &k],
+                &[&q, &want, &model_sha256, &k, &purpose, &now],
             )?;
             tx.commit()?;
             Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())

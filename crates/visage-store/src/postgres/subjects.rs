@@ -128,6 +128,8 @@ impl PgStore {
                 tx.query_one("SELECT COUNT(*) FROM consents WHERE subject_id = $1", &[&subject_id])?.get(0);
             tx.execute("DELETE FROM subjects WHERE id = $1", &[&subject_id])?;
             audit.append(tx, events::erased(actor, subject_id, ids.len(), consents))?;
+            // Crypto-shredding: the audit entries about the subject lose their link to it.
+            super::pseudonyms::forget(tx, subject_id)?;
             Ok(Some(ids))
         })?;
         erased.ok_or_else(|| refuse_unknown_subject(self, actor, "delete", subject_id))

@@ -10,8 +10,10 @@ use std::ops::ControlFlow;
 const COLUMNS: &str = "seq, time, actor, action, subject, outcome, detail, prev_hash, hash";
 
 /// Appends `event` inside the caller's (immediate) transaction, so the entry commits with the change it
-/// records, and concurrent writers are serialised on the chain head. Returns its sequence number.
+/// records, and concurrent writers are serialised on the chain head; subjects are stored as their
+/// pseudonyms. Returns its sequence number.
 pub(super) fn append(conn: &Connection, key: &[u8], event: AuditEvent) -> Result<i64, StoreError> {
+    let event = crate::pseudonyms::pseudonymise(event, |s| super::pseudonyms::get_or_create(conn, s))?;
     let last: Option<(i64, String)> = conn
         .query_row("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;

@@ -1,10 +1,10 @@
 //! The dump and load of `visage store migrate` for the SQLite store.
 
-use super::chain;
 use super::consent::consent_from_row;
 use super::keys::row_to_key;
 use super::secrets::put;
 use super::store::Store;
+use super::{chain, pseudonyms};
 use crate::error::StoreError;
 use crate::model::{DumpedTemplate, GalleryDump, Subject};
 use crate::secrets::{self, AUDIT_KEY_NAME};
@@ -58,7 +58,16 @@ impl Store {
             .query_map([], |r| Ok((row_to_key(r)?, r.get::<_, String>(5)?)))?
             .collect::<Result<_, _>>()?;
         let audit = chain::rows(&conn, "ORDER BY seq", [])?;
-        Ok(GalleryDump { subjects, consents, templates, api_keys, audit, audit_key: self.audit_key.clone() })
+        let pseudonyms = pseudonyms::all(&conn)?;
+        Ok(GalleryDump {
+            subjects,
+            consents,
+            templates,
+            api_keys,
+            audit,
+            pseudonyms,
+            audit_key: self.audit_key.clone(),
+        })
     }
 
     /// Loads a dump into this empty store (see [`crate::GalleryStore::load`]).
@@ -110,11 +119,17 @@ impl Store {
                 tx.execute(
                     "INSERT INTO api_keys (id, secret_sha256, scopes, label, created_at, revoked_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![k.id, hash, k.scopes.join(","), k.label, k.created_at, k.revoked_at],
+                    params![k.id, hash, k.stored_grants(), k.label, k.created_at, k.revoked_at],
                 )?;
             }
             for row in &dump.audit {
                 chain::insert(&tx, row)?;
+            }
+            for (subject, pseudonym) in &dump.pseudonyms {
+                tx.execute(
+                    "INSERT INTO subject_pseudonyms (subject_id, pseudonym) VALUES (?1, ?2)",
+                    [subject, pseudonym],
+                )?;
             }
             if let Some(last) = dump.audit.last() {
                 chain::set_head(&tx, last)?;

@@ -7,8 +7,8 @@ use crate::error::StoreError;
 use crate::gallery::GalleryStore;
 use crate::keys::StoreKey;
 use crate::model::{
-    Consent, ConsentGrant, GalleryDump, NewTemplate, PurgeReport, Subject, SubjectExport, TemplateChanges,
-    TemplateRecord,
+    Consent, ConsentChanges, ConsentGrant, GalleryDump, NewTemplate, PurgeReport, Subject, SubjectExport,
+    TemplateChanges, TemplateRecord,
 };
 
 impl GalleryStore for Store {
@@ -61,6 +61,14 @@ impl GalleryStore for Store {
         Store::template_changes(self, since)
     }
 
+    fn consent_log_position(&self) -> Result<i64, StoreError> {
+        Store::consent_log_position(self)
+    }
+
+    fn consent_changes(&self, since: i64) -> Result<ConsentChanges, StoreError> {
+        Store::consent_changes(self, since)
+    }
+
     fn delete_subject(&self, subject_id: &str, actor: &str) -> Result<Vec<i64>, StoreError> {
         Store::delete_subject(self, subject_id, actor)
     }
@@ -104,10 +112,11 @@ impl GalleryStore for Store {
     fn create_api_key(
         &self,
         scopes: &[String],
+        purposes: &[String],
         label: Option<&str>,
         actor: &str,
     ) -> Result<(ApiKey, String), StoreError> {
-        Store::create_api_key(self, scopes, label, actor)
+        Store::create_api_key(self, scopes, purposes, label, actor)
     }
 
     fn api_keys(&self) -> Result<Vec<ApiKey>, StoreError> {

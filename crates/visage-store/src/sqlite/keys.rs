@@ -1,27 +1,28 @@
 //! API keys in the SQLite store.
 
 use super::store::Store;
-use crate::api_keys::{check_presented, new_key, parse_scopes, split_presented, ApiKey};
+use crate::api_keys::{check_presented, new_key, parse_grants, split_presented, ApiKey};
 use crate::error::StoreError;
 use crate::events;
 use crate::time_util;
 use rusqlite::{params, OptionalExtension};
 
 impl Store {
-    /// Creates a key with the given scopes; returns it and the full key text, which is not stored.
+    /// Creates a key with the given scopes, bound to `purposes` (none: unbound); returns it and the full key text, which is not stored.
     pub fn create_api_key(
         &self,
         scopes: &[String],
+        purposes: &[String],
         label: Option<&str>,
         actor: &str,
     ) -> Result<(ApiKey, String), StoreError> {
-        let (key, secret_hash, text) = new_key(scopes, label)?;
+        let (key, secret_hash, text) = new_key(scopes, purposes, label)?;
         self.write(|w| {
             w.tx.execute(
                 "INSERT INTO api_keys (id, secret_sha256, scopes, label, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![key.id, secret_hash, key.scopes.join(","), key.label, key.created_at],
+                params![key.id, secret_hash, key.stored_grants(), key.label, key.created_at],
             )?;
-            w.audit(events::api_key_created(actor, &key.id, &key.scopes))
+            w.audit(events::api_key_created(actor, &key))
         })?;
         Ok((key, text))
     }
@@ -67,11 +68,6 @@ impl Store {
 
 /// A key from the columns `id, scopes, label, created_at, revoked_at`.
 pub(super) fn row_to_key(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKey> {
-    Ok(ApiKey {
-        id: r.get(0)?,
-        scopes: parse_scopes(&r.get::<_, String>(1)?),
-        label: r.get(2)?,
-        created_at: r.get(3)?,
-        revoked_at: r.get(4)?,
-    })
+    let (scopes, purposes) = parse_grants(&r.get::<_, String>(1)?);
+    Ok(ApiKey { id: r.get(0)?, scopes, purposes, label: r.get(2)?, created_at: r.get(3)?, revoked_at: r.get(4)? })
 }

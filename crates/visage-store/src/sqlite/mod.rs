@@ -4,9 +4,11 @@
 mod audit;
 mod chain;
 mod consent;
+mod consent_log;
 mod dump;
 mod gallery;
 mod keys;
+mod pseudonyms;
 mod rotate;
 mod schema;
 mod secrets;

@@ -70,6 +70,26 @@ const MIGRATIONS: &[&str] = &[
      BEGIN INSERT INTO template_log (template_id, added) VALUES (NEW.id, 1); END;
      CREATE TRIGGER template_log_removed AFTER DELETE ON templates
      BEGIN INSERT INTO template_log (template_id, added) VALUES (OLD.id, 0); END;",
+    // 4: the consent log, the template log's twin for consents (granted, revoked, erased with their
+    // subject): processes that filter searches by purpose in memory follow it. Consent ids only. The
+    // consents that exist already are entered once.
+    "CREATE TABLE consent_log (
+         seq INTEGER PRIMARY KEY AUTOINCREMENT,
+         consent_id INTEGER NOT NULL
+     );
+     INSERT INTO consent_log (consent_id) SELECT id FROM consents ORDER BY id;
+     CREATE TRIGGER consent_log_insert AFTER INSERT ON consents
+     BEGIN INSERT INTO consent_log (consent_id) VALUES (NEW.id); END;
+     CREATE TRIGGER consent_log_update AFTER UPDATE ON consents
+     BEGIN INSERT INTO consent_log (consent_id) VALUES (NEW.id); END;
+     CREATE TRIGGER consent_log_delete AFTER DELETE ON consents
+     BEGIN INSERT INTO consent_log (consent_id) VALUES (OLD.id); END;",
+    // 5: subject pseudonyms: audit entries name subjects by a random pseudonym, and erasure deletes
+    // the subject's row here, so its entries can no longer be linked to it (see `crate::pseudonyms`).
+    "CREATE TABLE subject_pseudonyms (
+         subject_id TEXT PRIMARY KEY,
+         pseudonym TEXT NOT NULL UNIQUE
+     );",
 ];
 
 /// The schema version this build writes.

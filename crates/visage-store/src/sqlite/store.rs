@@ -48,8 +48,10 @@ impl Store {
     /// Opens (creating if needed) the store in `dir`, migrating it to this version's schema, and checks
     /// that `key` is the key it was created with.
     pub fn open(dir: &Path, key: StoreKey) -> Result<Store, StoreError> {
-        std::fs::create_dir_all(dir).map_err(|source| StoreError::Io { path: dir.to_path_buf(), source })?;
+        let io = |path: &Path, source| StoreError::Io { path: path.to_path_buf(), source };
+        crate::private_files::create_private_dir(dir).map_err(|e| io(dir, e))?;
         let path = dir.join(DB_FILE);
+        crate::private_files::prepare_private_database(&path).map_err(|e| io(&path, e))?;
         let mut conn = Connection::open(&path)?;
         conn.busy_timeout(std::time::Duration::from_secs(30))?;
         enable_wal(&conn)?;

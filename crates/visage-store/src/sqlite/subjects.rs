@@ -131,6 +131,8 @@ impl Store {
                 tx.query_row("SELECT COUNT(*) FROM consents WHERE subject_id = ?1", [subject_id], |r| r.get(0))?;
             tx.execute("DELETE FROM subjects WHERE id = ?1", [subject_id])?;
             w.audit(events::erased(actor, subject_id, ids.len(), consents))?;
+            // Crypto-shredding: the audit entries about the subject lose their link to it.
+            super::pseudonyms::forget(tx, subject_id)?;
             Ok(Some(ids))
         })?;
         let Some(ids) = erased else {

@@ -1,5 +1,5 @@
 //! 1:N identification under a [`Decision`]: every face of an image searched among the enrolled
-//! subjects, a match or an explicit unknown at the resolved threshold, liveness when required (a face
+//! subjects (those consented for the decision's purpose, when it has one), a match or an explicit unknown at the resolved threshold, liveness when required (a face
 //! that fails is never searched for), one audit entry per face with the threshold used.
 
 use super::search_index::Candidate;
@@ -48,8 +48,9 @@ pub struct Identification {
 impl FaceRecognitionSystem {
     /// Identifies every face in an image among the enrolled subjects. Each face gets its best
     /// `decision.top_k` subjects (scored by their best template) and a decision: the best subject if it
-    /// reaches the threshold, else unknown. Audited, one entry per face (a face refused for liveness as
-    /// `refused-spoof`).
+    /// reaches the threshold, else unknown. With `decision.purpose`, only subjects holding an active
+    /// consent for that purpose are candidates. Audited, one entry per face with the threshold and the
+    /// purpose (a face refused for liveness as `refused-spoof`).
     pub fn identify(
         &self,
         image: impl Into<ImageSource>,
@@ -70,14 +71,15 @@ impl FaceRecognitionSystem {
             detections.iter().zip(&liveness).filter(|(_, l)| !refused(l)).map(|(d, _)| d.clone()).collect();
         let embeddings =
             if searched.is_empty() { Vec::new() } else { self.analyzer.embed_detections(&image, &searched)?.0 };
-        let mut found = self.search(&embeddings, decision.top_k.max(1))?.into_iter();
+        let mut found = self.search(&embeddings, decision.top_k.max(1), decision.purpose.as_deref())?.into_iter();
         let threshold = resolved.threshold;
         let mut faces = Vec::with_capacity(detections.len());
         for (d, liveness) in detections.iter().zip(liveness) {
             let bbox = d.bbox.to_array();
             if refused(&liveness) {
                 let detail = serde_json::json!({"liveness": liveness.map(|l| l.score)});
-                self.store.audit(AuditEvent::new(actor, "identify", "refused-spoof").detail(detail))?;
+                self.store
+                    .audit(AuditEvent::new(actor, "identify", "refused-spoof").detail(decision.audit_detail(detail)))?;
                 let far = EstimatedFar::default();
                 faces.push(IdentifiedFace { bbox, matched: None, similarity: None, candidates: vec![], far, liveness });
                 continue;
@@ -96,11 +98,12 @@ impl FaceRecognitionSystem {
             let detail = serde_json::json!({"similarity": face.similarity, "candidates": face.candidates.len(),
                                             "threshold": threshold});
             let event = AuditEvent::new(actor, "identify", outcome).subject_opt(face.matched.as_deref());
-            self.store.audit(event.detail(detail))?;
+            self.store.audit(event.detail(decision.audit_detail(detail)))?;
             faces.push(face);
         }
         if faces.is_empty() {
-            self.store.audit(AuditEvent::new(actor, "identify", "no-face").detail(serde_json::json!({"faces": 0})))?;
+            let detail = decision.audit_detail(serde_json::json!({"faces": 0}));
+            self.store.audit(AuditEvent::new(actor, "identify", "no-face").detail(detail))?;
         }
         Ok(Identification {
             faces,

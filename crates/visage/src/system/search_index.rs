@@ -97,15 +97,28 @@ impl SubjectIndex {
         Ok(())
     }
 
-    /// The best `k` subjects for a face, each scored by its best template.
-    pub(super) fn search(&self, query: &[f32], k: usize) -> Result<Vec<Candidate>, VisageError> {
+    /// The best `k` subjects for a face, each scored by its best template; with `allow`, only among the
+    /// subjects it accepts (a purpose-bound search).
+    pub(super) fn search(
+        &self,
+        query: &[f32],
+        k: usize,
+        allow: Option<&(dyn Fn(&str) -> bool + Sync)>,
+    ) -> Result<Vec<Candidate>, VisageError> {
         if self.subject_of.is_empty() || k == 0 {
             return Ok(Vec::new());
         }
         // Several templates per subject: look further than k templates to find k subjects.
         let want = (k * 8 + 32).min(self.subject_of.len());
         let mut best: HashMap<&str, f32> = HashMap::new();
-        for (id, sim) in self.vectors.search(query, want)? {
+        let nearest = match allow {
+            None => self.vectors.search(query, want)?,
+            Some(allow) => {
+                let keep = |id: u64| self.subject_of.get(&id).is_some_and(|s| allow(s));
+                self.vectors.search_filtered(query, want, &keep)?
+            }
+        };
+        for (id, sim) in nearest {
             if let Some(subject) = self.subject_of.get(&id) {
                 let e = best.entry(subject.as_str()).or_insert(f32::NEG_INFINITY);
                 *e = e.max(sim);

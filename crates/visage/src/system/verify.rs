@@ -8,7 +8,7 @@ use visage_store::AuditEvent;
 
 impl FaceRecognitionSystem {
     /// Are the people in two photos the same? See [`crate::FaceAnalyzer::verify`]. Audited: the outcome,
-    /// the similarity and the threshold, or `refused-spoof` with the liveness score.
+    /// the similarity, the threshold and the purpose, or `refused-spoof` with the liveness score.
     pub fn verify(
         &self,
         a: impl Into<ImageSource>,
@@ -18,7 +18,7 @@ impl FaceRecognitionSystem {
     ) -> Result<VerifyOutcome, VisageError> {
         let result = self.analyzer.verify(a, b, decision);
         if let Some((outcome, detail)) = audit_record(&result) {
-            self.store.audit(AuditEvent::new(actor, "verify", outcome).detail(detail))?;
+            self.store.audit(AuditEvent::new(actor, "verify", outcome).detail(decision.audit_detail(detail)))?;
         }
         result
     }

@@ -17,6 +17,10 @@ pub enum KeysCommand {
         /// Comma-separated: enroll, identify, admin (admin implies the others).
         #[arg(long, value_delimiter = ',', required = true)]
         scopes: Vec<String>,
+        /// Comma-separated purposes the key is bound to: its requests must act for one of them and
+        /// only see the subjects consented for it (default: unbound).
+        #[arg(long, value_delimiter = ',')]
+        purposes: Vec<String>,
         /// What the key is for (shown by `keys list`).
         #[arg(long)]
         label: Option<String>,
@@ -49,15 +53,20 @@ pub enum KeysCommand {
 /// `visage keys`.
 pub fn keys(cmd: &KeysCommand) -> Result<ExitCode> {
     match cmd {
-        KeysCommand::Create { scopes, label, json, gallery } => {
+        KeysCommand::Create { scopes, purposes, label, json, gallery } => {
             let store = open_store(gallery)?;
-            let (key, text) = store.create_api_key(scopes, label.as_deref(), &default_actor())?;
+            let (key, text) = store.create_api_key(scopes, purposes, label.as_deref(), &default_actor())?;
             if *json {
-                print_json(&json!({"id": key.id, "key": text, "scopes": key.scopes}));
+                print_json(&json!({"id": key.id, "key": text, "scopes": key.scopes, "purposes": key.purposes}));
             } else {
                 println!("{text}");
+                let bound = if key.purposes.is_empty() {
+                    String::new()
+                } else {
+                    format!(", bound to the purposes {}", key.purposes.join(","))
+                };
                 eprintln!(
-                    "API key {} with scopes {}; shown once, only its hash is stored",
+                    "API key {} with scopes {}{bound}; shown once, only its hash is stored",
                     key.id,
                     key.scopes.join(",")
                 );
@@ -70,10 +79,12 @@ pub fn keys(cmd: &KeysCommand) -> Result<ExitCode> {
             } else {
                 for k in &keys {
                     let state = k.revoked_at.as_deref().map_or("active".to_string(), |r| format!("revoked {r}"));
+                    let purposes = if k.purposes.is_empty() { "any purpose".into() } else { k.purposes.join(",") };
                     println!(
-                        "{:<14} {:<24} {:<20} {state}",
+                        "{:<14} {:<24} {:<24} {:<20} {state}",
                         k.id,
                         k.scopes.join(","),
+                        purposes,
                         k.label.as_deref().unwrap_or("")
                     );
                 }
