@@ -1,6 +1,6 @@
-//! How Python calls decide: `threshold=`, `target_far=`, `require_live=` ... turned into one
+//! How Python calls decide: `threshold=`, `target_far=`, `require_live=`, `purpose=` turned into one
 //! [`visage::Decision`], and `calibration=` into the calibration a pipeline decides with, as the CLI's
-//! decision flags do (`--threshold`, `--target-far`, `--calibration`, `--require-live`).
+//! decision flags do (`--threshold`, `--target-far`, `--calibration`, `--require-live`, `--purpose`).
 
 use crate::errors::Failure;
 use std::path::{Path, PathBuf};
@@ -10,23 +10,25 @@ use visage::recognize::calibration::{load_active, Calibration};
 use visage::{Decision, Threshold};
 
 /// The decision arguments of `verify` and `Gallery.identify`.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct DecisionArgs {
     pub threshold: Option<f32>,
     pub target_far: Option<f64>,
     pub require_live: bool,
+    /// The purpose the decision serves: identification then searches only subjects consented for it.
+    pub purpose: Option<String>,
 }
 
 impl DecisionArgs {
     /// The decision these arguments ask for; `threshold` and `target_far` together are refused.
-    pub fn decision(&self) -> Result<Decision, Failure> {
+    pub fn decision(self) -> Result<Decision, Failure> {
         let threshold = match (self.threshold, self.target_far) {
             (Some(_), Some(_)) => return Err(Failure::invalid("give threshold or target_far, not both")),
             (Some(t), None) => Threshold::Similarity(t),
             (None, Some(far)) => Threshold::TargetFar(far),
             (None, None) => Threshold::Configured,
         };
-        Ok(Decision { threshold, require_live: self.require_live, ..Decision::default() })
+        Ok(Decision { threshold, require_live: self.require_live, purpose: self.purpose, ..Decision::default() })
     }
 }
 

@@ -117,17 +117,20 @@ impl Gallery {
     }
 
     /// Who is in this image? Per face: the best ``top_k`` subjects and a match, or ``None`` (unknown)
-    /// below the threshold. Returns the dict ``visage identify --json`` prints. ``threshold`` or
-    /// ``target_far`` (from the calibration) set the line; with ``require_live`` a face that fails
-    /// passive liveness is never searched for. Audited per face.
-    #[pyo3(signature = (img, top_k = 3, *, threshold = None, target_far = None, require_live = false,
-                        channels = "bgr"))]
+    /// below the threshold. Returns the dict ``visage identify --json`` prints. ``purpose`` limits the
+    /// search to subjects holding an active consent for it (``None``: everyone enrolled), as
+    /// ``--purpose``. ``threshold`` or ``target_far`` (from the calibration) set the line; with
+    /// ``require_live`` a face that fails passive liveness is never searched for. Audited per face,
+    /// with the purpose.
+    #[pyo3(signature = (img, top_k = 3, *, purpose = None, threshold = None, target_far = None,
+                        require_live = false, channels = "bgr"))]
     #[allow(clippy::too_many_arguments)]
     fn identify<'py>(
         &self,
         py: Python<'py>,
         img: &Bound<'py, PyAny>,
         top_k: usize,
+        purpose: Option<String>,
         threshold: Option<f32>,
         target_far: Option<f64>,
         require_live: bool,
@@ -137,15 +140,15 @@ impl Gallery {
             return Err(Failure::invalid("top_k must be at least 1").into());
         }
         let source = Input::from_py(img, Channels::parse(channels)?)?.into_source()?;
-        let decision = Decision { top_k, ..DecisionArgs { threshold, target_far, require_live }.decision()? };
+        let decision = Decision { top_k, ..DecisionArgs { threshold, target_far, require_live, purpose }.decision()? };
         let result = py.detach(|| self.system.identify(source, &decision, &self.actor));
         to_python(py, &result.map_err(Failure::from)?)
     }
 
     /// Are the largest faces of two images the same person? As :func:`visage.verify` (the same dict),
-    /// with an entry in this gallery's audit log (no gallery data is read).
-    #[pyo3(signature = (img1, img2, target_far = None, *, threshold = None, require_single = false,
-                        require_live = false, channels = "bgr"))]
+    /// with an entry in this gallery's audit log (no gallery data is read), which records ``purpose``.
+    #[pyo3(signature = (img1, img2, target_far = None, *, purpose = None, threshold = None,
+                        require_single = false, require_live = false, channels = "bgr"))]
     #[allow(clippy::too_many_arguments)]
     fn verify<'py>(
         &self,
@@ -153,6 +156,7 @@ impl Gallery {
         img1: &Bound<'py, PyAny>,
         img2: &Bound<'py, PyAny>,
         target_far: Option<f64>,
+        purpose: Option<String>,
         threshold: Option<f32>,
         require_single: bool,
         require_live: bool,
@@ -161,7 +165,8 @@ impl Gallery {
         let channels = Channels::parse(channels)?;
         let a = Input::from_py(img1, channels)?.into_source()?;
         let b = Input::from_py(img2, channels)?.into_source()?;
-        let decision = Decision { require_single, ..DecisionArgs { threshold, target_far, require_live }.decision()? };
+        let decision =
+            Decision { require_single, ..DecisionArgs { threshold, target_far, require_live, purpose }.decision()? };
         let result = py.detach(|| self.system.verify(a, b, &decision, &self.actor));
         to_python(py, &result.map_err(Failure::from)?)
     }

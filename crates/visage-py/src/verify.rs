@@ -62,7 +62,7 @@ pub fn verify<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let channels = Channels::parse(channels)?;
     let inputs = [Input::from_py(img1, channels)?, Input::from_py(img2, channels)?];
-    let decision = DecisionArgs { threshold, target_far, require_live }.decision()?;
+    let decision = DecisionArgs { threshold, target_far, require_live, purpose: None }.decision()?;
     let decision = Decision { require_single, ..decision };
     let analyzer = match app {
         Some(_) if calibration.is_some() => {

@@ -139,3 +139,24 @@ def test_gallery_verify_is_audited(tmp_path, portraits, cli):
     (entries,) = cli.json_lines("audit", "show", "--json")
     verifies = [e for e in entries if e["action"] == "verify"]
     assert [(e["actor"], e["outcome"]) for e in verifies] == [("python:test", "match")], entries
+
+
+def test_identify_for_a_purpose_searches_only_subjects_consented_for_it(tmp_path, portraits, photos, cli):
+    data = tmp_path / "shared"
+    gallery = visage.Gallery(data, actor="python:test")
+    gallery.enroll("alice", portraits(0, 0), purpose="office-access", evidence="form-42")
+    gallery.enroll("bob", portraits(0, 1), purpose="marketing", evidence="form-43")
+
+    def matched(purpose):
+        return sorted(f["match"] for f in gallery.identify(photos[0], top_k=1, purpose=purpose)["faces"] if f["match"])
+
+    assert matched(None) == ["alice", "bob"]
+    assert matched("office-access") == ["alice"]
+    assert matched("marketing") == ["bob"]
+    assert matched("research") == []
+    cli.data_dir = data
+    (theirs,) = cli.json_lines("identify", "--json", "--top-k", "1", "--purpose", "marketing", photos[0])
+    assert sorted(f["match"] for f in theirs["faces"] if f["match"]) == ["bob"]
+    (entries,) = cli.json_lines("audit", "show", "--json")
+    purposes = {e["detail"].get("purpose") for e in entries if e["action"] == "identify" and e["actor"] == "python:test"}
+    assert purposes >= {"office-access", "marketing", "research"}, entries

@@ -168,18 +168,20 @@ class Gallery:
         img: ImageLike,
         top_k: int = 3,
         *,
+        purpose: Optional[str] = None,
         threshold: Optional[float] = None,
         target_far: Optional[float] = None,
         require_live: bool = False,
         channels: Channels = "bgr",
     ) -> Dict[str, Any]:
-        """Identify every face; the dict of ``visage identify --json``."""
+        """Identify every face (among subjects consented for ``purpose``); the dict of ``visage identify --json``."""
     def verify(
         self,
         img1: ImageLike,
         img2: ImageLike,
         target_far: Optional[float] = None,
         *,
+        purpose: Optional[str] = None,
         threshold: Optional[float] = None,
         require_single: bool = False,
         require_live: bool = False,
