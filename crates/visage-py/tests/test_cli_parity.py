@@ -1,0 +1,72 @@
+"""The Python API gives the CLI's results on the same photos: boxes within 0.5 px, embeddings within 1e-5."""
+
+import numpy as np
+
+import visage
+
+
+def assert_same_faces(faces, cli_faces):
+    assert len(faces) == len(cli_faces) > 0
+    for face, c in zip(faces, cli_faces):
+        assert np.abs(face.bbox - np.asarray(c["bbox"], np.float32)).max() <= 0.5
+        assert np.abs(face.kps - np.asarray(c["landmarks"], np.float32)).max() <= 0.5
+        assert abs(face.det_score - c["score"]) <= 1e-5
+        assert np.abs(face.embedding - np.asarray(c["embedding"], np.float32)).max() <= 1e-5
+
+
+def test_get_equals_visage_embed_json_for_paths_and_bgr_arrays(app, photos, cli):
+    lines = cli.json_lines("embed", "--json", *photos)
+    assert len(lines) == len(photos)
+    for line in lines:
+        assert_same_faces(app.get(line["image"]), line["faces"])
+        assert_same_faces(app.get(visage.imread(line["image"])), line["faces"])
+
+
+def test_face_arrays_have_insightface_shapes_and_types(app, photos):
+    face = app.get(photos[0])[0]
+    assert face.bbox.shape == (4,) and face.bbox.dtype == np.float32
+    assert face.kps.shape == (5, 2) and face.kps.dtype == np.float32
+    assert face.embedding.shape == (512,) and face.embedding.dtype == np.float32
+    assert face.normed_embedding.dtype == np.float32
+    assert abs(float(np.linalg.norm(face.normed_embedding)) - 1.0) < 1e-5
+    assert np.allclose(face.embedding, face.normed_embedding, atol=1e-6)
+    assert 0.0 < face.det_score <= 1.0
+    assert face.age is None and face.gender is None and face.pose is None and face.liveness is None
+    assert set(face.to_dict()) >= {"bbox", "kps", "det_score", "embedding"}
+
+
+def test_verify_equals_visage_verify_json(photos, cli):
+    for a, b in [(photos[0], photos[1]), (photos[2], photos[2])]:
+        (c,) = cli.json_lines("verify", "--json", a, b)
+        v = visage.verify(str(a), str(b))
+        assert abs(v["similarity"] - c["similarity"]) <= 1e-5
+        assert abs(v["threshold"] - c["threshold"]) <= 1e-6 and v["match"] == c["match"]
+        assert set(v) == set(c)
+        for mine, theirs in zip(v["images"], c["images"]):
+            assert mine["image"] == theirs["image"] and mine["faces"] == theirs["faces"]
+            assert np.abs(np.subtract(mine["bbox"], theirs["bbox"])).max() <= 0.5
+    assert visage.verify(photos[2], photos[2])["match"] is True
+
+
+def test_attributes_on_request_match_visage_analyze(photos, cli):
+    app = visage.FaceAnalysis(min_face_size=0, attributes=["age", "gender", "pose", "liveness"])
+    (c,) = cli.json_lines("analyze", "--json", photos[1])
+    faces = app.get(photos[1])
+    assert len(faces) == len(c["faces"])
+    for face, theirs in zip(faces, c["faces"]):
+        assert np.abs(face.bbox - np.asarray(theirs["bbox"], np.float32)).max() <= 0.5
+        assert abs(face.age - theirs["age"]) <= 1e-3
+        assert face.gender == theirs["gender"]["label"]
+        assert face.sex == ("M" if face.gender == "male" else "F")
+        pose = theirs["pose"]
+        assert np.abs(face.pose - np.array([pose["pitch"], pose["yaw"], pose["roll"]], np.float32)).max() <= 1e-3
+        assert abs(face.liveness - theirs["liveness"]["score"]) <= 1e-5
+        assert face.is_live == theirs["liveness"]["live"]
+
+
+def test_max_num_keeps_the_largest_faces(app, photos):
+    faces = app.get(photos[0])
+    areas = sorted(((f.bbox[2] - f.bbox[0]) * (f.bbox[3] - f.bbox[1]) for f in faces), reverse=True)
+    two = app.get(photos[0], max_num=2)
+    assert len(two) == 2
+    assert np.allclose([(f.bbox[2] - f.bbox[0]) * (f.bbox[3] - f.bbox[1]) for f in two], areas[:2])
