@@ -1,6 +1,7 @@
 //! The pipeline orchestrator.
 
 use crate::decision::DecisionPolicy;
+use crate::photo::Photo;
 use crate::VisageError;
 use image::RgbImage;
 use serde::Serialize;
@@ -301,7 +302,17 @@ impl FaceAnalyzer {
         &self.policy
     }
 
-    /// Decodes an image (a file or uploaded bytes) with the configured limits.
+    /// The detector, for the photo pipeline ([`FaceAnalyzer::open`]).
+    pub(crate) fn face_detector(&self) -> &dyn FaceDetector {
+        self.detector.as_ref()
+    }
+
+    /// The limits images are decoded with.
+    pub fn load_options(&self) -> &LoadOptions {
+        &self.config.load_options
+    }
+
+    /// Decodes an image (a file or uploaded bytes) at full size with the configured limits.
     pub fn load(&self, image: impl Into<ImageSource>) -> Result<RgbImage, VisageError> {
         let image = image.into();
         let decoded = match &image {
@@ -352,41 +363,68 @@ impl FaceAnalyzer {
         Ok((embeddings, align_ms, ms(t)))
     }
 
-    /// Detects every face of an image file and, if `embed`, embeds them all.
+    /// Aligns `faces` of a photo (full-size coordinates), each from an image where it keeps its full
+    /// detail, and embeds them in one batch, adding the time of each stage to `timings` (a second
+    /// decode, when a face needs one, counts as decoding).
+    pub fn embed_photo_faces(
+        &self,
+        photo: &Photo,
+        faces: &[Detection],
+        timings: &mut StageTimings,
+    ) -> Result<Vec<Vec<f32>>, VisageError> {
+        self.embedder()?;
+        let t = Instant::now();
+        let view = self.detail(photo, faces)?;
+        timings.decode += ms(t);
+        let t = Instant::now();
+        let crops: Vec<RgbImage> = view.faces.iter().map(|f| self.align(&view.image, f)).collect();
+        timings.align += ms(t);
+        let t = Instant::now();
+        let embeddings = self.embed_aligned(&crops)?;
+        timings.embed += ms(t);
+        Ok(embeddings)
+    }
+
+    /// Detects every face of an image and, if `embed`, embeds them all. Large JPEGs are decoded at
+    /// the detector's working size and faces cropped at full detail ([`crate::photo`]).
     pub fn analyze(&self, image: impl Into<ImageSource>, embed: bool) -> Result<ImageAnalysis, VisageError> {
         let mut timings = StageTimings::default();
         let t = Instant::now();
-        let image = self.load(image)?;
+        let photo = self.open(image)?;
         timings.decode = ms(t);
         let t = Instant::now();
-        let detections = self.detect(&image)?;
+        let detections = self.detect_photo(&photo)?;
         timings.detect = ms(t);
         let faces = if embed && !detections.is_empty() {
-            let (embeddings, align, emb) = self.embed_detections(&image, &detections)?;
-            timings.align = align;
-            timings.embed = emb;
+            let embeddings = self.embed_photo_faces(&photo, &detections, &mut timings)?;
             detections.iter().zip(embeddings).map(|(d, e)| Face::from_detection(d, Some(e))).collect()
         } else {
             detections.iter().map(|d| Face::from_detection(d, None)).collect()
         };
-        Ok(ImageAnalysis { width: image.width(), height: image.height(), faces, timings })
+        Ok(ImageAnalysis { width: photo.width(), height: photo.height(), faces, timings })
     }
 
     /// The one face that stands for an image file, embedded. Errors if there is no face (or, with
     /// [`FaceChoice::Single`], more than one).
+    ///
+    /// Large JPEGs are decoded at the detector's working size and the face cropped at full detail
+    /// ([`crate::photo`]).
     pub fn embed_one(&self, source: impl Into<ImageSource>, choice: FaceChoice) -> Result<EmbeddedFace, VisageError> {
-        let source = source.into();
-        let path = source.name();
+        let mut timings = StageTimings::default();
         let t = Instant::now();
-        let image = self.load(source)?;
-        let decode = ms(t);
+        let photo = self.open(source)?;
+        timings.decode = ms(t);
         let t = Instant::now();
-        let detections = self.detect(&image)?;
-        let detect = ms(t);
-        let mut face = self.embed_choice(&image, &detections, choice, &path)?;
-        face.timings.decode = decode;
-        face.timings.detect = detect;
-        Ok(face)
+        let detections = self.detect_photo(&photo)?;
+        timings.detect = ms(t);
+        let chosen = choose_face(&detections, choice, photo.width(), photo.height())
+            .map_err(|count| match count {
+                0 => VisageError::NoFace { path: photo.name().to_path_buf() },
+                n => VisageError::SeveralFaces { path: photo.name().to_path_buf(), count: n },
+            })?
+            .clone();
+        let embedding = self.embed_photo_faces(&photo, std::slice::from_ref(&chosen), &mut timings)?.remove(0);
+        Ok(EmbeddedFace { detection: chosen, embedding, faces_in_image: detections.len(), timings })
     }
 
     /// The face `choice` picks among the `detections` of an image already decoded, embedded; errors
