@@ -35,7 +35,8 @@ pub struct BenchPhotosArgs {
     /// Size of the generated photos, in megapixels.
     #[arg(long, default_value_t = 12.0)]
     pub megapixels: f64,
-    /// Where the generated photos are kept and reused (default: visage's cache folder).
+    /// Where the generated photos are kept and reused (default: bench-photos in $VISAGE_HOME, the
+    /// user's cache folder).
     #[arg(long)]
     pub cache: Option<PathBuf>,
     /// Images processed in parallel, by visage and by the reference (default: all cores).
@@ -56,7 +57,7 @@ pub fn run(args: &BenchPhotosArgs) -> Result<ExitCode> {
     let workers = args.workers.unwrap_or_else(default_workers);
     let cache = match &args.cache {
         Some(c) => c.clone(),
-        None => dirs::cache_dir().context("no cache folder; pass --cache")?.join("visage/bench-photos"),
+        None => visage::models::ModelHome::from_env().root().join("bench-photos"),
     };
     let sets = [("crowds", &args.crowds), ("portraits", &args.portraits)];
     let mut made = Vec::new();
