@@ -57,6 +57,7 @@ fn assert_same_people(path: &Path) {
         let best = reduced.faces.iter().max_by(|p, q| iou(f, p.bbox).total_cmp(&iou(f, q.bbox))).expect("faces");
         assert!(iou(f, best.bbox) > 0.8, "{}: box moved ({} IoU)", path.display(), iou(f, best.bbox));
         let cos = cosine_similarity(e, best.embedding.as_ref().unwrap());
+        eprintln!("{}: face at {:?}: cosine {cos:.4} to the full path", path.display(), f.bbox);
         assert!(cos >= 0.99, "{}: face at {:?} embeds at cosine {cos} from the full path", path.display(), f.bbox);
     }
 }
