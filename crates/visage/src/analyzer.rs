@@ -1,14 +1,14 @@
 //! The pipeline orchestrator.
 
 use crate::decision::DecisionPolicy;
-use crate::photo::Photo;
+use crate::photo::{DetailView, Photo};
 use crate::VisageError;
 use image::RgbImage;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
-use visage_core::{align_face, decode_image, load_image, BBox, LoadOptions, Point};
+use visage_core::{align_face, decode_image, load_image, read_image_file, BBox, LoadOptions, Point};
 use visage_detect::{CenterFace, Detection, DetectorKind, DetectorOptions, FaceDetector, Landmark68, UltraFace};
 use visage_infer::{load_model, BackendKind, InferError, InferenceConfig, Model};
 use visage_models::{ids, Installer, Manifest, ModelHome};
@@ -302,11 +302,6 @@ impl FaceAnalyzer {
         &self.policy
     }
 
-    /// The detector, for the photo pipeline ([`FaceAnalyzer::open`]).
-    pub(crate) fn face_detector(&self) -> &dyn FaceDetector {
-        self.detector.as_ref()
-    }
-
     /// The limits images are decoded with.
     pub fn load_options(&self) -> &LoadOptions {
         &self.config.load_options
@@ -361,6 +356,38 @@ impl FaceAnalyzer {
         let t = Instant::now();
         let embeddings = self.embed_aligned(&crops)?;
         Ok((embeddings, align_ms, ms(t)))
+    }
+
+    /// Reads and decodes an image at the size the detector works at ([`crate::photo`]), with the
+    /// configured limits and every check of a full decode.
+    pub fn open(&self, source: impl Into<ImageSource>) -> Result<Photo, VisageError> {
+        let source = source.into();
+        let name = source.name();
+        let bytes = match source {
+            ImageSource::File(path) => read_image_file(&path, self.load_options())
+                .map_err(|source| VisageError::Image { path: name.clone(), source })?,
+            ImageSource::Bytes { bytes, .. } => bytes,
+        };
+        let detector = self.detector.as_ref();
+        Photo::decode(name, bytes, self.load_options(), |w, h| detector.working_size(w, h))
+    }
+
+    /// All faces of a photo, in its full-size pixel coordinates.
+    pub fn detect_photo(&self, photo: &Photo) -> Result<Vec<Detection>, VisageError> {
+        Ok(self.detector.detect_shrunk(&photo.decoded().image, photo.width(), photo.height())?)
+    }
+
+    /// The photo at a resolution where each of `faces` (full-size coordinates) keeps its full detail
+    /// ([`Photo::detail`]), with the configured limits.
+    pub fn detail<'p>(&self, photo: &'p Photo, faces: &[Detection]) -> Result<DetailView<'p>, VisageError> {
+        photo.detail(faces, self.load_options())
+    }
+
+    /// The 112x112 aligned crops of `faces` (full-size coordinates), each from an image where it keeps
+    /// its full detail.
+    pub fn align_photo(&self, photo: &Photo, faces: &[Detection]) -> Result<Vec<RgbImage>, VisageError> {
+        let view = self.detail(photo, faces)?;
+        Ok(view.faces.iter().map(|f| self.align(&view.image, f)).collect())
     }
 
     /// Aligns `faces` of a photo (full-size coordinates), each from an image where it keeps its full

@@ -1,18 +1,18 @@
 //! A photo prepared for the pipeline at no more resolution than each step needs.
 //!
-//! [`FaceAnalyzer::open`] decodes a photo once at the size the detector works at: a large JPEG at a
+//! [`crate::FaceAnalyzer::open`] decodes a photo once at the size the detector works at: a large JPEG at a
 //! reduced DCT scale ([`visage_core::scaled_decode`]), so a 12-megapixel photo that CenterFace shrinks
-//! to 640 pixels costs a quarter-scale decode. [`FaceAnalyzer::detail`] then gives the faces an image
+//! to 640 pixels costs a quarter-scale decode. [`Photo::detail`] then gives the faces an image
 //! in which each keeps its full detail for alignment: the 112x112 crop takes its pixels from at least
 //! as many image pixels as it has (or from the full image, when the face is smaller than that). The
 //! detection image is reused when it is enough; otherwise the photo is decoded once more, at the
 //! smallest DCT scale that is. Faces are always reported in the full image's pixel coordinates.
 
-use crate::{FaceAnalyzer, ImageSource, VisageError};
+use crate::error::VisageError;
 use image::RgbImage;
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
-use visage_core::{decode_image_at_least, read_image_file, Point, ScaledImage, Similarity, ARCFACE_TEMPLATE_112};
+use visage_core::{decode_image_at_least, LoadOptions, Point, ScaledImage, Similarity, ARCFACE_TEMPLATE_112};
 use visage_detect::Detection;
 
 /// An encoded photo and its decode at the detector's working size.
@@ -51,51 +51,36 @@ pub struct DetailView<'p> {
     pub faces: Vec<Detection>,
 }
 
-impl FaceAnalyzer {
-    /// Reads and decodes an image at the size the detector works at (see the module documentation),
-    /// with the configured limits and every check of a full decode.
-    pub fn open(&self, source: impl Into<ImageSource>) -> Result<Photo, VisageError> {
-        let source = source.into();
-        let name = source.name();
-        let image_error = |source| VisageError::Image { path: name.clone(), source };
-        let bytes = match source {
-            ImageSource::File(path) => read_image_file(&path, self.load_options()).map_err(image_error)?,
-            ImageSource::Bytes { bytes, .. } => bytes,
-        };
-        let detector = self.face_detector();
-        let decoded = decode_image_at_least(&bytes, self.load_options(), |w, h| detector.working_size(w, h))
-            .map_err(image_error)?;
+impl Photo {
+    /// Decodes `bytes` (named `name` in errors) at least as large as `need` says for the full upright
+    /// size: the detector's working size, for [`crate::FaceAnalyzer::open`].
+    pub(crate) fn decode(
+        name: PathBuf,
+        bytes: Vec<u8>,
+        options: &LoadOptions,
+        need: impl FnOnce(u32, u32) -> (u32, u32),
+    ) -> Result<Photo, VisageError> {
+        let decoded = decode_image_at_least(&bytes, options, need)
+            .map_err(|source| VisageError::Image { path: name.clone(), source })?;
         Ok(Photo { name, bytes, decoded })
-    }
-
-    /// All faces of a photo, in its full-size pixel coordinates.
-    pub fn detect_photo(&self, photo: &Photo) -> Result<Vec<Detection>, VisageError> {
-        Ok(self.face_detector().detect_shrunk(&photo.decoded.image, photo.width(), photo.height())?)
     }
 
     /// The photo at a resolution where each of `faces` (full-size coordinates) keeps its full detail:
     /// the detection decode when it is enough, else a second decode at the smallest scale that is.
-    pub fn detail<'p>(&self, photo: &'p Photo, faces: &[Detection]) -> Result<DetailView<'p>, VisageError> {
+    pub fn detail(&self, faces: &[Detection], options: &LoadOptions) -> Result<DetailView<'_>, VisageError> {
         let scale = faces.iter().map(detail_scale).fold(0.0f32, f32::max);
         let need = |full: u32| ((full as f32 * scale).ceil() as u32).clamp(1, full);
-        let (need_w, need_h) = (need(photo.width()), need(photo.height()));
-        let image = if photo.decoded.covers(need_w, need_h) {
-            Cow::Borrowed(&photo.decoded.image)
+        let (need_w, need_h) = (need(self.width()), need(self.height()));
+        let image = if self.decoded.covers(need_w, need_h) {
+            Cow::Borrowed(&self.decoded.image)
         } else {
-            let finer = decode_image_at_least(&photo.bytes, self.load_options(), |_, _| (need_w, need_h))
-                .map_err(|source| VisageError::Image { path: photo.name.clone(), source })?;
+            let finer = decode_image_at_least(&self.bytes, options, |_, _| (need_w, need_h))
+                .map_err(|source| VisageError::Image { path: self.name.clone(), source })?;
             Cow::Owned(finer.image)
         };
-        let (sx, sy) = (image.width() as f32 / photo.width() as f32, image.height() as f32 / photo.height() as f32);
+        let (sx, sy) = (image.width() as f32 / self.width() as f32, image.height() as f32 / self.height() as f32);
         let faces = faces.iter().map(|f| rescale(f, sx, sy)).collect();
         Ok(DetailView { image, faces })
-    }
-
-    /// The 112x112 aligned crops of `faces` (full-size coordinates), each from an image where it keeps
-    /// its full detail.
-    pub fn align_photo(&self, photo: &Photo, faces: &[Detection]) -> Result<Vec<RgbImage>, VisageError> {
-        let view = self.detail(photo, faces)?;
-        Ok(view.faces.iter().map(|f| self.align(&view.image, f)).collect())
     }
 }
 
