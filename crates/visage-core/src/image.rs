@@ -53,6 +53,11 @@ pub enum ImageError {
 
 /// Reads and decodes the image at `path`. See [`decode_image`].
 pub fn load_image(path: &Path, options: &LoadOptions) -> Result<RgbImage, ImageError> {
+    decode_image(&read_image_file(path, options)?, options)
+}
+
+/// Reads the bytes of the image file at `path`, refusing files above the size limit before reading them.
+pub fn read_image_file(path: &Path, options: &LoadOptions) -> Result<Vec<u8>, ImageError> {
     let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => ImageError::NotFound { path: path.to_path_buf() },
         _ => ImageError::Io { path: path.to_path_buf(), source: e },
@@ -60,8 +65,7 @@ pub fn load_image(path: &Path, options: &LoadOptions) -> Result<RgbImage, ImageE
     if meta.len() > options.max_file_bytes {
         return Err(ImageError::FileTooLarge { bytes: meta.len(), limit: options.max_file_bytes });
     }
-    let bytes = std::fs::read(path).map_err(|e| ImageError::Io { path: path.to_path_buf(), source: e })?;
-    decode_image(&bytes, options)
+    std::fs::read(path).map_err(|e| ImageError::Io { path: path.to_path_buf(), source: e })
 }
 
 /// Decodes an encoded image to 8-bit RGB, upright.
@@ -70,12 +74,7 @@ pub fn load_image(path: &Path, options: &LoadOptions) -> Result<RgbImage, ImageE
 /// images are converted (alpha is dropped); EXIF orientation is applied so coordinates refer to the image
 /// as a person sees it.
 pub fn decode_image(bytes: &[u8], options: &LoadOptions) -> Result<RgbImage, ImageError> {
-    if bytes.is_empty() {
-        return Err(ImageError::Empty);
-    }
-    if bytes.len() as u64 > options.max_file_bytes {
-        return Err(ImageError::FileTooLarge { bytes: bytes.len() as u64, limit: options.max_file_bytes });
-    }
+    check_size(bytes, options)?;
     let (mut decoder, corrupt) = checked_decoder(bytes, options)?;
     // A missing or unreadable EXIF block is not an error: the image is simply taken as stored.
     let orientation = decoder.orientation().ok();
@@ -89,6 +88,17 @@ pub fn decode_image(bytes: &[u8], options: &LoadOptions) -> Result<RgbImage, Ima
     })
 }
 
+/// Refuses empty data and data above the file size limit.
+pub(crate) fn check_size(bytes: &[u8], options: &LoadOptions) -> Result<(), ImageError> {
+    if bytes.is_empty() {
+        return Err(ImageError::Empty);
+    }
+    if bytes.len() as u64 > options.max_file_bytes {
+        return Err(ImageError::FileTooLarge { bytes: bytes.len() as u64, limit: options.max_file_bytes });
+    }
+    Ok(())
+}
+
 /// The width and height an encoded image's header gives, after the same checks [`decode_image`] makes
 /// before decoding (format, completeness, pixel limit), without decoding any pixel: a caller can
 /// budget the memory decoding will take.
@@ -99,10 +109,10 @@ pub fn image_dimensions(bytes: &[u8], options: &LoadOptions) -> Result<(u32, u32
     checked_decoder(bytes, options).map(|(decoder, _)| decoder.dimensions())
 }
 
-type Corrupt = Box<dyn Fn(image::ImageError) -> ImageError>;
+pub(crate) type Corrupt = Box<dyn Fn(image::ImageError) -> ImageError>;
 
 /// A decoder for `bytes` whose format, completeness and size were checked, and how to report its errors.
-fn checked_decoder<'a>(
+pub(crate) fn checked_decoder<'a>(
     bytes: &'a [u8],
     options: &LoadOptions,
 ) -> Result<(impl ImageDecoder + 'a, Corrupt), ImageError> {

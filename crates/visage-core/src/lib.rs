@@ -10,10 +10,12 @@ pub mod files;
 pub mod geometry;
 pub mod image;
 pub mod quality;
+pub mod scaled_decode;
 pub mod similarity;
 pub mod tensor;
 
 pub use align::{align_face, Similarity, ARCFACE_TEMPLATE_112};
 pub use geometry::{nms, BBox, Point};
-pub use image::{decode_image, image_dimensions, load_image, ImageError, LoadOptions};
+pub use image::{decode_image, image_dimensions, load_image, read_image_file, ImageError, LoadOptions};
+pub use scaled_decode::{decode_image_at_least, ScaledImage};
 pub use similarity::{cosine_similarity, l2_normalize};

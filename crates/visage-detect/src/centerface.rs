@@ -53,7 +53,17 @@ impl CenterFace {
 
 impl FaceDetector for CenterFace {
     fn detect(&self, image: &RgbImage) -> Result<Vec<Detection>, DetectError> {
-        let (w, h) = image.dimensions();
+        self.detect_shrunk(image, image.width(), image.height())
+    }
+
+    fn working_size(&self, width: u32, height: u32) -> (u32, u32) {
+        self.input_size(width, height)
+    }
+
+    /// The network input size comes from the full size, so a shrunk copy (at least that large) gives
+    /// the network the same input size as the full image would, and the minimum face size applies in
+    /// full-size pixels.
+    fn detect_shrunk(&self, image: &RgbImage, w: u32, h: u32) -> Result<Vec<Detection>, DetectError> {
         let (in_w, in_h) = self.input_size(w, h);
         let resized = resize_rgb(image, in_w, in_h);
         let mut data = Vec::with_capacity((3 * in_w * in_h) as usize);

@@ -85,6 +85,8 @@ pub enum DetectError {
     Inference(#[from] InferError),
     #[error("model output has an unexpected shape: {0}")]
     OutputShape(String),
+    #[error("the {detector} detector needs the image at full size, not a shrunk copy")]
+    ShrunkImage { detector: DetectorKind },
 }
 
 /// A face detector.
@@ -92,4 +94,22 @@ pub trait FaceDetector: Send + Sync {
     /// All faces in `image`, best first, in the image's pixel coordinates.
     fn detect(&self, image: &RgbImage) -> Result<Vec<Detection>, DetectError>;
     fn kind(&self) -> DetectorKind;
+
+    /// The size the detector shrinks a `width` x `height` image to before it looks at it: a caller
+    /// that can decode at a reduced scale (JPEG DCT scaling) needs to decode no larger, and passes the
+    /// result to [`FaceDetector::detect_shrunk`]. The default, the full size, asks for no reduction.
+    fn working_size(&self, width: u32, height: u32) -> (u32, u32) {
+        (width, height)
+    }
+
+    /// All faces of a `width` x `height` image given as `image`, a copy of it shrunk to at least
+    /// [`FaceDetector::working_size`], in the full image's pixel coordinates: the faces
+    /// [`FaceDetector::detect`] finds in the full image, up to resampling. The default (for detectors
+    /// that need the full image) refuses a shrunk copy.
+    fn detect_shrunk(&self, image: &RgbImage, width: u32, height: u32) -> Result<Vec<Detection>, DetectError> {
+        if image.dimensions() != (width, height) {
+            return Err(DetectError::ShrunkImage { detector: self.kind() });
+        }
+        self.detect(image)
+    }
 }

@@ -19,9 +19,10 @@ impl<'a> AnalyzerFinder<'a> {
 
     fn run(&self, bytes: &[u8], name: &Path) -> Result<FoundImage, visage::VisageError> {
         let source = ImageSource::Bytes { name: name.to_string_lossy().into_owned(), bytes: bytes.to_vec() };
-        let image = self.analyzer.load(source)?;
-        let detections = self.analyzer.detect(&image)?;
-        let crops: Vec<_> = detections.iter().map(|d| self.analyzer.align(&image, d)).collect();
+        // Large JPEGs are decoded at the detector's working size, the faces cropped at full detail.
+        let photo = self.analyzer.open(source)?;
+        let detections = self.analyzer.detect_photo(&photo)?;
+        let crops = if detections.is_empty() { Vec::new() } else { self.analyzer.align_photo(&photo, &detections)? };
         let embeddings = if crops.is_empty() { Vec::new() } else { self.analyzer.embed_aligned(&crops)? };
         let faces = detections
             .iter()
@@ -34,7 +35,7 @@ impl<'a> AnalyzerFinder<'a> {
                 embedding,
             })
             .collect();
-        Ok(FoundImage { width: image.width(), height: image.height(), faces })
+        Ok(FoundImage { width: photo.width(), height: photo.height(), faces })
     }
 }
 

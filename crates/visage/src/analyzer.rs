@@ -1,13 +1,14 @@
 //! The pipeline orchestrator.
 
 use crate::decision::DecisionPolicy;
+use crate::photo::{DetailView, Photo};
 use crate::VisageError;
 use image::RgbImage;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
-use visage_core::{align_face, decode_image, load_image, BBox, LoadOptions, Point};
+use visage_core::{align_face, decode_image, load_image, read_image_file, BBox, LoadOptions, Point};
 use visage_detect::{CenterFace, Detection, DetectorKind, DetectorOptions, FaceDetector, Landmark68, UltraFace};
 use visage_infer::{load_model, BackendKind, InferError, InferenceConfig, Model};
 use visage_models::{ids, Installer, Manifest, ModelHome};
@@ -301,7 +302,12 @@ impl FaceAnalyzer {
         &self.policy
     }
 
-    /// Decodes an image (a file or uploaded bytes) with the configured limits.
+    /// The limits images are decoded with.
+    pub fn load_options(&self) -> &LoadOptions {
+        &self.config.load_options
+    }
+
+    /// Decodes an image (a file or uploaded bytes) at full size with the configured limits.
     pub fn load(&self, image: impl Into<ImageSource>) -> Result<RgbImage, VisageError> {
         let image = image.into();
         let decoded = match &image {
@@ -352,41 +358,100 @@ impl FaceAnalyzer {
         Ok((embeddings, align_ms, ms(t)))
     }
 
-    /// Detects every face of an image file and, if `embed`, embeds them all.
+    /// Reads and decodes an image at the size the detector works at ([`crate::photo`]), with the
+    /// configured limits and every check of a full decode.
+    pub fn open(&self, source: impl Into<ImageSource>) -> Result<Photo, VisageError> {
+        let source = source.into();
+        let name = source.name();
+        let bytes = match source {
+            ImageSource::File(path) => read_image_file(&path, self.load_options())
+                .map_err(|source| VisageError::Image { path: name.clone(), source })?,
+            ImageSource::Bytes { bytes, .. } => bytes,
+        };
+        let detector = self.detector.as_ref();
+        Photo::decode(name, bytes, self.load_options(), |w, h| detector.working_size(w, h))
+    }
+
+    /// All faces of a photo, in its full-size pixel coordinates.
+    pub fn detect_photo(&self, photo: &Photo) -> Result<Vec<Detection>, VisageError> {
+        Ok(self.detector.detect_shrunk(&photo.decoded().image, photo.width(), photo.height())?)
+    }
+
+    /// The photo at a resolution where each of `faces` (full-size coordinates) keeps its full detail
+    /// ([`Photo::detail`]), with the configured limits.
+    pub fn detail<'p>(&self, photo: &'p Photo, faces: &[Detection]) -> Result<DetailView<'p>, VisageError> {
+        photo.detail(faces, self.load_options())
+    }
+
+    /// The 112x112 aligned crops of `faces` (full-size coordinates), each from an image where it keeps
+    /// its full detail.
+    pub fn align_photo(&self, photo: &Photo, faces: &[Detection]) -> Result<Vec<RgbImage>, VisageError> {
+        let view = self.detail(photo, faces)?;
+        Ok(view.faces.iter().map(|f| self.align(&view.image, f)).collect())
+    }
+
+    /// Aligns `faces` of a photo (full-size coordinates), each from an image where it keeps its full
+    /// detail, and embeds them in one batch, adding the time of each stage to `timings` (a second
+    /// decode, when a face needs one, counts as decoding).
+    pub fn embed_photo_faces(
+        &self,
+        photo: &Photo,
+        faces: &[Detection],
+        timings: &mut StageTimings,
+    ) -> Result<Vec<Vec<f32>>, VisageError> {
+        self.embedder()?;
+        let t = Instant::now();
+        let view = self.detail(photo, faces)?;
+        timings.decode += ms(t);
+        let t = Instant::now();
+        let crops: Vec<RgbImage> = view.faces.iter().map(|f| self.align(&view.image, f)).collect();
+        timings.align += ms(t);
+        let t = Instant::now();
+        let embeddings = self.embed_aligned(&crops)?;
+        timings.embed += ms(t);
+        Ok(embeddings)
+    }
+
+    /// Detects every face of an image and, if `embed`, embeds them all. Large JPEGs are decoded at
+    /// the detector's working size and faces cropped at full detail ([`crate::photo`]).
     pub fn analyze(&self, image: impl Into<ImageSource>, embed: bool) -> Result<ImageAnalysis, VisageError> {
         let mut timings = StageTimings::default();
         let t = Instant::now();
-        let image = self.load(image)?;
+        let photo = self.open(image)?;
         timings.decode = ms(t);
         let t = Instant::now();
-        let detections = self.detect(&image)?;
+        let detections = self.detect_photo(&photo)?;
         timings.detect = ms(t);
         let faces = if embed && !detections.is_empty() {
-            let (embeddings, align, emb) = self.embed_detections(&image, &detections)?;
-            timings.align = align;
-            timings.embed = emb;
+            let embeddings = self.embed_photo_faces(&photo, &detections, &mut timings)?;
             detections.iter().zip(embeddings).map(|(d, e)| Face::from_detection(d, Some(e))).collect()
         } else {
             detections.iter().map(|d| Face::from_detection(d, None)).collect()
         };
-        Ok(ImageAnalysis { width: image.width(), height: image.height(), faces, timings })
+        Ok(ImageAnalysis { width: photo.width(), height: photo.height(), faces, timings })
     }
 
     /// The one face that stands for an image file, embedded. Errors if there is no face (or, with
     /// [`FaceChoice::Single`], more than one).
+    ///
+    /// Large JPEGs are decoded at the detector's working size and the face cropped at full detail
+    /// ([`crate::photo`]).
     pub fn embed_one(&self, source: impl Into<ImageSource>, choice: FaceChoice) -> Result<EmbeddedFace, VisageError> {
-        let source = source.into();
-        let path = source.name();
+        let mut timings = StageTimings::default();
         let t = Instant::now();
-        let image = self.load(source)?;
-        let decode = ms(t);
+        let photo = self.open(source)?;
+        timings.decode = ms(t);
         let t = Instant::now();
-        let detections = self.detect(&image)?;
-        let detect = ms(t);
-        let mut face = self.embed_choice(&image, &detections, choice, &path)?;
-        face.timings.decode = decode;
-        face.timings.detect = detect;
-        Ok(face)
+        let detections = self.detect_photo(&photo)?;
+        timings.detect = ms(t);
+        let chosen = choose_face(&detections, choice, photo.width(), photo.height())
+            .map_err(|count| match count {
+                0 => VisageError::NoFace { path: photo.name().to_path_buf() },
+                n => VisageError::SeveralFaces { path: photo.name().to_path_buf(), count: n },
+            })?
+            .clone();
+        let embedding = self.embed_photo_faces(&photo, std::slice::from_ref(&chosen), &mut timings)?.remove(0);
+        Ok(EmbeddedFace { detection: chosen, embedding, faces_in_image: detections.len(), timings })
     }
 
     /// The face `choice` picks among the `detections` of an image already decoded, embedded; errors

@@ -26,6 +26,7 @@ pub mod decision;
 mod error;
 pub mod face_report;
 pub mod parallel;
+pub mod photo;
 pub mod quality;
 pub mod system;
 pub mod verification;
@@ -36,6 +37,7 @@ pub use analyzer::{
 };
 pub use decision::{Decision, DecisionPolicy, EstimatedFar, Threshold};
 pub use error::VisageError;
+pub use photo::{DetailView, Photo};
 pub use verification::{VerifiedImage, VerifyOutcome};
 
 pub use visage_core as core;

@@ -44,6 +44,10 @@ pub struct SystemConfig {
     /// Which gallery: `None` is the embedded SQLite store in `data_dir`; a PostgreSQL store with plain
     /// templates is searched in the database (no in-process index).
     pub store: Option<StoreSpec>,
+    /// Photos of one enrolment processed at once (decode, detect, quality, liveness, embed); their
+    /// templates keep the photos' order. 1 by default: a service already runs requests in parallel;
+    /// `visage enroll` uses every core.
+    pub enrol_workers: usize,
 }
 
 impl SystemConfig {
@@ -58,6 +62,7 @@ impl SystemConfig {
             hnsw_above: Some(visage_index::DEFAULT_AUTO_THRESHOLD),
             enrol_liveness: EnrolLiveness::default(),
             store: None,
+            enrol_workers: 1,
         }
     }
 }
@@ -365,24 +370,20 @@ impl FaceRecognitionSystem {
         let mut reports = Vec::new();
         let mut overridden = Vec::new();
         let mut liveness = Vec::new();
-        for source in &request.images {
+        // Each photo's face on its own worker; the checks against the gallery follow the photos' order.
+        let mut faces = Vec::with_capacity(request.images.len());
+        crate::parallel::map_ordered(
+            &request.images,
+            self.config.enrol_workers,
+            |source| self.enrolment_face(source),
+            |_, face| faces.push(face),
+        );
+        for (source, face) in request.images.iter().zip(faces) {
             let path = &source.name();
-            let image = self.analyzer.load(source)?;
-            let faces = self.analyzer.detect(&image)?;
-            let face = match crate::choose_face(&faces, FaceChoice::Single, image.width(), image.height()) {
-                Ok(f) => f,
-                Err(0) => return Err(VisageError::NoFace { path: path.clone() }),
-                Err(n) => return Err(VisageError::SeveralFaces { path: path.clone(), count: n }),
-            };
-            let crop = self.analyzer.align(&image, face);
-            let report = self.config.quality.assess(face, &crop, None);
-            if !report.ok {
-                return Err(VisageError::PoorQuality { path: path.clone(), reasons: report.reasons });
-            }
-            if let Some(l) = self.enrol_liveness_check(path, &image, face)? {
+            let EnrolmentFace { embedding, report, liveness: live } = face?;
+            if let Some(l) = live {
                 liveness.push(l.score);
             }
-            let embedding = self.analyzer.embed_aligned(std::slice::from_ref(&crop))?.remove(0);
             let others: Vec<Candidate> = self
                 .search(std::slice::from_ref(&embedding), 4, None)?
                 .remove(0)
@@ -438,6 +439,29 @@ impl FaceRecognitionSystem {
         })
     }
 
+    /// The face of one enrolment photo: exactly one, of enrolment quality, live when liveness is
+    /// required, embedded. Large JPEGs are decoded at the detector's working size and the face cropped
+    /// at full detail ([`crate::photo`]).
+    fn enrolment_face(&self, source: &ImageSource) -> Result<EnrolmentFace, VisageError> {
+        let path = &source.name();
+        let photo = self.analyzer.open(source)?;
+        let faces = self.analyzer.detect_photo(&photo)?;
+        let face = match crate::choose_face(&faces, FaceChoice::Single, photo.width(), photo.height()) {
+            Ok(f) => f,
+            Err(0) => return Err(VisageError::NoFace { path: path.clone() }),
+            Err(n) => return Err(VisageError::SeveralFaces { path: path.clone(), count: n }),
+        };
+        let view = self.analyzer.detail(&photo, std::slice::from_ref(face))?;
+        let crop = self.analyzer.align(&view.image, &view.faces[0]);
+        let report = self.config.quality.assess(face, &crop, None);
+        if !report.ok {
+            return Err(VisageError::PoorQuality { path: path.clone(), reasons: report.reasons });
+        }
+        let liveness = self.enrol_liveness_check(path, &view.image, &view.faces[0])?;
+        let embedding = self.analyzer.embed_aligned(std::slice::from_ref(&crop))?.remove(0);
+        Ok(EnrolmentFace { embedding, report, liveness })
+    }
+
     /// Erases a subject (templates, consent, index entries); the audit keeps a tombstone.
     pub fn delete(&self, subject: &str, actor: &str) -> Result<usize, VisageError> {
         let ids = self.store.delete_subject(subject, actor)?;
@@ -486,4 +510,11 @@ impl FaceRecognitionSystem {
     pub fn audit_entries(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, VisageError> {
         Ok(self.store.audit_entries(filter)?)
     }
+}
+
+/// One enrolment photo's face, checked and embedded, before the checks against the gallery.
+struct EnrolmentFace {
+    embedding: Vec<f32>,
+    report: QualityReport,
+    liveness: Option<visage_attributes::LivenessScore>,
 }

@@ -88,3 +88,36 @@ fn an_auto_gallery_switches_to_hnsw_built_in_the_background() {
         assert_eq!(found.faces[0].matched.as_deref(), expected, "{name} after the rebuild");
     }
 }
+
+/// Several photos of one enrolment run on several workers: the templates and their quality reports
+/// come in the photos' order, and a refusal names the first bad photo in that order.
+#[test]
+fn photos_of_one_enrolment_run_in_parallel_in_order() {
+    let data = tempfile::tempdir().unwrap();
+    let photos = tempfile::tempdir().unwrap();
+    let mut config = SystemConfig::new(data.path());
+    config.analyzer = AnalyzerConfig { home: models_home(), progress: false, ..AnalyzerConfig::default() };
+    config.enrol_workers = 3;
+    let system = FaceRecognitionSystem::open(config).unwrap();
+    let images: Vec<_> = (0..3).map(|f| portrait(4, f, &system, photos.path())).collect();
+    let mut req = request("p", images[0].clone());
+    req.images = images.iter().map(Into::into).collect();
+    req.allow_duplicate = true;
+    let outcome = system.enroll(&req, "test").unwrap();
+    assert_eq!(outcome.templates.len(), 3);
+    // Each report is its own photo's: enrolled alone, each photo gets the same quality score.
+    for (i, image) in images.iter().enumerate() {
+        let mut alone = request(&format!("alone{i}"), image.clone());
+        alone.allow_duplicate = true;
+        let single = system.enroll(&alone, "test").unwrap();
+        assert_eq!(single.quality[0].score, outcome.quality[i].score, "report {i} is not photo {i}'s");
+    }
+    // A group photo (several faces) after a photo with no face: the first in order is reported.
+    let blank = photos.path().join("blank.png");
+    image::RgbImage::from_pixel(300, 300, image::Rgb([128, 128, 128])).save(&blank).unwrap();
+    let mut bad = request("q", images[0].clone());
+    bad.images = vec![images[1].clone().into(), blank.clone().into(), sample_photos()[4].clone().into()];
+    bad.allow_duplicate = true;
+    let err = system.enroll(&bad, "test").unwrap_err();
+    assert!(matches!(err, VisageError::NoFace { ref path } if *path == blank), "{err}");
+}

@@ -2,6 +2,7 @@
 
 pub mod analyze;
 pub mod bench;
+pub mod bench_photos;
 pub mod calibrate;
 pub mod eval;
 pub mod gallery;
@@ -30,6 +31,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Eval(cmd) => eval::run(cmd),
         Command::Calibrate(args) => calibrate::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::BenchPhotos(args) => bench_photos::run(args),
         Command::Enroll(args) => gallery::enroll::enroll(args),
         Command::Identify(args) => gallery::identify::run(args),
         Command::Delete(args) => gallery::subjects::delete(args),

@@ -51,6 +51,9 @@ pub struct EnrollArgs {
     /// Photos of the subject, one face each.
     #[arg(required_unless_present = "batch")]
     pub images: Vec<PathBuf>,
+    /// Photos processed in parallel (default: all cores); templates keep the photos' order.
+    #[arg(long, value_parser = crate::args::parse::parse_threads)]
+    pub workers: Option<usize>,
     #[command(flatten)]
     pub gallery: GalleryArgs,
     #[command(flatten)]
@@ -61,6 +64,7 @@ pub struct EnrollArgs {
 fn open_for_enrolment(args: &EnrollArgs) -> Result<FaceRecognitionSystem> {
     open_configured(&args.gallery, Some(&args.pipeline), |c| {
         c.enrol_liveness = EnrolLiveness { required: !args.allow_spoof, threshold: args.liveness_threshold };
+        c.enrol_workers = args.workers.unwrap_or_else(crate::args::pipeline::default_workers);
     })
 }
 
