@@ -4,9 +4,12 @@
 //!   default.
 //! - [`ultraface`]: UltraFace RFB-320 boxes, with [`landmark68`] giving 68 points per face, reduced to
 //!   the 5 that alignment uses.
+//! - [`blazeface`]: MediaPipe's BlazeFace (short range, 128x128), boxes and 6 key points, reduced to
+//!   the 5 that alignment uses.
 //!
 //! Every detector returns [`Detection`]s in the original image's pixel coordinates.
 
+pub mod blazeface;
 pub mod centerface;
 pub mod landmark68;
 pub mod ultraface;
@@ -18,6 +21,7 @@ use std::str::FromStr;
 use visage_core::{BBox, Point};
 use visage_infer::InferError;
 
+pub use blazeface::BlazeFace;
 pub use centerface::CenterFace;
 pub use landmark68::Landmark68;
 pub use ultraface::UltraFace;
@@ -56,6 +60,12 @@ impl Default for DetectorOptions {
 pub enum DetectorKind {
     CenterFace,
     UltraFace,
+    BlazeFace,
+}
+
+impl DetectorKind {
+    /// Every detector, default first.
+    pub const ALL: [DetectorKind; 3] = [DetectorKind::CenterFace, DetectorKind::UltraFace, DetectorKind::BlazeFace];
 }
 
 impl fmt::Display for DetectorKind {
@@ -63,6 +73,7 @@ impl fmt::Display for DetectorKind {
         f.write_str(match self {
             DetectorKind::CenterFace => "centerface",
             DetectorKind::UltraFace => "ultraface",
+            DetectorKind::BlazeFace => "blazeface",
         })
     }
 }
@@ -73,7 +84,8 @@ impl FromStr for DetectorKind {
         match s.to_ascii_lowercase().as_str() {
             "centerface" => Ok(DetectorKind::CenterFace),
             "ultraface" => Ok(DetectorKind::UltraFace),
-            other => Err(format!("unknown detector '{other}' (expected centerface or ultraface)")),
+            "blazeface" => Ok(DetectorKind::BlazeFace),
+            other => Err(format!("unknown detector '{other}' (expected centerface, ultraface or blazeface)")),
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod batch;
 pub mod cache;
 pub mod calibration;
 pub mod fairness;
+pub mod folders;
 pub mod identification;
 pub mod lfw;
 pub mod metrics;

@@ -71,6 +71,8 @@ pub struct FileStatus {
     pub path: PathBuf,
     pub licence: String,
     pub source: String,
+    /// The SHA-256 the manifest pins for the installed file.
+    pub sha256: String,
     pub size: Option<u64>,
     pub state: FileState,
 }
@@ -212,6 +214,7 @@ impl Installer {
                     path,
                     licence,
                     source: format!("{} {}", pkg.client.name(), pkg.spec),
+                    sha256: self.item_sha256(item).to_string(),
                 }
             })
             .collect()

@@ -84,6 +84,33 @@ pub struct RuntimeSpec {
     pub description: String,
 }
 
+/// A recogniser made of several embedding models whose similarities are averaged with weights (score
+/// fusion). It has no file of its own; its templates and calibration are bound to `sha256`, a hash of
+/// its members' hashes and weights ([`FusionSpec::identity_sha256`]).
+#[derive(Debug, Clone, Deserialize)]
+pub struct FusionSpec {
+    pub id: String,
+    /// Ids of `[[model]]` entries of task `embedding`.
+    pub models: Vec<String>,
+    /// One weight per model, summing to 1.
+    pub weights: Vec<f32>,
+    pub sha256: String,
+    pub threshold: f32,
+    pub threshold_note: String,
+    pub description: String,
+}
+
+impl FusionSpec {
+    /// The SHA-256 of the text `"<model sha256> <weight>\n"` per member, in order: what `sha256` must be.
+    pub fn identity_sha256(&self, manifest: &Manifest) -> Option<String> {
+        let mut text = String::new();
+        for (id, w) in self.models.iter().zip(&self.weights) {
+            text.push_str(&format!("{} {w}\n", manifest.model(id)?.sha256));
+        }
+        Some(crate::install::sha256_bytes(text.as_bytes()))
+    }
+}
+
 /// The whole manifest.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Manifest {
@@ -91,6 +118,8 @@ pub struct Manifest {
     pub packages: Vec<PackageSpec>,
     #[serde(rename = "model")]
     pub models: Vec<ModelSpec>,
+    #[serde(rename = "fusion", default)]
+    pub fusions: Vec<FusionSpec>,
     pub runtime: RuntimeSpec,
 }
 
@@ -107,6 +136,10 @@ impl Manifest {
 
     pub fn model(&self, id: &str) -> Option<&ModelSpec> {
         self.models.iter().find(|m| m.id == id)
+    }
+
+    pub fn fusion(&self, id: &str) -> Option<&FusionSpec> {
+        self.fusions.iter().find(|f| f.id == id)
     }
 
     pub fn package(&self, id: &str) -> Option<&PackageSpec> {
@@ -138,5 +171,12 @@ mod tests {
         let t = feature.threshold.expect("embedding model has a threshold");
         assert!(t > 0.0 && t < 1.0);
         assert!(feature.threshold_note.as_deref().is_some_and(|n| n.contains("LFW")));
+        for f in &m.fusions {
+            assert_eq!(f.models.len(), f.weights.len(), "{}: one weight per model", f.id);
+            for id in &f.models {
+                assert_eq!(m.model(id).map(|x| x.task.as_str()), Some("embedding"), "{}: {id}", f.id);
+            }
+            assert_eq!(f.identity_sha256(m).as_deref(), Some(f.sha256.as_str()), "{}: sha256", f.id);
+        }
     }
 }

@@ -26,6 +26,12 @@ pub enum Patch {
     /// Each becomes `Relu(x) + slope * Min(x, 0)`, which is exactly PRelu (for x > 0 it adds 0; for
     /// x < 0 it is `slope * x`), bit for bit, and runs 2.3x faster on ONNX Runtime.
     LowerPrelu,
+    /// SFace (`face_recognition_sface_2021dec_int8bq.onnx`) declares batch 1 although nothing in it
+    /// depends on the batch (it ends in `Flatten` and `Gemm`), and lists its weights among the graph
+    /// inputs, which stops ONNX Runtime folding the block dequantisation of its int8 weights into
+    /// constants. Make the batch dimension of its data input and output symbolic and take the weights out
+    /// of the inputs; the weights themselves stay.
+    FreeBatch,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +53,7 @@ impl Patch {
             Patch::FreeSpatialDims => free_spatial_dims(graph)?,
             Patch::BatchReshape => batch_reshape(graph)?,
             Patch::LowerPrelu => lower_prelu(graph)?,
+            Patch::FreeBatch => free_batch(graph)?,
         }
         Ok(model.encode_to_vec())
     }
@@ -94,6 +101,26 @@ fn free_spatial_dims(graph: &mut pb::GraphProto) -> Result<(), PatchError> {
     // Shapes recorded for intermediate values would be stale at other sizes.
     graph.value_info.clear();
     graph.input.retain(|i| !weights.contains(&i.name));
+    Ok(())
+}
+
+fn free_batch(graph: &mut pb::GraphProto) -> Result<(), PatchError> {
+    // SFace also declares its float weights as inputs, left over from its quantisation: no node reads
+    // them (the convolutions read the dequantised int8 weights), yet a runtime would demand them.
+    let weights = initializer_names(graph);
+    let read: std::collections::HashSet<&String> = graph.node.iter().flat_map(|n| n.input.iter()).collect();
+    let keep: Vec<bool> = graph.input.iter().map(|i| !weights.contains(&i.name) && read.contains(&i.name)).collect();
+    let mut keep = keep.into_iter();
+    graph.input.retain(|_| keep.next().unwrap_or(false));
+    if graph.input.len() != 1 {
+        return Err(PatchError::Unexpected(format!("{} data inputs, expected 1", graph.input.len())));
+    }
+    for info in graph.input.iter_mut().chain(graph.output.iter_mut()) {
+        let name = info.name.clone();
+        let dims = dims_mut(info).ok_or_else(|| PatchError::Unexpected(format!("{name} has no shape")))?;
+        set_symbolic(dims, &[(0, "batch")]);
+    }
+    graph.value_info.clear();
     Ok(())
 }
 
@@ -289,6 +316,46 @@ mod tests {
         // Nothing left to lower: refused rather than silently doing nothing.
         let again = pb::ModelProto { graph: Some(g), ..Default::default() }.encode_to_vec();
         assert!(Patch::LowerPrelu.apply(&again).is_err());
+    }
+
+    #[test]
+    fn frees_the_batch_and_drops_weights_from_inputs() {
+        let graph = pb::GraphProto {
+            input: vec![
+                value_info("data", &[1, 3, 112, 112]),
+                value_info("w", &[128, 4]),
+                value_info("stale", &[128, 4]),
+            ],
+            output: vec![value_info("fc1", &[1, 128])],
+            initializer: vec![pb::TensorProto { name: "w".into(), ..Default::default() }],
+            node: vec![pb::NodeProto {
+                op_type: "Gemm".into(),
+                input: vec!["data".into(), "w".into()],
+                output: vec!["fc1".into()],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let bytes = pb::ModelProto { graph: Some(graph), ..Default::default() }.encode_to_vec();
+        let patched = pb::ModelProto::decode(&*Patch::FreeBatch.apply(&bytes).unwrap()).unwrap();
+        let g = patched.graph.unwrap();
+        assert_eq!(g.input.len(), 1, "neither the weight nor the input no node reads is left");
+        assert_eq!(dims_of(&g.input[0]), ["batch", "3", "112", "112"]);
+        assert_eq!(dims_of(&g.output[0]), ["batch", "128"]);
+        assert_eq!(g.initializer.len(), 1, "the weights themselves stay");
+        // A graph with two data inputs is not the one this patch was written for.
+        let two = pb::GraphProto {
+            input: vec![value_info("a", &[1, 3]), value_info("b", &[1, 3])],
+            node: vec![pb::NodeProto {
+                op_type: "Add".into(),
+                input: vec!["a".into(), "b".into()],
+                output: vec!["c".into()],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let bytes = pb::ModelProto { graph: Some(two), ..Default::default() }.encode_to_vec();
+        assert!(matches!(Patch::FreeBatch.apply(&bytes), Err(PatchError::Unexpected(_))));
     }
 
     #[test]

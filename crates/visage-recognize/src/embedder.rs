@@ -1,5 +1,6 @@
-//! The embedding model (`fr_feature.onnx`): an aligned 112x112 RGB face in, a 512-d vector out,
-//! L2-normalised so that cosine similarity is a dot product.
+//! Running an embedding model: aligned 112x112 faces in, one vector per face out, L2-normalised so
+//! that cosine similarity is a dot product. What each model expects ([`FaceInput`]) is stated in its
+//! family's file ([`crate::arcface`], [`crate::sface`]).
 
 use image::RgbImage;
 use ndarray::{Array4, Ix2};
@@ -8,9 +9,23 @@ use visage_core::l2_normalize;
 use visage_core::tensor::push_nchw;
 use visage_infer::{BackendKind, InferError, Model};
 
-/// Length of an embedding.
-pub const EMBEDDING_DIM: usize = 512;
+/// Length of an embedding of the default recogniser (ArcFace), the one the gallery stores.
+pub const EMBEDDING_DIM: usize = crate::arcface::INPUT.dim;
 const SIDE: usize = 112;
+
+/// What an embedding model expects and returns.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FaceInput {
+    /// Each pixel value `x` is fed as `(x - mean) * scale`.
+    pub mean: f32,
+    pub scale: f32,
+    /// Channels in BGR order (OpenCV-trained models) instead of RGB.
+    pub bgr: bool,
+    /// Length of the embedding.
+    pub dim: usize,
+    /// Only ONNX Runtime can run it (tract lacks an operator it uses).
+    pub ort_only: bool,
+}
 
 /// How embeddings are computed.
 #[derive(Debug, Clone, Copy, Default)]
@@ -30,19 +45,31 @@ pub enum EmbedError {
     Inference(#[from] InferError),
     #[error("aligned face must be 112x112, got {0}x{1}")]
     WrongSize(u32, u32),
-    #[error("embedding model output has shape {0:?}, expected [batch, 512]")]
-    OutputShape(Vec<usize>),
+    #[error("embedding model output has shape {0:?}, expected [batch, {1}]")]
+    OutputShape(Vec<usize>, usize),
 }
 
 /// Computes embeddings of aligned faces.
 pub struct Embedder {
     model: Arc<dyn Model>,
     options: EmbedderOptions,
+    input: FaceInput,
 }
 
 impl Embedder {
+    /// An embedder for the default model (ArcFace, [`crate::arcface::INPUT`]).
     pub fn new(model: Arc<dyn Model>, options: EmbedderOptions) -> Self {
-        Self { model, options }
+        Self::for_input(model, crate::arcface::INPUT, options)
+    }
+
+    /// An embedder for a model that expects `input`.
+    pub fn for_input(model: Arc<dyn Model>, input: FaceInput, options: EmbedderOptions) -> Self {
+        Self { model, options, input }
+    }
+
+    /// Length of the embeddings this embedder returns.
+    pub fn dim(&self) -> usize {
+        self.input.dim
     }
 
     fn max_batch(&self) -> usize {
@@ -73,18 +100,42 @@ impl Embedder {
         for chunk in faces.chunks(self.max_batch().max(1)) {
             let mut data = Vec::with_capacity(chunk.len() * 3 * SIDE * SIDE);
             for face in chunk {
-                push_nchw(face, 127.0, 1.0 / 128.0, &mut data);
+                let start = data.len();
+                push_nchw(face, self.input.mean, self.input.scale, &mut data);
+                if self.input.bgr {
+                    swap_red_blue(&mut data[start..]);
+                }
             }
             let input = Array4::from_shape_vec((chunk.len(), 3, SIDE, SIDE), data).expect("sized above");
             let outputs = self.model.run(input.into_dyn().view())?;
-            let first = outputs.into_iter().next().ok_or(EmbedError::OutputShape(vec![]))?;
+            let dim = self.input.dim;
+            let first = outputs.into_iter().next().ok_or(EmbedError::OutputShape(vec![], dim))?;
             let shape = first.shape().to_vec();
-            let rows = first.into_dimensionality::<Ix2>().map_err(|_| EmbedError::OutputShape(shape.clone()))?;
-            if rows.nrows() != chunk.len() || rows.ncols() != EMBEDDING_DIM {
-                return Err(EmbedError::OutputShape(shape));
+            let rows = first.into_dimensionality::<Ix2>().map_err(|_| EmbedError::OutputShape(shape.clone(), dim))?;
+            if rows.nrows() != chunk.len() || rows.ncols() != dim {
+                return Err(EmbedError::OutputShape(shape, dim));
             }
             out.extend(rows.outer_iter().map(|r| r.to_vec()));
         }
         Ok(out)
+    }
+}
+
+/// Swaps the first and third planes of one planar `C x H x W` image (RGB to BGR).
+fn swap_red_blue(planes: &mut [f32]) {
+    let plane = planes.len() / 3;
+    let (r, rest) = planes.split_at_mut(plane);
+    r.swap_with_slice(&mut rest[plane..]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bgr_swaps_the_outer_planes_only() {
+        let mut planes = vec![1.0, 1.0, 2.0, 2.0, 3.0, 3.0];
+        swap_red_blue(&mut planes);
+        assert_eq!(planes, [3.0, 3.0, 2.0, 2.0, 1.0, 1.0]);
     }
 }

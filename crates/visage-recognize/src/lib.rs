@@ -1,11 +1,17 @@
-//! Face recognition for visage: 512-d embeddings of aligned faces, 1:1 verification, and the threshold
+//! Face recognition for visage: embeddings of aligned faces (one file per model family: [`arcface`],
+//! the default, and [`sface`]; [`fusion`] combines them), 1:1 verification, and the threshold
 //! calibration that turns a target false-accept rate into a threshold.
 
+pub mod arcface;
 pub mod calibration;
 pub mod embedder;
+pub mod fusion;
 pub mod rate;
+pub mod recognizer;
+pub mod sface;
 pub mod verify;
 
 pub use calibration::{Calibration, CalibrationError, FarBound, FarEstimate};
-pub use embedder::{Embedder, EmbedderOptions, EMBEDDING_DIM};
+pub use embedder::{Embedder, EmbedderOptions, FaceInput, EMBEDDING_DIM};
+pub use recognizer::{Recognizer, RecognizerKind, RecognizerSpec};
 pub use verify::{Verification, Verifier};

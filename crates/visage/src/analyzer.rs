@@ -9,10 +9,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 use visage_core::{align_face, decode_image, load_image, read_image_file, BBox, LoadOptions, Point};
-use visage_detect::{CenterFace, Detection, DetectorKind, DetectorOptions, FaceDetector, Landmark68, UltraFace};
+use visage_detect::{
+    BlazeFace, CenterFace, Detection, DetectorKind, DetectorOptions, FaceDetector, Landmark68, UltraFace,
+};
 use visage_infer::{load_model, BackendKind, InferError, InferenceConfig, Model};
 use visage_models::{ids, Installer, Manifest, ModelHome};
-use visage_recognize::{Calibration, Embedder, EmbedderOptions, Verifier};
+use visage_recognize::recognizer::face_input;
+use visage_recognize::{Calibration, Embedder, EmbedderOptions, Recognizer, RecognizerKind, RecognizerSpec, Verifier};
 
 /// Faces smaller than this (shorter box side, in pixels) are not used for recognition by default:
 /// below it, embeddings become unreliable. Detection-only callers set 0 to find every face.
@@ -28,6 +31,8 @@ pub struct AnalyzerConfig {
     /// CenterFace: the longest image side the network sees (larger images are shrunk to it; sides are
     /// then rounded up to a multiple of 32).
     pub detect_max_side: u32,
+    /// Which recogniser embeds faces: ArcFace (the default), SFace, or their score fusion.
+    pub recognizer: RecognizerKind,
     pub embedder_options: EmbedderOptions,
     /// Threads inside one model run (parallelism across images is the caller's, e.g. rayon).
     pub intra_threads: usize,
@@ -54,6 +59,7 @@ impl Default for AnalyzerConfig {
                 ..DetectorOptions::default()
             },
             detect_max_side: CenterFace::DEFAULT_MAX_SIDE,
+            recognizer: RecognizerKind::default(),
             embedder_options: EmbedderOptions::default(),
             intra_threads: 1,
             load_options: LoadOptions::default(),
@@ -191,7 +197,8 @@ pub struct FaceAnalyzer {
     installer: Installer,
     inference: InferenceConfig,
     detector: Box<dyn FaceDetector>,
-    embedder: OnceLock<Embedder>,
+    recognizer: RecognizerSpec,
+    embedder: OnceLock<Recognizer>,
     embedder_loading: Mutex<()>,
     policy: DecisionPolicy,
     /// Other models of the pack (liveness, attributes), loaded on first use by [`FaceAnalyzer::pack_model`].
@@ -202,16 +209,25 @@ impl FaceAnalyzer {
     /// Loads the detector (installing models on first use); the embedding model loads on first need.
     pub fn new(config: AnalyzerConfig) -> Result<FaceAnalyzer, VisageError> {
         let installer = Installer::new(config.home.clone(), Manifest::default_pack()).with_progress(config.progress);
-        let spec = Manifest::default_pack().model(ids::EMBEDDING).expect("manifest has the embedding model");
+        let spec = RecognizerSpec::of(config.recognizer, Manifest::default_pack()).map_err(VisageError::Invalid)?;
         let threshold = match config.threshold {
             Some(t) => t,
             None => spec.threshold.ok_or(VisageError::NoThreshold)?,
         };
         if let Some(c) = &config.calibration {
-            c.check_model(&spec.sha256)?;
+            c.check_model(spec.sha256)?;
         }
         let policy = DecisionPolicy { configured: threshold, calibration: config.calibration.clone() };
         let backend = choose_backend(&config, &installer)?;
+        if backend == BackendKind::Tract {
+            if let Some((m, _)) = spec.parts.iter().find(|(m, _)| face_input(&m.id).is_some_and(|i| i.ort_only)) {
+                return Err(VisageError::Invalid(format!(
+                    "--recognizer {} runs {}, whose block-quantised weights only ONNX Runtime can run: use \
+                     --backend ort (`visage models install` adds it)",
+                    spec.kind, m.id
+                )));
+            }
+        }
         let inference = InferenceConfig {
             backend,
             intra_threads: config.intra_threads.max(1),
@@ -224,11 +240,11 @@ impl FaceAnalyzer {
                 eprintln!("visage: {e}; using the slower tract backend");
                 let inference = InferenceConfig { backend: BackendKind::Tract, ort_library: None, ..inference };
                 let detector = build_detector(&config, &installer, &inference)?;
-                return Ok(FaceAnalyzer::assemble(config, installer, inference, detector, policy));
+                return Ok(FaceAnalyzer::assemble(config, installer, inference, detector, (spec, policy)));
             }
             other => other?,
         };
-        Ok(FaceAnalyzer::assemble(config, installer, inference, detector, policy))
+        Ok(FaceAnalyzer::assemble(config, installer, inference, detector, (spec, policy)))
     }
 
     fn assemble(
@@ -236,13 +252,14 @@ impl FaceAnalyzer {
         installer: Installer,
         inference: InferenceConfig,
         detector: Box<dyn FaceDetector>,
-        policy: DecisionPolicy,
+        (recognizer, policy): (RecognizerSpec, DecisionPolicy),
     ) -> FaceAnalyzer {
         FaceAnalyzer {
             config,
             installer,
             inference,
             detector,
+            recognizer,
             embedder: OnceLock::new(),
             embedder_loading: Mutex::new(()),
             policy,
@@ -254,7 +271,7 @@ impl FaceAnalyzer {
         ModelLoader { installer: &self.installer, inference: &self.inference, auto_install: self.config.auto_install }
     }
 
-    fn embedder(&self) -> Result<&Embedder, VisageError> {
+    fn embedder(&self) -> Result<&Recognizer, VisageError> {
         if let Some(e) = self.embedder.get() {
             return Ok(e);
         }
@@ -263,8 +280,16 @@ impl FaceAnalyzer {
         if let Some(e) = self.embedder.get() {
             return Ok(e);
         }
-        let embedder = Embedder::new(self.models().load(ids::EMBEDDING)?, self.config.embedder_options);
-        Ok(self.embedder.get_or_init(|| embedder))
+        let mut parts = Vec::new();
+        for (model, weight) in &self.recognizer.parts {
+            let input = face_input(&model.id).ok_or_else(|| {
+                VisageError::Invalid(format!("{} is not an embedding model visage can run", model.id))
+            })?;
+            let embedder = Embedder::for_input(self.models().load(&model.id)?, input, self.config.embedder_options);
+            parts.push((embedder, *weight));
+        }
+        let recognizer = Recognizer::new(parts);
+        Ok(self.embedder.get_or_init(|| recognizer))
     }
 
     /// A model of the pack by manifest id, loaded (and installed, if allowed) on first use and then
@@ -336,10 +361,20 @@ impl FaceAnalyzer {
         Ok(self.embedder()?.embed(crops)?)
     }
 
-    /// The id and SHA-256 of the embedding model: templates are comparable only within one model.
+    /// The id and SHA-256 of the embedding model (for fusion, of the fusion entry): templates are
+    /// comparable only within one model.
     pub fn embedding_model(&self) -> (&'static str, &'static str) {
-        let spec = Manifest::default_pack().model(ids::EMBEDDING).expect("manifest has the embedding model");
-        (&spec.id, &spec.sha256)
+        (self.recognizer.id, self.recognizer.sha256)
+    }
+
+    /// The recogniser faces are embedded with.
+    pub fn recognizer_kind(&self) -> RecognizerKind {
+        self.recognizer.kind
+    }
+
+    /// Length of the embeddings (512 for ArcFace, 128 for SFace, 640 for their fusion).
+    pub fn embedding_dim(&self) -> usize {
+        self.recognizer.dim()
     }
 
     /// Aligns every detected face and embeds them in one batch. Returns the embeddings and the time
@@ -544,6 +579,14 @@ fn build_detector(
         DetectorKind::CenterFace => {
             Box::new(CenterFace::new(models.load(ids::CENTERFACE)?, options).with_max_side(config.detect_max_side))
         }
+        DetectorKind::BlazeFace if inference.backend == BackendKind::Tract => {
+            return Err(VisageError::Invalid(
+                "--detector blazeface needs ONNX Runtime (--backend ort): tract 0.23 cannot type its zero-padding \
+                 (ConstantOfShape) nodes"
+                    .into(),
+            ))
+        }
+        DetectorKind::BlazeFace => Box::new(BlazeFace::new(models.load(ids::BLAZEFACE)?, options)),
         DetectorKind::UltraFace => {
             let landmarks = Landmark68::new(models.load(ids::LANDMARK68)?);
             Box::new(UltraFace::new(models.load(ids::ULTRAFACE)?, landmarks, options))

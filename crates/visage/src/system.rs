@@ -150,6 +150,15 @@ impl FaceRecognitionSystem {
             tracing::info!("removed {} template(s) whose consent expired", purged.templates_removed);
         }
         let analyzer = FaceAnalyzer::new(config.analyzer.clone())?;
+        if analyzer.embedding_dim() != visage_recognize::EMBEDDING_DIM {
+            return Err(VisageError::Invalid(format!(
+                "the gallery stores {}-d ArcFace templates; --recognizer {} makes {}-d embeddings, so galleries \
+                 use the default recogniser (arcface)",
+                visage_recognize::EMBEDDING_DIM,
+                analyzer.recognizer_kind(),
+                analyzer.embedding_dim()
+            )));
+        }
         let (_, model_sha) = analyzer.embedding_model();
         let mut index = SubjectIndex::new(config.index)?;
         // A store that searches in the database needs no copy of the templates here.

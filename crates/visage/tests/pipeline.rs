@@ -107,6 +107,57 @@ fn ultraface_with_68_landmarks_agrees_with_centerface() {
     }
 }
 
+#[test]
+fn blazeface_finds_the_large_faces_of_the_demo_photos() {
+    let ort_blaze = analyzer(BackendKind::Ort, DetectorKind::BlazeFace);
+    for path in sample_photos() {
+        let image = load(&path);
+        let c = ort().detect(&image).unwrap();
+        let b = ort_blaze.detect(&image).unwrap();
+        // A short-range model on 2-megapixel group photos: it finds the larger faces, not all of them.
+        assert!(!b.is_empty() && b.len() <= c.len(), "{}: {} of {} faces", path.display(), b.len(), c.len());
+        for (x, y, iou) in matched(&b, &c) {
+            // Each face found is one CenterFace found: its box holds that face's centre. BlazeFace's
+            // square boxes are larger than CenterFace's, so the overlap itself is lower.
+            let centre = y.bbox.center();
+            let holds =
+                x.bbox.x1 <= centre.x && centre.x <= x.bbox.x2 && x.bbox.y1 <= centre.y && centre.y <= x.bbox.y2;
+            assert!(holds && iou > 0.15, "{}: IoU {iou}, {:?} vs {:?}", path.display(), x.bbox, y.bbox);
+        }
+    }
+    // tract cannot run it: a clear error, not a failure at the first image.
+    let config = AnalyzerConfig {
+        backend: Some(BackendKind::Tract),
+        detector: DetectorKind::BlazeFace,
+        home: models_home(),
+        progress: false,
+        ..AnalyzerConfig::default()
+    };
+    let err = FaceAnalyzer::new(config).err().expect("refused on tract").to_string();
+    assert!(err.contains("--backend ort"), "{err}");
+}
+
+#[test]
+fn blazeface_key_points_give_centerfaces_five_points_on_faces_in_its_range() {
+    // On the demo photos a face is about 15 pixels of BlazeFace's 128x128 input, too small for precise
+    // key points; LFW's faces (about 50 input pixels) are in its range.
+    let Some(lfw) = lfw_dir() else { return };
+    let blaze = analyzer(BackendKind::Ort, DetectorKind::BlazeFace);
+    let people = ["George_W_Bush", "Colin_Powell", "Serena_Williams", "Hugo_Chavez", "Gloria_Macapagal_Arroyo"];
+    for name in people {
+        let path = lfw.join("lfw-deepfunneled").join(name).join(format!("{name}_0001.jpg"));
+        let image = load(&path);
+        let c = ort().detect(&image).unwrap();
+        let b = blaze.detect(&image).unwrap();
+        let (x, y, _) = matched(&b, &c).into_iter().next().unwrap_or_else(|| panic!("{name}: no face"));
+        let eyes = y.landmarks[1].x - y.landmarks[0].x;
+        for (k, (p, q)) in x.landmarks.iter().zip(&y.landmarks).enumerate() {
+            let d = ((p.x - q.x).powi(2) + (p.y - q.y).powi(2)).sqrt();
+            assert!(d < 0.25 * eyes, "{name}: point {k} off by {d:.1} px (eye distance {eyes:.0} px)");
+        }
+    }
+}
+
 fn embed_all(a: &FaceAnalyzer, image: &RgbImage) -> (Vec<Detection>, Vec<Vec<f32>>) {
     let faces = a.detect(image).unwrap();
     let (e, ..) = a.embed_detections(image, &faces).unwrap();

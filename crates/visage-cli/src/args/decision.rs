@@ -7,8 +7,9 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use std::path::PathBuf;
 use std::sync::Arc;
-use visage::models::{ids, Manifest};
+use visage::models::Manifest;
 use visage::recognize::calibration::{default_path, load_active, Calibration};
+use visage::recognize::{RecognizerKind, RecognizerSpec};
 use visage::{Decision, Threshold};
 
 /// The decision flags of `verify` and `identify`.
@@ -46,11 +47,11 @@ impl DecisionArgs {
         Decision { threshold, require_live: self.require_live, purpose: self.purpose.clone(), ..Decision::default() }
     }
 
-    /// The calibration decisions use: `--calibration FILE`, else the model's default file. Without
-    /// `--target-far` and `--calibration`, the default file is used only if it exists (it then adds the
-    /// estimated FAR to each decision).
-    pub fn calibration(&self) -> Result<Option<Arc<Calibration>>> {
-        let sha = &Manifest::default_pack().model(ids::EMBEDDING).expect("manifest has the embedding model").sha256;
+    /// The calibration decisions with `recognizer` use: `--calibration FILE`, else the recogniser's
+    /// default file. Without `--target-far` and `--calibration`, the default file is used only if it
+    /// exists (it then adds the estimated FAR to each decision).
+    pub fn calibration(&self, recognizer: RecognizerKind) -> Result<Option<Arc<Calibration>>> {
+        let sha = RecognizerSpec::of(recognizer, Manifest::default_pack()).map_err(anyhow::Error::msg)?.sha256;
         let explicit = self.target_far.is_some() || self.calibration.is_some();
         let path = self.calibration.clone().unwrap_or_else(|| default_path(sha));
         if explicit && !path.is_file() {

@@ -6,7 +6,7 @@ use clap::Args;
 use visage::core::LoadOptions;
 use visage::detect::{DetectorKind, DetectorOptions};
 use visage::infer::BackendKind;
-use visage::recognize::EmbedderOptions;
+use visage::recognize::{EmbedderOptions, RecognizerKind};
 use visage::{AnalyzerConfig, FaceAnalyzer};
 
 /// Options shared by every command that runs models.
@@ -15,9 +15,14 @@ pub struct PipelineArgs {
     /// Inference backend: ort (ONNX Runtime) or tract (pure Rust). Default: ort when installed.
     #[arg(long, env = "VISAGE_BACKEND")]
     pub backend: Option<BackendKind>,
-    /// Face detector: centerface (default) or ultraface.
+    /// Face detector: centerface (default), ultraface, or blazeface (MediaPipe, for faces that fill much
+    /// of the frame: selfies, webcams).
     #[arg(long, default_value = "centerface")]
     pub detector: DetectorKind,
+    /// Recogniser: arcface (default, 512-d), sface (OpenCV Zoo SFace, 128-d) or fusion (score fusion
+    /// of both). Each has its own threshold in the manifest; galleries store arcface templates only.
+    #[arg(long, default_value = "arcface")]
+    pub recognizer: RecognizerKind,
     /// CenterFace: shrink images so their longest side is at most this before detection.
     #[arg(long, default_value_t = 640)]
     pub detect_size: u32,
@@ -73,6 +78,7 @@ pub fn analyzer_config(args: &PipelineArgs, purpose: Purpose) -> AnalyzerConfig 
             ..DetectorOptions::default()
         },
         detect_max_side: args.detect_size,
+        recognizer: args.recognizer,
         embedder_options: EmbedderOptions { flip: args.flip, ..EmbedderOptions::default() },
         intra_threads: args.intra_threads,
         load_options: LoadOptions { max_pixels: args.max_pixels, ..LoadOptions::default() },

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use visage::FaceChoice;
 use visage_eval::calibration::{default_path, CalibrationSource, DEFAULT_MIN_ERRORS};
+use visage_eval::folders::{self, read_folders};
 use visage_eval::pairs::{read_pairs_file, LabelledPair};
 use visage_eval::Calibration;
 
@@ -24,11 +25,23 @@ pub enum FaceRule {
 }
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("data").required(true).args(["pairs", "folders"])))]
 pub struct CalibrateArgs {
     /// Labelled pairs: a CSV `img1,img2,label` (1 same person, 0 different; paths relative to the
     /// CSV or absolute), or LFW's pairs.csv / pairs.txt.
     #[arg(long)]
-    pub pairs: PathBuf,
+    pub pairs: Option<PathBuf>,
+    /// A folder-per-person dataset (e.g. LFW's lfw-deepfunneled/): every genuine pair, and
+    /// --impostors pairs of two people drawn at random. Enough impostors reach low FARs: the rule of
+    /// 30 needs 3,000,000 for FAR 1e-5.
+    #[arg(long, conflicts_with = "pairs")]
+    pub folders: Option<PathBuf>,
+    /// With --folders: how many impostor pairs to draw [default: 3000000].
+    #[arg(long)]
+    pub impostors: Option<u64>,
+    /// With --folders: the seed of the impostor draw (the same seed draws the same pairs) [default: 1].
+    #[arg(long)]
+    pub seed: Option<u64>,
     /// Where to write the calibration (default: the active calibration of the model,
     /// $VISAGE_HOME/calibration/<model SHA-256>.json).
     #[arg(long)]
@@ -98,31 +111,89 @@ pub fn score_pairs(pipeline: &EvalPipeline, pairs: Vec<LabelledPair>, workers: O
     Ok(PairScores { genuine, impostor, skipped, pairs, scores, embeddings })
 }
 
-/// `visage calibrate`.
-pub fn run(args: &CalibrateArgs) -> Result<ExitCode> {
-    let pairs = read_pairs_file(&args.pairs)?;
-    let choice = match args.face {
+/// Genuine and impostor scores, pairs left out, and what the data was.
+struct Scores {
+    genuine: Vec<f32>,
+    impostor: Vec<f32>,
+    skipped: usize,
+    data: String,
+}
+
+/// Which face stands for an image: LFW's labelled face is the centred one.
+fn face_choice(rule: FaceRule, lfw: bool) -> FaceChoice {
+    match rule {
         FaceRule::Largest => FaceChoice::Largest,
         FaceRule::Centred => FaceChoice::Centred,
-        FaceRule::Auto if is_lfw(&args.pairs) => FaceChoice::Centred,
+        FaceRule::Auto if lfw => FaceChoice::Centred,
         FaceRule::Auto => FaceChoice::Largest,
-    };
+    }
+}
+
+/// Scores of a pairs file.
+fn pairs_scores(args: &CalibrateArgs, path: &Path) -> Result<(EvalPipeline, Scores)> {
+    let pairs = read_pairs_file(path)?;
+    let choice = face_choice(args.face, is_lfw(path));
     let pipeline = EvalPipeline::new(&args.run.pipeline, choice, args.run.no_cache)?;
-    let scored = score_pairs(&pipeline, pairs, args.run.workers)?;
+    let s = score_pairs(&pipeline, pairs, args.run.workers)?;
+    let data = path.display().to_string();
+    Ok((pipeline, Scores { genuine: s.genuine, impostor: s.impostor, skipped: s.skipped, data }))
+}
+
+/// Scores of every genuine pair and `--impostors` drawn impostor pairs of a folder-per-person dataset.
+fn folder_scores(args: &CalibrateArgs, dir: &Path) -> Result<(EvalPipeline, Scores)> {
+    let (impostors, seed) = (args.impostors.unwrap_or(3_000_000), args.seed.unwrap_or(1));
+    let dataset = read_folders(dir)?;
+    let genuine_pairs = dataset.genuine_pairs();
+    let impostor_pairs = dataset.draw_impostors(impostors, seed)?;
+    eprintln!(
+        "{}: {} people, {} images, {} genuine pairs, {} impostor pairs drawn (seed {})",
+        dir.display(),
+        dataset.people.len(),
+        dataset.images.len(),
+        genuine_pairs.len(),
+        impostor_pairs.len(),
+        seed
+    );
+    let lfw = dir.file_name().is_some_and(|n| n.to_string_lossy().starts_with("lfw"));
+    let pipeline = EvalPipeline::new(&args.run.pipeline, face_choice(args.face, lfw), args.run.no_cache)?;
+    let batch = pipeline.embed(&dataset.images, args.run.workers, "embedding dataset images")?;
+    let (genuine, g_skipped) = folders::score_pairs(&batch.embeddings, &genuine_pairs);
+    let (impostor, i_skipped) = folders::score_pairs(&batch.embeddings, &impostor_pairs);
+    let data = format!(
+        "{} (folders: all genuine pairs, {} impostor pairs drawn with seed {})",
+        dir.display(),
+        impostors,
+        seed
+    );
+    Ok((pipeline, Scores { genuine, impostor, skipped: g_skipped + i_skipped, data }))
+}
+
+/// `visage calibrate`.
+pub fn run(args: &CalibrateArgs) -> Result<ExitCode> {
+    let (pipeline, scored) = match (&args.pairs, &args.folders) {
+        (Some(_), _) if args.impostors.is_some() || args.seed.is_some() => {
+            bail!("--impostors and --seed draw impostor pairs from --folders DIR; a --pairs file lists its own")
+        }
+        (Some(path), _) => pairs_scores(args, path)?,
+        (None, Some(dir)) => folder_scores(args, dir)?,
+        (None, None) => bail!("give --pairs FILE or --folders DIR"),
+    };
+    let choice = pipeline.choice;
     let (model_id, sha) = pipeline.analyzer.embedding_model();
     let source = CalibrationSource {
         model: model_id.to_string(),
         model_sha256: sha.to_string(),
         pipeline: format!(
-            "backend {}, detector {}, detect size {}, min face size {:?}, flip {}, face {:?}",
+            "backend {}, detector {}, recognizer {}, detect size {}, min face size {:?}, flip {}, face {:?}",
             pipeline.analyzer.backend(),
             pipeline.analyzer.detector_kind(),
+            pipeline.analyzer.recognizer_kind(),
             args.run.pipeline.detect_size,
             args.run.pipeline.min_face_size.unwrap_or(visage::RECOGNITION_MIN_FACE_SIZE),
             args.run.pipeline.flip,
             choice
         ),
-        data: args.pairs.display().to_string(),
+        data: scored.data.clone(),
         skipped_pairs: scored.skipped as u64,
         created: visage::store::time_util::now(),
     };

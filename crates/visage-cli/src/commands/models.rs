@@ -7,6 +7,7 @@ use serde_json::json;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use visage::models::{FileState, Installer, Manifest, ModelHome};
+use visage::recognize::{RecognizerKind, RecognizerSpec};
 
 #[derive(Debug, Subcommand)]
 pub enum ModelsCommand {
@@ -46,13 +47,23 @@ pub fn run(cmd: &ModelsCommand) -> Result<ExitCode> {
                     .iter()
                     .map(|s| {
                         json!({"id": s.id, "task": s.task, "file": s.file, "path": s.path, "licence": s.licence,
-                               "source": s.source, "size": s.size, "status": state_word(&s.state)})
+                               "source": s.source, "sha256": s.sha256, "size": s.size,
+                               "status": state_word(&s.state)})
                     })
                     .collect();
                 let embedding = installer.manifest().model(visage::models::ids::EMBEDDING).expect("in the manifest");
+                let recognizers: Vec<_> = recognizers(&installer)
+                    .iter()
+                    .map(|r| {
+                        json!({"recognizer": r.kind.name(), "id": r.id, "sha256": r.sha256, "dim": r.dim(),
+                               "models": r.parts.iter().map(|(m, w)| json!({"id": m.id, "weight": w}))
+                                   .collect::<Vec<_>>(),
+                               "threshold": r.threshold, "threshold_note": r.threshold_note})
+                    })
+                    .collect();
                 print_json(&json!({"home": installer.home().root(), "models": rows,
                                    "verification_threshold": embedding.threshold,
-                                   "threshold_note": embedding.threshold_note}));
+                                   "threshold_note": embedding.threshold_note, "recognizers": recognizers}));
             } else {
                 print_models_table(&installer);
             }
@@ -93,22 +104,42 @@ fn state_word(state: &FileState) -> &'static str {
 }
 
 fn print_models_table(installer: &Installer) {
-    println!("{:<12} {:<11} {:<26} {:>9}  {:<14} {:<8} source", "model", "task", "file", "size", "status", "licence");
+    println!(
+        "{:<12} {:<11} {:<26} {:>9}  {:<14} {:<10} {:<40} sha256",
+        "model", "task", "file", "size", "status", "licence", "source"
+    );
     for s in installer.status() {
         let size = s.size.map_or("-".to_string(), |b| format!("{:.1} MB", b as f64 / 1e6));
         println!(
-            "{:<12} {:<11} {:<26} {:>9}  {:<14} {:<8} {}",
+            "{:<12} {:<11} {:<26} {:>9}  {:<14} {:<10} {:<40} {}",
             s.id,
             s.task,
             s.file,
             size,
             state_word(&s.state),
             s.licence,
-            s.source
+            s.source,
+            s.sha256
         );
     }
-    let embedding = installer.manifest().model(visage::models::ids::EMBEDDING).expect("in the manifest");
-    if let (Some(t), Some(note)) = (embedding.threshold, &embedding.threshold_note) {
-        println!("\nverification threshold {t}: {note}");
+    println!();
+    for r in recognizers(installer) {
+        if let (Some(t), Some(note)) = (r.threshold, r.threshold_note) {
+            println!("--recognizer {}: verification threshold {t}: {note}", r.kind);
+        }
     }
+}
+
+/// Every recogniser as the manifest describes it (a broken entry is left out with a warning).
+fn recognizers(installer: &Installer) -> Vec<RecognizerSpec> {
+    RecognizerKind::ALL
+        .iter()
+        .filter_map(|&k| match RecognizerSpec::of(k, installer.manifest()) {
+            Ok(spec) => Some(spec),
+            Err(e) => {
+                eprintln!("visage: recognizer {k}: {e}");
+                None
+            }
+        })
+        .collect()
 }

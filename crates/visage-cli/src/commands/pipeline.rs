@@ -168,7 +168,7 @@ fn draw_faces(
 /// audit log records the comparison.
 pub fn verify(args: &VerifyArgs) -> Result<ExitCode> {
     let mut config = analyzer_config(&args.pipeline, Purpose::Recognition);
-    config.calibration = args.decision.calibration()?;
+    config.calibration = args.decision.calibration(args.pipeline.recognizer)?;
     let analyzer = FaceAnalyzer::new(config).context("cannot start the face pipeline")?;
     let decision = Decision { require_single: args.require_single, ..args.decision.decision() };
     let result = analyzer.verify(&args.image1, &args.image2, &decision);

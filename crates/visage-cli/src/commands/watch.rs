@@ -54,7 +54,7 @@ pub fn run(args: &WatchArgs) -> Result<ExitCode> {
     // The source first: a wrong path or a missing FFmpeg is reported before the models load.
     let spec = SourceSpec::parse(&args.source, args.fps)?;
     let source = FrameSource::open(spec)?;
-    let calibration = args.decision.calibration()?;
+    let calibration = args.decision.calibration(args.pipeline.recognizer)?;
     let system = open_configured(&args.gallery, Some(&args.pipeline), |c| c.analyzer.calibration = calibration)?;
     // Refuse a target FAR the calibration cannot give before the first frame, not at the first track.
     system.analyzer().policy().resolve(args.decision.decision().threshold)?;

@@ -9,7 +9,7 @@ use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use visage::detect::{CenterFace, DetectorOptions, FaceDetector, Landmark68, UltraFace};
+use visage::detect::{BlazeFace, CenterFace, DetectorOptions, FaceDetector, Landmark68, UltraFace};
 use visage::infer::{load_model, BackendKind, InferenceConfig};
 use visage::models::{ids, Installer, Manifest, ModelHome};
 use visage::{AnalyzerConfig, FaceAnalyzer};
@@ -20,6 +20,7 @@ use visage_eval::wider::{evaluate, read_ground_truth, Difficulty, ScoredBox, Set
 pub enum WiderDetector {
     Centerface,
     Ultraface,
+    Blazeface,
     All,
 }
 
@@ -35,7 +36,7 @@ pub struct WiderArgs {
     #[arg(long, default_value_t = 0.02)]
     pub score_threshold: f32,
     /// CenterFace: longest image side the network sees; 0 runs at the image's own size (small faces
-    /// need it). UltraFace always runs at its fixed 320x240.
+    /// need it). UltraFace always runs at its fixed 320x240, BlazeFace at 128x128.
     #[arg(long, default_value_t = 0)]
     pub detect_size: u32,
     /// Evaluate only the first N images (in name order).
@@ -56,9 +57,11 @@ pub struct WiderArgs {
 
 /// The detector under test, built directly (not through the analyzer) so that UltraFace can run
 /// without its 68-point landmark step, which detection AP does not use.
+#[allow(clippy::enum_variant_names)] // named after the model families
 enum Detector {
     CenterFace(CenterFace),
     UltraFace(UltraFace),
+    BlazeFace(BlazeFace),
 }
 
 impl Detector {
@@ -74,6 +77,7 @@ impl Detector {
                 let side = if args.detect_size == 0 { u32::MAX } else { args.detect_size };
                 Detector::CenterFace(CenterFace::new(load(ids::CENTERFACE)?, options).with_max_side(side))
             }
+            "blazeface" => Detector::BlazeFace(BlazeFace::new(load(ids::BLAZEFACE)?, options)),
             _ => Detector::UltraFace(UltraFace::new(
                 load(ids::ULTRAFACE)?,
                 Landmark68::new(load(ids::LANDMARK68)?),
@@ -86,6 +90,7 @@ impl Detector {
     fn boxes(&self, image: &image::RgbImage) -> Result<Vec<(visage::core::BBox, f32)>> {
         Ok(match self {
             Detector::CenterFace(d) => d.detect(image)?.into_iter().map(|d| (d.bbox, d.score)).collect(),
+            Detector::BlazeFace(d) => d.detect(image)?.into_iter().map(|d| (d.bbox, d.score)).collect(),
             Detector::UltraFace(u) => {
                 let (w, h) = (image.width() as f32, image.height() as f32);
                 u.detect_boxes(image)?.into_iter().map(|(b, s)| (b.clip(w, h), s)).collect()
@@ -143,7 +148,8 @@ pub fn run(args: &WiderArgs) -> Result<ExitCode> {
     let names: Vec<&str> = match args.detector {
         WiderDetector::Centerface => vec!["centerface"],
         WiderDetector::Ultraface => vec!["ultraface"],
-        WiderDetector::All => vec!["centerface", "ultraface"],
+        WiderDetector::Blazeface => vec!["blazeface"],
+        WiderDetector::All => vec!["centerface", "ultraface", "blazeface"],
     };
     let workers = args.workers.unwrap_or_else(default_workers);
     let mut results: BTreeMap<String, BTreeMap<Difficulty, SetResult>> = BTreeMap::new();

@@ -30,7 +30,7 @@ pub struct IdentifyArgs {
 
 /// `visage identify`.
 pub fn run(args: &IdentifyArgs) -> Result<ExitCode> {
-    let calibration = args.decision.calibration()?;
+    let calibration = args.decision.calibration(args.pipeline.recognizer)?;
     let system = open_configured(&args.gallery, Some(&args.pipeline), |c| c.analyzer.calibration = calibration)?;
     let decision = Decision { top_k: args.top_k, ..args.decision.decision() };
     let result = system.identify(&args.image, &decision, &default_actor())?;
