@@ -320,6 +320,9 @@ fn the_api_holds_to_its_openapi_document_under_schemathesis() {
         .args(["run", &format!("http://127.0.0.1:{port}/v1/openapi.json"), "--checks", "all"])
         .args(["--exclude-checks", "positive_data_acceptance,negative_data_rejection"])
         .args(["--max-examples", "25", "--seed", "1", "--no-color"])
+        // The service's own request limit is 30 s (probing a video source may take up to 20 s);
+        // schemathesis's default of 10 s would call a slow but bounded answer a failure.
+        .args(["--request-timeout", "30"])
         .output()
         .unwrap();
     server.kill().unwrap();

@@ -107,7 +107,7 @@ impl FusionSpec {
         for (id, w) in self.models.iter().zip(&self.weights) {
             text.push_str(&format!("{} {w}\n", manifest.model(id)?.sha256));
         }
-        Some(crate::install::sha256_bytes(text.as_bytes()))
+        Some(hex::encode(<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes())))
     }
 }
 

@@ -2,6 +2,7 @@
 //! that cosine similarity is a dot product. What each model expects ([`FaceInput`]) is stated in its
 //! family's file ([`crate::arcface`], [`crate::sface`]).
 
+use crate::face_input::FaceInput;
 use image::RgbImage;
 use ndarray::{Array4, Ix2};
 use std::sync::Arc;
@@ -12,20 +13,6 @@ use visage_infer::{BackendKind, InferError, Model};
 /// Length of an embedding of the default recogniser (ArcFace), the one the gallery stores.
 pub const EMBEDDING_DIM: usize = crate::arcface::INPUT.dim;
 const SIDE: usize = 112;
-
-/// What an embedding model expects and returns.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct FaceInput {
-    /// Each pixel value `x` is fed as `(x - mean) * scale`.
-    pub mean: f32,
-    pub scale: f32,
-    /// Channels in BGR order (OpenCV-trained models) instead of RGB.
-    pub bgr: bool,
-    /// Length of the embedding.
-    pub dim: usize,
-    /// Only ONNX Runtime can run it (tract lacks an operator it uses).
-    pub ort_only: bool,
-}
 
 /// How embeddings are computed.
 #[derive(Debug, Clone, Copy, Default)]

@@ -5,6 +5,7 @@
 pub mod arcface;
 pub mod calibration;
 pub mod embedder;
+pub mod face_input;
 pub mod fusion;
 pub mod rate;
 pub mod recognizer;
@@ -12,6 +13,7 @@ pub mod sface;
 pub mod verify;
 
 pub use calibration::{Calibration, CalibrationError, FarBound, FarEstimate};
-pub use embedder::{Embedder, EmbedderOptions, FaceInput, EMBEDDING_DIM};
+pub use embedder::{Embedder, EmbedderOptions, EMBEDDING_DIM};
+pub use face_input::FaceInput;
 pub use recognizer::{Recognizer, RecognizerKind, RecognizerSpec};
 pub use verify::{Verification, Verifier};

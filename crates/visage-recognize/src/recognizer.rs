@@ -1,7 +1,8 @@
 //! Which recogniser turns faces into embeddings: ArcFace (the default), SFace, or the score fusion of
 //! both, with the manifest entry that names its templates, its threshold and its calibration.
 
-use crate::embedder::{EmbedError, Embedder, FaceInput};
+use crate::embedder::{EmbedError, Embedder};
+use crate::face_input::FaceInput;
 use crate::fusion::fuse;
 use image::RgbImage;
 use std::fmt;

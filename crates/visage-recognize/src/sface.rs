@@ -8,7 +8,7 @@
 //! Its weights are int8 with a scale per block (`DequantizeLinear` with `block_size`, opset 21), which
 //! ONNX Runtime runs and tract 0.23 refuses: SFace needs the `ort` backend.
 
-use crate::embedder::FaceInput;
+use crate::face_input::FaceInput;
 
 /// SFace: BGR, 0-255 (normalised inside the graph), 128-d output.
 pub const INPUT: FaceInput = FaceInput { mean: 0.0, scale: 1.0, bgr: true, dim: 128, ort_only: true };
