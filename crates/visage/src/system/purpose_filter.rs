@@ -5,12 +5,15 @@
 use std::collections::HashMap;
 use visage_store::{ActiveConsent, ConsentChanges};
 
+/// A subject's consents for one purpose: (consent id, expiry; `None`: never).
+type Held = Vec<(i64, Option<String>)>;
+
 /// Consents in force, by purpose and subject, with their expiry (checked at search time, so a consent
 /// that lapses stops counting at once, without a write).
 #[derive(Default)]
 pub(super) struct PurposeFilter {
     /// Purpose → subject → expiry of each of the subject's consents for it (`None`: never).
-    by_purpose: HashMap<String, HashMap<String, Vec<(i64, Option<String>)>>>,
+    by_purpose: HashMap<String, HashMap<String, Held>>,
     /// Consent id → (purpose, subject), to find what a revocation or erasure ends.
     by_id: HashMap<i64, (String, String)>,
     /// The store's consent log position this filter reflects.
