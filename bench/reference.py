@@ -433,6 +433,7 @@ def _bench_worker(models_dir, threads, paths, next_index, barrier, results, opts
     timings = dict.fromkeys(STAGES, 0.0)
     count, no_face, faces = 0, 0, 0
     start = time.perf_counter()
+    cpu_start = time.process_time()
     while True:
         with next_index.get_lock():
             i = next_index.value
@@ -444,9 +445,10 @@ def _bench_worker(models_dir, threads, paths, next_index, barrier, results, opts
         no_face += missing
         faces += n
     end = time.perf_counter()
+    cpu = time.process_time() - cpu_start
     # perf_counter is CLOCK_MONOTONIC on Linux, so it is comparable between
     # processes on one machine.
-    results.put((start, end, count, no_face, timings, faces))
+    results.put((start, end, count, no_face, timings, faces, cpu))
 
 
 def cmd_bench(args):
@@ -459,11 +461,13 @@ def cmd_bench(args):
         timings = dict.fromkeys(STAGES, 0.0)
         no_face, faces = 0, 0
         start = time.perf_counter()
+        cpu_start = time.process_time()
         for path in paths:
             missing, n = bench_one(models, path, timings, args)
             no_face += missing
             faces += n
         seconds = time.perf_counter() - start
+        cpu = time.process_time() - cpu_start
     else:
         ctx = mp.get_context("spawn")
         next_index = ctx.Value("l", 0)
@@ -485,6 +489,7 @@ def cmd_bench(args):
         assert sum(r[2] for r in parts) == len(paths)
         no_face = sum(r[3] for r in parts)
         faces = sum(r[5] for r in parts)
+        cpu = sum(r[6] for r in parts)
         timings = dict.fromkeys(STAGES, 0.0)
         for r in parts:
             for k in timings:
@@ -498,6 +503,9 @@ def cmd_bench(args):
         # Per image, averaged over all images (and workers): the cost of each
         # stage inside one worker. With W workers they add up to ~W/throughput.
         "stage_ms": {k: round(v / n * 1000, 3) for k, v in timings.items()},
+        # CPU time (user + system) of the timed part, all workers and their
+        # threads, per image: what the work costs whatever else the machine runs.
+        "cpu_ms_per_image": round(cpu / n * 1000, 3),
         "threads": args.threads,
         "workers": args.workers,
         "no_face": no_face,

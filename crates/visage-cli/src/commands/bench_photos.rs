@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::Instant;
 use visage::models::ids;
+use visage::StageTimings;
 
 /// `visage bench-photos`.
 #[derive(Debug, Args)]
@@ -74,11 +75,12 @@ pub fn run(args: &BenchPhotosArgs) -> Result<ExitCode> {
     let mut results = Vec::new();
     for (name, dir, photos) in &made {
         eprintln!("{name}: {} photos of {} MP in {}", photos.len(), args.megapixels, dir.display());
+        let steady = time_visage_steady(args, photos, workers)?;
         let embed = time_visage_embed(photos, workers)?;
         let scan = time_visage_scan(dir, workers)?;
         let reference =
             if args.reference == "none" { None } else { Some(run_reference(args, photos, workers, models.path())?) };
-        results.push(json!({"set": name, "photos": photos.len(), "folder": dir,
+        results.push(json!({"set": name, "photos": photos.len(), "folder": dir, "visage": steady,
                             "visage_embed": embed, "visage_library_scan": scan, "reference": reference}));
     }
     let load_after = load_average();
@@ -154,6 +156,52 @@ fn side(photos: usize, seconds: f64) -> Value {
     json!({"seconds": seconds, "images_per_second": photos as f64 / seconds})
 }
 
+/// visage in this process, timed as the reference times itself: after loading the models and
+/// analysing one warm-up photo, every photo decoded, its faces detected and embedded (as `visage
+/// embed` does) on `workers` threads. Wall clock, CPU time of the process (every thread) and the mean
+/// time of each stage inside one worker.
+fn time_visage_steady(args: &BenchPhotosArgs, photos: &[PathBuf], workers: usize) -> Result<Value> {
+    let analyzer = analyzer(&args.pipeline, Purpose::Recognition)?;
+    analyzer.analyze(&photos[0], true)?;
+    let (cpu_start, start) = (process_cpu_seconds(), Instant::now());
+    let (mut stages, mut faces, mut failure) = (StageTimings::default(), 0, None);
+    visage::parallel::map_ordered(
+        photos,
+        workers,
+        |p| analyzer.analyze(p, true),
+        |_, r| match r {
+            Ok(a) => {
+                stages.add(&a.timings);
+                faces += a.faces.len();
+            }
+            Err(e) => {
+                failure.get_or_insert(e);
+            }
+        },
+    );
+    let (seconds, cpu) = (start.elapsed().as_secs_f64(), process_cpu_seconds() - cpu_start);
+    if let Some(e) = failure {
+        return Err(e.into());
+    }
+    let n = photos.len() as f64;
+    let stage_ms = json!({"decode": stages.decode / n, "detect": stages.detect / n,
+                          "align": stages.align / n, "embed": stages.embed / n});
+    Ok(json!({"seconds": seconds, "images_per_second": n / seconds, "cpu_ms_per_image": cpu * 1000.0 / n,
+              "stage_ms": stage_ms, "faces": faces}))
+}
+
+/// CPU time (user and system, every thread) this process has used, in seconds.
+fn process_cpu_seconds() -> f64 {
+    let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `t` is a valid timespec for clock_gettime to fill.
+    let ok = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut t) } == 0;
+    if ok {
+        t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9
+    } else {
+        f64::NAN
+    }
+}
+
 /// `visage embed --json --workers W PHOTOS...`: every face of every photo embedded and printed.
 fn time_visage_embed(photos: &[PathBuf], workers: usize) -> Result<Value> {
     let mut args: Vec<std::ffi::OsString> = vec!["embed".into(), "--json".into(), "--workers".into()];
@@ -224,7 +272,6 @@ fn load_average() -> Option<[f64; 3]> {
 }
 
 fn report(args: &BenchPhotosArgs, workers: usize, results: &[Value], load: (Option<[f64; 3]>, Option<[f64; 3]>)) {
-    let ips = |v: &Value, k: &str| v[k].as_f64();
     if args.pipeline.json {
         print_json(&json!({"megapixels": args.megapixels, "workers": workers, "sets": results,
                            "load_average_before": load.0, "load_average_after": load.1}));
@@ -232,30 +279,51 @@ fn report(args: &BenchPhotosArgs, workers: usize, results: &[Value], load: (Opti
     }
     println!("{} MP photos, {workers} worker(s) on each side", args.megapixels);
     for r in results {
-        let embed = ips(&r["visage_embed"], "images_per_second").unwrap_or(f64::NAN);
-        let scan = ips(&r["visage_library_scan"], "images_per_second").unwrap_or(f64::NAN);
-        println!(
-            "{} ({} photos, {})",
-            r["set"].as_str().unwrap_or(""),
-            r["photos"],
-            r["folder"].as_str().unwrap_or("")
-        );
-        println!("  visage embed          {embed:>6.2} images/s (wall clock, start-up included)");
-        println!("  visage library scan   {scan:>6.2} images/s (wall clock, start-up included)");
-        if let Some(reference) = r["reference"].as_object() {
-            let wall = reference["wall_images_per_second"].as_f64().unwrap_or(f64::NAN);
-            let own = reference["images_per_second"].as_f64().unwrap_or(f64::NAN);
-            println!("  python reference      {wall:>6.2} images/s (wall clock, start-up included; {own:.2} by its own timing, after start-up)");
-            println!(
-                "  ratio, wall clock: embed {:.2}x, scan {:.2}x (against the reference's own timing: {:.2}x, {:.2}x)",
-                embed / wall,
-                scan / wall,
-                embed / own,
-                scan / own
-            );
-            println!("  faces embedded by the reference: {}", reference["faces"]);
-        }
+        report_set(r);
     }
     let fmt = |l: Option<[f64; 3]>| l.map_or("unknown".into(), |l| format!("{:.2} {:.2} {:.2}", l[0], l[1], l[2]));
     println!("load average before: {}, after: {}", fmt(load.0), fmt(load.1));
+}
+
+/// One set's figures: steady state (models loaded, as the reference times itself), CPU time per
+/// photo, stages, and whole commands (start-up included) on both sides.
+fn report_set(r: &Value) {
+    let num = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
+    let (steady, reference) = (&r["visage"], &r["reference"]);
+    let embed = num(&r["visage_embed"]["images_per_second"]);
+    let scan = num(&r["visage_library_scan"]["images_per_second"]);
+    println!("{} ({} photos, {})", r["set"].as_str().unwrap_or(""), r["photos"], r["folder"].as_str().unwrap_or(""));
+    println!("  steady state (models loaded, one warm-up photo; images/s, CPU ms per photo, faces):");
+    let line = |who: &str, v: &Value| {
+        println!(
+            "    {who:<18} {:>6.2} images/s  {:>6.1} CPU ms/photo  {} faces  stages (ms in one worker): {}",
+            num(&v["images_per_second"]),
+            num(&v["cpu_ms_per_image"]),
+            v["faces"],
+            stage_text(&v["stage_ms"])
+        );
+    };
+    line("visage", steady);
+    if reference.is_object() {
+        line("python reference", reference);
+        println!(
+            "    ratio: {:.2}x in images/s, {:.2}x in CPU time per photo",
+            num(&steady["images_per_second"]) / num(&reference["images_per_second"]),
+            num(&reference["cpu_ms_per_image"]) / num(&steady["cpu_ms_per_image"])
+        );
+    }
+    println!("  whole commands (wall clock, start-up and model loading included):");
+    println!("    visage embed          {embed:>6.2} images/s");
+    println!("    visage library scan   {scan:>6.2} images/s");
+    if reference.is_object() {
+        let wall = num(&reference["wall_images_per_second"]);
+        println!("    python reference      {wall:>6.2} images/s");
+        println!("    ratio: embed {:.2}x, scan {:.2}x", embed / wall, scan / wall);
+    }
+}
+
+/// `decode 12.3, detect 45.6, ...` from a stage-to-milliseconds object.
+fn stage_text(stages: &Value) -> String {
+    let Some(map) = stages.as_object() else { return String::new() };
+    map.iter().map(|(k, v)| format!("{k} {:.1}", v.as_f64().unwrap_or(f64::NAN))).collect::<Vec<_>>().join(", ")
 }
