@@ -49,6 +49,15 @@ impl Photo {
 pub struct DetailView<'p> {
     pub image: Cow<'p, RgbImage>,
     pub faces: Vec<Detection>,
+    /// Pixels of `image` per full-size pixel, horizontally and vertically.
+    scale: (f32, f32),
+}
+
+impl DetailView<'_> {
+    /// A point of [`DetailView::image`] in the full image's pixel coordinates.
+    pub fn full_point(&self, p: Point) -> Point {
+        Point::new((p.x + 0.5) / self.scale.0 - 0.5, (p.y + 0.5) / self.scale.1 - 0.5)
+    }
 }
 
 impl Photo {
@@ -68,7 +77,19 @@ impl Photo {
     /// The photo at a resolution where each of `faces` (full-size coordinates) keeps its full detail:
     /// the detection decode when it is enough, else a second decode at the smallest scale that is.
     pub fn detail(&self, faces: &[Detection], options: &LoadOptions) -> Result<DetailView<'_>, VisageError> {
-        let scale = faces.iter().map(detail_scale).fold(0.0f32, f32::max);
+        self.detail_for(faces, 0.0, options)
+    }
+
+    /// As [`Photo::detail`], and each face's box at least `min_box_side` pixels on its shorter side
+    /// (or at full size): for models that crop the box itself at their own input size (the attribute
+    /// models of `visage analyze` take up to 224 pixels).
+    pub fn detail_for(
+        &self,
+        faces: &[Detection],
+        min_box_side: f32,
+        options: &LoadOptions,
+    ) -> Result<DetailView<'_>, VisageError> {
+        let scale = faces.iter().map(|f| detail_scale(f).max(box_scale(f, min_box_side))).fold(0.0f32, f32::max);
         let need = |full: u32| ((full as f32 * scale).ceil() as u32).clamp(1, full);
         let (need_w, need_h) = (need(self.width()), need(self.height()));
         let image = if self.decoded.covers(need_w, need_h) {
@@ -80,7 +101,7 @@ impl Photo {
         };
         let (sx, sy) = (image.width() as f32 / self.width() as f32, image.height() as f32 / self.height() as f32);
         let faces = faces.iter().map(|f| rescale(f, sx, sy)).collect();
-        Ok(DetailView { image, faces })
+        Ok(DetailView { image, faces, scale: (sx, sy) })
     }
 }
 
@@ -90,6 +111,18 @@ fn detail_scale(face: &Detection) -> f32 {
     match Similarity::estimate(&face.landmarks, &ARCFACE_TEMPLATE_112) {
         Some(t) if t.scale().is_finite() => t.scale().min(1.0),
         _ => 1.0,
+    }
+}
+
+/// The scale at which `face`'s box is `min_side` pixels on its shorter side, at most 1 (0 for no minimum).
+fn box_scale(face: &Detection, min_side: f32) -> f32 {
+    let side = face.bbox.min_side();
+    if min_side <= 0.0 {
+        0.0
+    } else if side > 0.0 && side.is_finite() {
+        (min_side / side).min(1.0)
+    } else {
+        1.0
     }
 }
 
@@ -129,6 +162,15 @@ mod tests {
         let mut degenerate = face(1.0);
         degenerate.landmarks = [Point::new(3.0, 3.0); 5];
         assert_eq!(detail_scale(&degenerate), 1.0);
+    }
+
+    #[test]
+    fn a_minimum_box_side_asks_for_more_detail() {
+        // A 448 px box (the template's size at scale 0.25) needs half the resolution to be 224 px.
+        let f = face(0.25);
+        assert!((box_scale(&f, 224.0) - 0.5).abs() < 1e-4);
+        assert_eq!(box_scale(&f, 0.0), 0.0);
+        assert_eq!(box_scale(&f, 1000.0), 1.0);
     }
 
     #[test]

@@ -339,11 +339,38 @@ impl FaceRecognitionSystem {
     /// face that passes the quality gate, no face may match another subject (unless allowed, which is
     /// audited), and the consent is recorded with the templates in one transaction.
     pub fn enroll(&self, request: &EnrollRequest, actor: &str) -> Result<EnrollOutcome, VisageError> {
-        visage_store::validate_subject_id(&request.subject)?;
-        if request.images.is_empty() {
-            return Err(VisageError::Invalid("no images to enrol".into()));
+        validate_request(request)?;
+        let prepared = self.prepare_enrolment(request);
+        self.enroll_prepared(request, prepared, actor)
+    }
+
+    /// The photo work of an enrolment (each photo's one face found, checked for quality and liveness,
+    /// embedded), without reading or writing the gallery: many requests can be prepared at once on
+    /// several threads, then committed one at a time with [`FaceRecognitionSystem::enroll_prepared`].
+    pub fn prepare_enrolment(&self, request: &EnrollRequest) -> PreparedEnrolment {
+        let mut faces = Vec::with_capacity(request.images.len());
+        crate::parallel::map_ordered(
+            &request.images,
+            self.config.enrol_workers,
+            |source| self.enrolment_face(source),
+            |_, face| faces.push(face),
+        );
+        PreparedEnrolment { faces }
+    }
+
+    /// Completes an enrolment [`FaceRecognitionSystem::prepare_enrolment`] prepared from `request`: the
+    /// same checks, gallery search, transaction and audit as [`FaceRecognitionSystem::enroll`].
+    pub fn enroll_prepared(
+        &self,
+        request: &EnrollRequest,
+        prepared: PreparedEnrolment,
+        actor: &str,
+    ) -> Result<EnrollOutcome, VisageError> {
+        validate_request(request)?;
+        if prepared.faces.len() != request.images.len() {
+            return Err(VisageError::Invalid("the prepared enrolment is for another request".into()));
         }
-        let result = self.enroll_checked(request, actor);
+        let result = self.enroll_checked(request, prepared.faces, actor);
         // A refusal is audited too: the images were processed, and a forced duplicate must be traceable.
         if let Err(e) = &result {
             let (outcome, detail) = match e {
@@ -373,20 +400,18 @@ impl FaceRecognitionSystem {
         result
     }
 
-    fn enroll_checked(&self, request: &EnrollRequest, actor: &str) -> Result<EnrollOutcome, VisageError> {
+    fn enroll_checked(
+        &self,
+        request: &EnrollRequest,
+        faces: Vec<Result<EnrolmentFace, VisageError>>,
+        actor: &str,
+    ) -> Result<EnrollOutcome, VisageError> {
         let (model_id, model_sha) = self.analyzer.embedding_model();
         let mut templates = Vec::new();
         let mut reports = Vec::new();
         let mut overridden = Vec::new();
         let mut liveness = Vec::new();
-        // Each photo's face on its own worker; the checks against the gallery follow the photos' order.
-        let mut faces = Vec::with_capacity(request.images.len());
-        crate::parallel::map_ordered(
-            &request.images,
-            self.config.enrol_workers,
-            |source| self.enrolment_face(source),
-            |_, face| faces.push(face),
-        );
+        // The checks against the gallery follow the photos' order.
         for (source, face) in request.images.iter().zip(faces) {
             let path = &source.name();
             let EnrolmentFace { embedding, report, liveness: live } = face?;
@@ -519,6 +544,21 @@ impl FaceRecognitionSystem {
     pub fn audit_entries(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, VisageError> {
         Ok(self.store.audit_entries(filter)?)
     }
+}
+
+/// The checks of a request made before any photo is read: a valid subject id, at least one photo.
+fn validate_request(request: &EnrollRequest) -> Result<(), VisageError> {
+    visage_store::validate_subject_id(&request.subject)?;
+    if request.images.is_empty() {
+        return Err(VisageError::Invalid("no images to enrol".into()));
+    }
+    Ok(())
+}
+
+/// The photos of an enrolment request, analysed ([`FaceRecognitionSystem::prepare_enrolment`]) and
+/// waiting for the checks against the gallery.
+pub struct PreparedEnrolment {
+    faces: Vec<Result<EnrolmentFace, VisageError>>,
 }
 
 /// One enrolment photo's face, checked and embedded, before the checks against the gallery.

@@ -99,11 +99,19 @@ impl FaceAnalyzer {
     pub(crate) fn verified_face(&self, source: ImageSource, decision: &Decision) -> Result<VerifiedFace, VisageError> {
         let choice = if decision.require_single { FaceChoice::Single } else { FaceChoice::Largest };
         let path = source.name();
-        let image = self.load(source)?;
-        let detections = self.detect(&image)?;
-        let face = self.embed_choice(&image, &detections, choice, &path)?;
+        let photo = self.open(source)?;
+        let detections = self.detect_photo(&photo)?;
+        let chosen = crate::choose_face(&detections, choice, photo.width(), photo.height())
+            .map_err(|count| match count {
+                0 => VisageError::NoFace { path: path.clone() },
+                n => VisageError::SeveralFaces { path: path.clone(), count: n },
+            })?
+            .clone();
+        // The face (for its embedding and liveness) from an image where it keeps its full detail.
+        let view = self.detail(&photo, std::slice::from_ref(&chosen))?;
+        let (mut embeddings, _, _) = self.embed_detections(&view.image, &view.faces)?;
         let liveness = if decision.require_live {
-            let l = self.liveness(&image, &face.detection, None)?;
+            let l = self.liveness(&view.image, &view.faces[0], None)?;
             if !l.live {
                 return Err(VisageError::Spoof { path, score: l.score, threshold: self.liveness_threshold() });
             }
@@ -111,8 +119,7 @@ impl FaceAnalyzer {
         } else {
             None
         };
-        let image =
-            VerifiedImage { image: path, faces: face.faces_in_image, bbox: face.detection.bbox.to_array(), liveness };
-        Ok(VerifiedFace { image, embedding: face.embedding })
+        let image = VerifiedImage { image: path, faces: detections.len(), bbox: chosen.bbox.to_array(), liveness };
+        Ok(VerifiedFace { image, embedding: embeddings.remove(0) })
     }
 }

@@ -71,10 +71,11 @@ pub fn run(args: &AnalyzeArgs) -> Result<ExitCode> {
         &args.images,
         workers,
         |path| {
-            analyzer.load(path).and_then(|image| {
-                let reports = analyzer.analyze_faces(&image, AttributeSet::ALL, args.liveness_threshold, &criteria)?;
-                Ok((image, reports))
-            })
+            let photo = analyzer.open(path)?;
+            let reports = analyzer.analyze_photo(&photo, AttributeSet::ALL, args.liveness_threshold, &criteria)?;
+            // Only a drawing needs the photo at full size.
+            let image = if args.draw.is_some() { Some(analyzer.load(path)?) } else { None };
+            Ok(Analysed { width: photo.width(), height: photo.height(), image, reports })
         },
         |i, result| {
             if outcome.is_ok() {
@@ -86,15 +87,23 @@ pub fn run(args: &AnalyzeArgs) -> Result<ExitCode> {
     Ok(if failed { ExitCode::from(2) } else { ExitCode::SUCCESS })
 }
 
+/// One image analysed: its full size, the full image when it is to be drawn on, its faces.
+struct Analysed {
+    width: u32,
+    height: u32,
+    image: Option<RgbImage>,
+    reports: Vec<FaceReport>,
+}
+
 /// Prints (and draws) one image's analysis, in input order.
 fn report_one(
     path: &Path,
-    result: Result<(RgbImage, Vec<FaceReport>), visage::VisageError>,
+    result: Result<Analysed, visage::VisageError>,
     args: &AnalyzeArgs,
     drawn: &mut std::collections::HashSet<String>,
     failed: &mut bool,
 ) -> Result<()> {
-    let (image, reports) = match result {
+    let Analysed { width, height, image, reports } = match result {
         Ok(r) => r,
         Err(e) => {
             *failed = true;
@@ -105,9 +114,8 @@ fn report_one(
             return Ok(());
         }
     };
-    if let Some(out) = &args.draw {
+    if let (Some(out), Some(mut canvas)) = (&args.draw, image) {
         let target = if args.images.len() > 1 { draw_target(out, path, drawn) } else { out.clone() };
-        let mut canvas = image.clone();
         for r in &reports {
             draw_report(&mut canvas, r);
         }
@@ -115,9 +123,9 @@ fn report_one(
     }
     if args.pipeline.json {
         let faces: Vec<Value> = reports.iter().map(face_json).collect();
-        print_json(&json!({"image": path, "width": image.width(), "height": image.height(), "faces": faces}));
+        print_json(&json!({"image": path, "width": width, "height": height, "faces": faces}));
     } else {
-        print_text(path, &image, &reports);
+        print_text(path, (width, height), &reports);
     }
     if reports.is_empty() {
         eprintln!("{}: no face found", path.display());
@@ -125,8 +133,8 @@ fn report_one(
     Ok(())
 }
 
-fn print_text(path: &Path, image: &RgbImage, reports: &[FaceReport]) {
-    println!("{}: {}x{}, {} face(s)", path.display(), image.width(), image.height(), reports.len());
+fn print_text(path: &Path, (width, height): (u32, u32), reports: &[FaceReport]) {
+    println!("{}: {width}x{height}, {} face(s)", path.display(), reports.len());
     for (i, r) in reports.iter().enumerate() {
         let b = r.detection.bbox;
         let a = &r.attributes;

@@ -58,19 +58,25 @@ impl FaceRecognitionSystem {
         actor: &str,
     ) -> Result<Identification, VisageError> {
         let resolved = self.analyzer.policy().resolve(decision.threshold)?;
-        let image = self.analyzer.load(image)?;
-        let detections = self.analyzer.detect(&image)?;
+        // A large JPEG is decoded at the detector's working size, and the faces taken (for liveness and
+        // embedding) from an image where each keeps its full detail.
+        let photo = self.analyzer.open(image)?;
+        let detections = self.analyzer.detect_photo(&photo)?;
+        let view = self.analyzer.detail(&photo, &detections)?;
         let liveness: Vec<Option<LivenessScore>> = if decision.require_live {
-            detections.iter().map(|d| self.analyzer.liveness(&image, d, None).map(Some)).collect::<Result<_, _>>()?
+            view.faces
+                .iter()
+                .map(|d| self.analyzer.liveness(&view.image, d, None).map(Some))
+                .collect::<Result<_, _>>()?
         } else {
             vec![None; detections.len()]
         };
         // A face that fails a required liveness check is never searched for.
         let refused = |l: &Option<LivenessScore>| l.is_some_and(|l| !l.live);
         let searched: Vec<Detection> =
-            detections.iter().zip(&liveness).filter(|(_, l)| !refused(l)).map(|(d, _)| d.clone()).collect();
+            view.faces.iter().zip(&liveness).filter(|(_, l)| !refused(l)).map(|(d, _)| d.clone()).collect();
         let embeddings =
-            if searched.is_empty() { Vec::new() } else { self.analyzer.embed_detections(&image, &searched)?.0 };
+            if searched.is_empty() { Vec::new() } else { self.analyzer.embed_detections(&view.image, &searched)?.0 };
         let mut found = self.search(&embeddings, decision.top_k.max(1), decision.purpose.as_deref())?.into_iter();
         let threshold = resolved.threshold;
         let mut faces = Vec::with_capacity(detections.len());

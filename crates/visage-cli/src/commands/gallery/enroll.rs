@@ -5,7 +5,7 @@ use crate::args::gallery::GalleryArgs;
 use crate::args::parse::parse_unit;
 use crate::args::pipeline::PipelineArgs;
 use crate::output::print_json;
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::Args;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -51,7 +51,8 @@ pub struct EnrollArgs {
     /// Photos of the subject, one face each.
     #[arg(required_unless_present = "batch")]
     pub images: Vec<PathBuf>,
-    /// Photos processed in parallel (default: all cores); templates keep the photos' order.
+    /// Photos (with --batch, lines) processed in parallel (default: all cores); templates keep the
+    /// photos' order, and batch lines are committed and reported in the file's order.
     #[arg(long, value_parser = crate::args::parse::parse_threads)]
     pub workers: Option<usize>,
     #[command(flatten)]
@@ -101,47 +102,94 @@ pub fn enroll(args: &EnrollArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// One enrolment per CSV line (subject,name,purpose,evidence,image), each committed and reported on its
-/// own: if the process dies, every line reported as enrolled is in the store.
+/// One enrolment per CSV line (subject,name,purpose,evidence,image). The photos of several lines are
+/// analysed at once on `--workers` threads; the lines are then committed and reported one at a time
+/// in the file's order (so a duplicate check sees every earlier line), each on its own: if the process
+/// dies, every line reported as enrolled is in the store. A bad line is reported and skipped.
 fn enroll_batch(system: &FaceRecognitionSystem, batch: &Path, args: &EnrollArgs) -> Result<ExitCode> {
     let text = std::fs::read_to_string(batch).with_context(|| format!("cannot read {}", batch.display()))?;
     let base = batch.parent().unwrap_or(Path::new("."));
+    let lines: Vec<BatchLine> = text
+        .lines()
+        .enumerate()
+        .filter_map(|(n, line)| {
+            batch_line(n, line.trim(), base, args).map(|request| BatchLine { number: n + 1, request })
+        })
+        .collect();
     let (mut ok, mut failed) = (0, 0);
     let actor = default_actor();
-    let stdout = std::io::stdout();
-    for (n, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') || (n == 0 && line.starts_with("subject,")) {
-            continue;
-        }
-        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
-        let [subject, name, purpose, evidence, image] = fields[..] else {
-            bail!("{}: line {}: expected subject,name,purpose,evidence,image", batch.display(), n + 1);
-        };
-        let request = EnrollRequest {
-            subject: subject.to_string(),
-            name: (!name.is_empty()).then(|| name.to_string()),
-            consent: consent(purpose, evidence, &args.legal_basis, args.expires.as_deref())?,
-            images: vec![ImageSource::File(base.join(image))],
-            allow_duplicate: args.allow_duplicate,
-        };
-        match system.enroll(&request, &actor) {
-            Ok(outcome) => {
-                ok += 1;
-                let mut out = stdout.lock();
-                if args.pipeline.json {
-                    writeln!(out, "{}", serde_json::to_string(&outcome)?)?;
-                } else {
-                    writeln!(out, "enrolled {} (template {})", outcome.subject, outcome.templates[0])?;
+    let workers = args.workers.unwrap_or_else(crate::args::pipeline::default_workers);
+    let mut outcome = Ok(());
+    visage::parallel::map_ordered(
+        &lines,
+        workers,
+        |line| line.request.as_ref().map(|r| system.prepare_enrolment(r)).map_err(Clone::clone),
+        |i, prepared| {
+            let line = &lines[i];
+            let result = line.request.as_ref().map_err(Clone::clone).and_then(|request| {
+                let prepared = prepared?;
+                system.enroll_prepared(request, prepared, &actor).map_err(|e| format!("{}: {e}", request.subject))
+            });
+            match result {
+                Ok(enrolled) => {
+                    ok += 1;
+                    if outcome.is_ok() {
+                        outcome = print_enrolled(&enrolled, args.pipeline.json);
+                    }
                 }
-                out.flush()?;
+                Err(e) => {
+                    failed += 1;
+                    eprintln!("line {}: {e}", line.number);
+                }
             }
-            Err(e) => {
-                failed += 1;
-                eprintln!("line {}: {subject}: {e}", n + 1);
-            }
-        }
-    }
+        },
+    );
+    outcome?;
     eprintln!("{ok} enrolled, {failed} failed");
     Ok(if failed > 0 { ExitCode::from(2) } else { ExitCode::SUCCESS })
+}
+
+/// One line of a batch: its number (from 1) and its request, or why it cannot be one.
+struct BatchLine {
+    number: usize,
+    request: std::result::Result<EnrollRequest, String>,
+}
+
+/// The request on line `n` (from 0) of a batch; `None` for blank lines, comments and the header.
+fn batch_line(
+    n: usize,
+    line: &str,
+    base: &Path,
+    args: &EnrollArgs,
+) -> Option<std::result::Result<EnrollRequest, String>> {
+    if line.is_empty() || line.starts_with('#') || (n == 0 && line.starts_with("subject,")) {
+        return None;
+    }
+    let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+    let [subject, name, purpose, evidence, image] = fields[..] else {
+        return Some(Err("expected subject,name,purpose,evidence,image".to_string()));
+    };
+    let consent = match consent(purpose, evidence, &args.legal_basis, args.expires.as_deref()) {
+        Ok(c) => c,
+        Err(e) => return Some(Err(format!("{subject}: {e:#}"))),
+    };
+    Some(Ok(EnrollRequest {
+        subject: subject.to_string(),
+        name: (!name.is_empty()).then(|| name.to_string()),
+        consent,
+        images: vec![ImageSource::File(base.join(image))],
+        allow_duplicate: args.allow_duplicate,
+    }))
+}
+
+/// Prints one enrolled line at once (flushed, so a reader sees it before the next commit).
+fn print_enrolled(outcome: &visage::system::EnrollOutcome, json: bool) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", serde_json::to_string(outcome)?)?;
+    } else {
+        writeln!(out, "enrolled {} (template {})", outcome.subject, outcome.templates[0])?;
+    }
+    out.flush()?;
+    Ok(())
 }
