@@ -1,5 +1,6 @@
 //! `visage bench-photos` as a user runs it: enlarged photos are made once into the cache folder, and
-//! `visage embed` and `visage library scan` are timed on them (the Python reference is left out here).
+//! visage is timed in-process (steady state) and as `visage embed` and `visage library scan` commands
+//! (the Python reference is left out here).
 
 use serde_json::Value;
 use visage_testkit::{path_str, run, sample_photos, Sandbox};
@@ -39,6 +40,17 @@ fn bench_photos_makes_large_photos_and_times_embed_and_scan() {
             let ips = set[side]["images_per_second"].as_f64().unwrap();
             assert!(ips > 0.0 && ips.is_finite(), "{side}: {ips}");
         }
+        // visage timed in-process as the reference times itself: throughput, CPU time, stages.
+        let steady = &set["visage"];
+        for key in ["images_per_second", "cpu_ms_per_image"] {
+            let v = steady[key].as_f64().unwrap();
+            assert!(v > 0.0 && v.is_finite(), "visage {key}: {v}");
+        }
+        for stage in ["decode", "detect", "align", "embed"] {
+            assert!(steady["stage_ms"][stage].as_f64().unwrap() >= 0.0, "stage {stage}");
+        }
+        assert!(steady["stage_ms"]["detect"].as_f64().unwrap() > 0.0);
+        assert!(steady["faces"].as_u64().unwrap() > 0);
         assert!(set["reference"].is_null());
         // Two photos enlarged to about 4 megapixels, as JPEGs.
         let folder = std::path::Path::new(set["folder"].as_str().unwrap());
