@@ -32,7 +32,8 @@ fn detect_with_mtcnn_finds_the_faces_of_the_demo_photos() {
         assert_eq!(f["landmarks"].as_array().unwrap().len(), 5, "{f}");
     }
     // Both backends.
-    let t = json(&visage(dir.path(), &["detect", "--detector", "mtcnn", "--backend", "tract", "--json", s(&photos[4])]));
+    let t =
+        json(&visage(dir.path(), &["detect", "--detector", "mtcnn", "--backend", "tract", "--json", s(&photos[4])]));
     assert_eq!(t["faces"].as_array().unwrap().len(), 5, "{t}");
     // A wrong name lists mtcnn among the choices.
     let bad = visage(dir.path(), &["detect", "--detector", "mtcn", s(&photos[4])]);
@@ -55,7 +56,8 @@ fn lfw_pairs(lfw: &Path, n: usize, out: &Path) -> Vec<(PathBuf, PathBuf, bool)> 
         }
     }
     let all: Vec<_> = genuine.into_iter().chain(impostor).collect();
-    let rows: String = all.iter().map(|(a, b, g)| format!("{},{},{}\n", a.display(), b.display(), u8::from(*g))).collect();
+    let rows: String =
+        all.iter().map(|(a, b, g)| format!("{},{},{}\n", a.display(), b.display(), u8::from(*g))).collect();
     std::fs::write(out, format!("img1,img2,label\n{rows}")).unwrap();
     all
 }
