@@ -314,7 +314,7 @@ impl Machine {
     }
 
     fn set_items(&mut self, items: Vec<Value>) -> Result<(), TorchError> {
-        if items.len() % 2 != 0 {
+        if !items.len().is_multiple_of(2) {
             return Err(TorchError::Corrupt("an odd number of dict items".into()));
         }
         let Value::Dict(entries) = self.top()? else {

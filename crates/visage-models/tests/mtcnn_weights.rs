@@ -8,9 +8,12 @@ use visage_models::mtcnn_onnx::{build, MtcnnNet};
 use visage_models::torch_legacy::{read_state_dict, TorchError};
 use visage_models::{ids, sha256_bytes, Installer, Manifest, ModelHome};
 
+/// Model id and bytes of the three `.pt` files.
+type Shipped = [(String, Vec<u8>); 3];
+
 /// The three `.pt` files as shipped, fetched once per test process into a temporary folder.
-fn shipped() -> &'static [(String, Vec<u8>); 3] {
-    static FILES: OnceLock<(tempfile::TempDir, [(String, Vec<u8>); 3])> = OnceLock::new();
+fn shipped() -> &'static Shipped {
+    static FILES: OnceLock<(tempfile::TempDir, Shipped)> = OnceLock::new();
     &FILES
         .get_or_init(|| {
             let tmp = tempfile::tempdir().unwrap();
