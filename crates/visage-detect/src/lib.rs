@@ -6,12 +6,15 @@
 //!   the 5 that alignment uses.
 //! - [`blazeface`]: MediaPipe's BlazeFace (short range, 128x128), boxes and 6 key points, reduced to
 //!   the 5 that alignment uses.
+//! - [`mtcnn`]: MTCNN's three-stage cascade (P-Net, R-Net, O-Net) with facenet-pytorch's weights,
+//!   boxes and 5 landmarks.
 //!
 //! Every detector returns [`Detection`]s in the original image's pixel coordinates.
 
 pub mod blazeface;
 pub mod centerface;
 pub mod landmark68;
+pub mod mtcnn;
 pub mod ultraface;
 
 use image::RgbImage;
@@ -24,6 +27,7 @@ use visage_infer::InferError;
 pub use blazeface::BlazeFace;
 pub use centerface::CenterFace;
 pub use landmark68::Landmark68;
+pub use mtcnn::Mtcnn;
 pub use ultraface::UltraFace;
 
 /// One detected face.
@@ -61,11 +65,13 @@ pub enum DetectorKind {
     CenterFace,
     UltraFace,
     BlazeFace,
+    Mtcnn,
 }
 
 impl DetectorKind {
     /// Every detector, default first.
-    pub const ALL: [DetectorKind; 3] = [DetectorKind::CenterFace, DetectorKind::UltraFace, DetectorKind::BlazeFace];
+    pub const ALL: [DetectorKind; 4] =
+        [DetectorKind::CenterFace, DetectorKind::UltraFace, DetectorKind::BlazeFace, DetectorKind::Mtcnn];
 }
 
 impl fmt::Display for DetectorKind {
@@ -74,6 +80,7 @@ impl fmt::Display for DetectorKind {
             DetectorKind::CenterFace => "centerface",
             DetectorKind::UltraFace => "ultraface",
             DetectorKind::BlazeFace => "blazeface",
+            DetectorKind::Mtcnn => "mtcnn",
         })
     }
 }
@@ -85,7 +92,8 @@ impl FromStr for DetectorKind {
             "centerface" => Ok(DetectorKind::CenterFace),
             "ultraface" => Ok(DetectorKind::UltraFace),
             "blazeface" => Ok(DetectorKind::BlazeFace),
-            other => Err(format!("unknown detector '{other}' (expected centerface, ultraface or blazeface)")),
+            "mtcnn" => Ok(DetectorKind::Mtcnn),
+            other => Err(format!("unknown detector '{other}' (expected centerface, ultraface, blazeface or mtcnn)")),
         }
     }
 }

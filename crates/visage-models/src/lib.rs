@@ -8,7 +8,9 @@
 pub mod home;
 pub mod install;
 pub mod manifest;
+pub mod mtcnn_onnx;
 pub mod patch;
+pub mod torch_legacy;
 
 pub use home::ModelHome;
 pub use install::{
@@ -27,4 +29,7 @@ pub mod ids {
     pub const EMBEDDING: &str = "arcface-mbf";
     pub const SFACE: &str = "sface";
     pub const FUSION: &str = "fusion";
+    pub const MTCNN_PNET: &str = "mtcnn-pnet";
+    pub const MTCNN_RNET: &str = "mtcnn-rnet";
+    pub const MTCNN_ONET: &str = "mtcnn-onet";
 }

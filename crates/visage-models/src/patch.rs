@@ -32,6 +32,13 @@ pub enum Patch {
     /// constants. Make the batch dimension of its data input and output symbolic and take the weights out
     /// of the inputs; the weights themselves stay.
     FreeBatch,
+    /// Not a rewrite of an ONNX file: builds the ONNX graph of MTCNN's P-Net from facenet-pytorch's
+    /// legacy PyTorch state dict (`pnet.pt`); see [`crate::mtcnn_onnx`].
+    MtcnnPnet,
+    /// As [`Patch::MtcnnPnet`], for R-Net (`rnet.pt`).
+    MtcnnRnet,
+    /// As [`Patch::MtcnnPnet`], for O-Net (`onet.pt`).
+    MtcnnOnet,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -42,11 +49,20 @@ pub enum PatchError {
     NoGraph,
     #[error("the model does not have the structure this patch expects: {0}")]
     Unexpected(String),
+    #[error("cannot build the ONNX graph from the PyTorch weights: {0}")]
+    Torch(#[from] crate::mtcnn_onnx::MtcnnOnnxError),
 }
 
 impl Patch {
     /// Applies the patch to the bytes of an ONNX file and returns the bytes of the patched file.
     pub fn apply(self, onnx: &[u8]) -> Result<Vec<u8>, PatchError> {
+        use crate::mtcnn_onnx::{build, MtcnnNet};
+        match self {
+            Patch::MtcnnPnet => return Ok(build(MtcnnNet::PNet, onnx)?),
+            Patch::MtcnnRnet => return Ok(build(MtcnnNet::RNet, onnx)?),
+            Patch::MtcnnOnet => return Ok(build(MtcnnNet::ONet, onnx)?),
+            _ => {}
+        }
         let mut model = pb::ModelProto::decode(onnx)?;
         let graph = model.graph.as_mut().ok_or(PatchError::NoGraph)?;
         match self {
@@ -54,6 +70,7 @@ impl Patch {
             Patch::BatchReshape => batch_reshape(graph)?,
             Patch::LowerPrelu => lower_prelu(graph)?,
             Patch::FreeBatch => free_batch(graph)?,
+            Patch::MtcnnPnet | Patch::MtcnnRnet | Patch::MtcnnOnet => unreachable!("built above"),
         }
         Ok(model.encode_to_vec())
     }

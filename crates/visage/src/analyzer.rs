@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 use visage_core::{align_face, decode_image, load_image, read_image_file, BBox, LoadOptions, Point};
 use visage_detect::{
-    BlazeFace, CenterFace, Detection, DetectorKind, DetectorOptions, FaceDetector, Landmark68, UltraFace,
+    BlazeFace, CenterFace, Detection, DetectorKind, DetectorOptions, FaceDetector, Landmark68, Mtcnn, UltraFace,
 };
 use visage_infer::{load_model, BackendKind, InferError, InferenceConfig, Model};
 use visage_models::{ids, Installer, Manifest, ModelHome};
@@ -587,6 +587,12 @@ fn build_detector(
             ))
         }
         DetectorKind::BlazeFace => Box::new(BlazeFace::new(models.load(ids::BLAZEFACE)?, options)),
+        DetectorKind::Mtcnn => Box::new(Mtcnn::new(
+            models.load(ids::MTCNN_PNET)?,
+            models.load(ids::MTCNN_RNET)?,
+            models.load(ids::MTCNN_ONET)?,
+            options,
+        )),
         DetectorKind::UltraFace => {
             let landmarks = Landmark68::new(models.load(ids::LANDMARK68)?);
             Box::new(UltraFace::new(models.load(ids::ULTRAFACE)?, landmarks, options))

@@ -15,8 +15,8 @@ pub struct PipelineArgs {
     /// Inference backend: ort (ONNX Runtime) or tract (pure Rust). Default: ort when installed.
     #[arg(long, env = "VISAGE_BACKEND")]
     pub backend: Option<BackendKind>,
-    /// Face detector: centerface (default), ultraface, or blazeface (MediaPipe, for faces that fill much
-    /// of the frame: selfies, webcams).
+    /// Face detector: centerface (default), ultraface, blazeface (MediaPipe, for faces that fill much
+    /// of the frame: selfies, webcams), or mtcnn (the three-stage cascade, facenet-pytorch's weights).
     #[arg(long, default_value = "centerface")]
     pub detector: DetectorKind,
     /// Recogniser: arcface (default, 512-d), sface (OpenCV Zoo SFace, 128-d) or fusion (score fusion

@@ -9,7 +9,7 @@ use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use visage::detect::{BlazeFace, CenterFace, DetectorOptions, FaceDetector, Landmark68, UltraFace};
+use visage::detect::{BlazeFace, CenterFace, DetectorOptions, FaceDetector, Landmark68, Mtcnn, UltraFace};
 use visage::infer::{load_model, BackendKind, InferenceConfig};
 use visage::models::{ids, Installer, Manifest, ModelHome};
 use visage::{AnalyzerConfig, FaceAnalyzer};
@@ -21,6 +21,7 @@ pub enum WiderDetector {
     Centerface,
     Ultraface,
     Blazeface,
+    Mtcnn,
     All,
 }
 
@@ -62,6 +63,7 @@ enum Detector {
     CenterFace(CenterFace),
     UltraFace(UltraFace),
     BlazeFace(BlazeFace),
+    Mtcnn(Mtcnn),
 }
 
 impl Detector {
@@ -78,6 +80,12 @@ impl Detector {
                 Detector::CenterFace(CenterFace::new(load(ids::CENTERFACE)?, options).with_max_side(side))
             }
             "blazeface" => Detector::BlazeFace(BlazeFace::new(load(ids::BLAZEFACE)?, options)),
+            "mtcnn" => Detector::Mtcnn(Mtcnn::new(
+                load(ids::MTCNN_PNET)?,
+                load(ids::MTCNN_RNET)?,
+                load(ids::MTCNN_ONET)?,
+                options,
+            )),
             _ => Detector::UltraFace(UltraFace::new(
                 load(ids::ULTRAFACE)?,
                 Landmark68::new(load(ids::LANDMARK68)?),
@@ -91,6 +99,7 @@ impl Detector {
         Ok(match self {
             Detector::CenterFace(d) => d.detect(image)?.into_iter().map(|d| (d.bbox, d.score)).collect(),
             Detector::BlazeFace(d) => d.detect(image)?.into_iter().map(|d| (d.bbox, d.score)).collect(),
+            Detector::Mtcnn(d) => d.detect(image)?.into_iter().map(|d| (d.bbox, d.score)).collect(),
             Detector::UltraFace(u) => {
                 let (w, h) = (image.width() as f32, image.height() as f32);
                 u.detect_boxes(image)?.into_iter().map(|(b, s)| (b.clip(w, h), s)).collect()
@@ -149,7 +158,8 @@ pub fn run(args: &WiderArgs) -> Result<ExitCode> {
         WiderDetector::Centerface => vec!["centerface"],
         WiderDetector::Ultraface => vec!["ultraface"],
         WiderDetector::Blazeface => vec!["blazeface"],
-        WiderDetector::All => vec!["centerface", "ultraface", "blazeface"],
+        WiderDetector::Mtcnn => vec!["mtcnn"],
+        WiderDetector::All => vec!["centerface", "ultraface", "blazeface", "mtcnn"],
     };
     let workers = args.workers.unwrap_or_else(default_workers);
     let mut results: BTreeMap<String, BTreeMap<Difficulty, SetResult>> = BTreeMap::new();
