@@ -6,12 +6,17 @@
 //!   the 5 that alignment uses.
 //! - [`blazeface`]: MediaPipe's BlazeFace (short range, 128x128), boxes and 6 key points, reduced to
 //!   the 5 that alignment uses.
+//! - [`scrfd`] and [`retinaface`]: InsightFace's SCRFD and RetinaFace, models the user imports
+//!   (`visage models import`), decoded by visage, on a [`letterbox`]ed input.
 //!
 //! Every detector returns [`Detection`]s in the original image's pixel coordinates.
 
 pub mod blazeface;
 pub mod centerface;
 pub mod landmark68;
+pub mod letterbox;
+pub mod retinaface;
+pub mod scrfd;
 pub mod ultraface;
 
 use image::RgbImage;
@@ -24,6 +29,8 @@ use visage_infer::InferError;
 pub use blazeface::BlazeFace;
 pub use centerface::CenterFace;
 pub use landmark68::Landmark68;
+pub use retinaface::RetinaFace;
+pub use scrfd::Scrfd;
 pub use ultraface::UltraFace;
 
 /// One detected face.
@@ -61,10 +68,14 @@ pub enum DetectorKind {
     CenterFace,
     UltraFace,
     BlazeFace,
+    /// InsightFace's SCRFD, imported by the user.
+    Scrfd,
+    /// RetinaFace, imported by the user.
+    RetinaFace,
 }
 
 impl DetectorKind {
-    /// Every detector, default first.
+    /// Every detector of the default pack, default first (SCRFD and RetinaFace need an imported model).
     pub const ALL: [DetectorKind; 3] = [DetectorKind::CenterFace, DetectorKind::UltraFace, DetectorKind::BlazeFace];
 }
 
@@ -74,6 +85,8 @@ impl fmt::Display for DetectorKind {
             DetectorKind::CenterFace => "centerface",
             DetectorKind::UltraFace => "ultraface",
             DetectorKind::BlazeFace => "blazeface",
+            DetectorKind::Scrfd => "scrfd",
+            DetectorKind::RetinaFace => "retinaface",
         })
     }
 }
@@ -85,7 +98,12 @@ impl FromStr for DetectorKind {
             "centerface" => Ok(DetectorKind::CenterFace),
             "ultraface" => Ok(DetectorKind::UltraFace),
             "blazeface" => Ok(DetectorKind::BlazeFace),
-            other => Err(format!("unknown detector '{other}' (expected centerface, ultraface or blazeface)")),
+            "scrfd" => Ok(DetectorKind::Scrfd),
+            "retinaface" => Ok(DetectorKind::RetinaFace),
+            other => Err(format!(
+                "unknown detector '{other}' (expected centerface, ultraface, blazeface, or an imported scrfd or \
+                 retinaface)"
+            )),
         }
     }
 }

@@ -6,9 +6,11 @@
 //! directory). Nothing is downloaded from anywhere else.
 
 pub mod home;
+pub mod imported;
 pub mod install;
 pub mod manifest;
 pub mod patch;
+pub mod signature;
 
 pub use home::ModelHome;
 pub use install::{
@@ -17,6 +19,7 @@ pub use install::{
 };
 pub use manifest::{Client, FusionSpec, Manifest, ModelSpec, PackageSpec};
 pub use patch::Patch;
+pub use signature::Family;
 
 /// Model ids of the default pack, as named in the manifest.
 pub mod ids {
