@@ -88,7 +88,7 @@ pub fn decode(outputs: &[ArrayD<f32>], in_w: u32, in_h: u32, threshold: f32) -> 
         let kps: Option<Vec<f32>> = keypoints.then(|| outputs[level + 2 * levels].iter().copied().collect());
         let (cols, rows) = ((in_w / stride) as usize, (in_h / stride) as usize);
         let locations = cols * rows;
-        if locations == 0 || scores.len() % locations != 0 {
+        if locations == 0 || !scores.len().is_multiple_of(locations) {
             return Err(DetectError::OutputShape(format!(
                 "stride {stride}: {} scores for a {cols}x{rows} grid",
                 scores.len()

@@ -224,7 +224,7 @@ fn rows_and_k(t: &TensorSig) -> Option<(Option<i64>, i64)> {
 
 fn scrfd(sig: &Signature, size: Option<(u32, u32)>) -> Result<Recognised, String> {
     let count = sig.outputs.len();
-    let strides = if count % 5 == 0 { 5 } else { 3 };
+    let strides = if count.is_multiple_of(5) { 5 } else { 3 };
     let keypoints = count / strides == 3;
     let mut expected: Vec<i64> = std::iter::repeat_n(1, strides).chain(std::iter::repeat_n(4, strides)).collect();
     if keypoints {
