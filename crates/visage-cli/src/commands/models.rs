@@ -119,7 +119,7 @@ pub fn run(cmd: &ModelsCommand) -> Result<ExitCode> {
                 eprintln!("{} file(s) of the pack are still missing; see `visage models list`", report.missing.len());
                 return Ok(ExitCode::from(1));
             }
-            return Ok(user_code);
+            // A pack import: other ONNX files in the folder were reported, and do not fail it.
         }
     }
     Ok(ExitCode::SUCCESS)
