@@ -88,7 +88,7 @@ fn galleries_tract_and_unknown_names_are_refused_clearly() {
     let sandbox = Sandbox::new();
     let unknown = visage(&sandbox, &["verify", "--recognizer", "facenet", "a.jpg", "b.jpg"]);
     assert_eq!(unknown.code, 2);
-    assert!(unknown.stderr.contains("expected arcface, sface or fusion"), "{}", unknown.stderr);
+    assert!(unknown.stderr.contains("expected arcface, sface, fusion or imported:NAME"), "{}", unknown.stderr);
     let Some(lfw) = lfw_dir() else { return };
     let photo = lfw_photo(&lfw, "Colin_Powell", 1);
     let tract = visage(&sandbox, &["embed", "--backend", "tract", "--recognizer", "sface", path_str(&photo)]);

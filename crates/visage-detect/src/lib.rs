@@ -8,6 +8,8 @@
 //!   the 5 that alignment uses.
 //! - [`mtcnn`]: MTCNN's three-stage cascade (P-Net, R-Net, O-Net) with facenet-pytorch's weights,
 //!   boxes and 5 landmarks.
+//! - [`scrfd`] and [`retinaface`]: InsightFace's SCRFD and RetinaFace, models the user imports
+//!   (`visage models import`), decoded by visage, on a [`letterbox`]ed input.
 //!
 //! Every detector returns [`Detection`]s in the original image's pixel coordinates.
 
@@ -15,6 +17,9 @@ pub mod blazeface;
 pub mod centerface;
 pub mod landmark68;
 pub mod mtcnn;
+pub mod letterbox;
+pub mod retinaface;
+pub mod scrfd;
 pub mod ultraface;
 
 use image::RgbImage;
@@ -28,6 +33,8 @@ pub use blazeface::BlazeFace;
 pub use centerface::CenterFace;
 pub use landmark68::Landmark68;
 pub use mtcnn::Mtcnn;
+pub use retinaface::RetinaFace;
+pub use scrfd::Scrfd;
 pub use ultraface::UltraFace;
 
 /// One detected face.
@@ -66,10 +73,14 @@ pub enum DetectorKind {
     UltraFace,
     BlazeFace,
     Mtcnn,
+    /// InsightFace's SCRFD, imported by the user.
+    Scrfd,
+    /// RetinaFace, imported by the user.
+    RetinaFace,
 }
 
 impl DetectorKind {
-    /// Every detector, default first.
+    /// Every detector of the default pack, default first (SCRFD and RetinaFace need an imported model).
     pub const ALL: [DetectorKind; 4] =
         [DetectorKind::CenterFace, DetectorKind::UltraFace, DetectorKind::BlazeFace, DetectorKind::Mtcnn];
 }
@@ -81,6 +92,8 @@ impl fmt::Display for DetectorKind {
             DetectorKind::UltraFace => "ultraface",
             DetectorKind::BlazeFace => "blazeface",
             DetectorKind::Mtcnn => "mtcnn",
+            DetectorKind::Scrfd => "scrfd",
+            DetectorKind::RetinaFace => "retinaface",
         })
     }
 }
@@ -93,7 +106,12 @@ impl FromStr for DetectorKind {
             "ultraface" => Ok(DetectorKind::UltraFace),
             "blazeface" => Ok(DetectorKind::BlazeFace),
             "mtcnn" => Ok(DetectorKind::Mtcnn),
-            other => Err(format!("unknown detector '{other}' (expected centerface, ultraface, blazeface or mtcnn)")),
+            "scrfd" => Ok(DetectorKind::Scrfd),
+            "retinaface" => Ok(DetectorKind::RetinaFace),
+            other => Err(format!(
+                "unknown detector '{other}' (expected centerface, ultraface, blazeface, mtcnn, or an imported scrfd \
+                 or retinaface)"
+            )),
         }
     }
 }

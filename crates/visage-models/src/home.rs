@@ -33,6 +33,11 @@ impl ModelHome {
         self.root.join("models")
     }
 
+    /// Directory of the models a user imported (`visage models import --licence`), with their record.
+    pub fn imported_dir(&self) -> PathBuf {
+        self.root.join("imported")
+    }
+
     /// Directory of the ONNX Runtime library.
     pub fn runtime_dir(&self) -> PathBuf {
         self.root.join("runtime")

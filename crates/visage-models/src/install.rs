@@ -585,7 +585,7 @@ fn read_capped(reader: &mut impl Read) -> Result<Vec<u8>, String> {
     Ok(bytes)
 }
 
-fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+pub(crate) fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
     entries.sort_by_key(|e| e.path());
     for entry in entries {
@@ -601,7 +601,7 @@ fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> std::io::Result<()>
     Ok(())
 }
 
-fn write_atomically(dest: &Path, bytes: &[u8]) -> Result<(), InstallError> {
+pub(crate) fn write_atomically(dest: &Path, bytes: &[u8]) -> Result<(), InstallError> {
     let dir = dest.parent().expect("installed files live in a directory");
     std::fs::create_dir_all(dir).map_err(io_err(dir))?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io_err(dir))?;

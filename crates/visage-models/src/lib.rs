@@ -6,11 +6,13 @@
 //! directory). Nothing is downloaded from anywhere else.
 
 pub mod home;
+pub mod imported;
 pub mod install;
 pub mod manifest;
 pub mod mtcnn_onnx;
 pub mod patch;
 pub mod torch_legacy;
+pub mod signature;
 
 pub use home::ModelHome;
 pub use install::{
@@ -19,6 +21,7 @@ pub use install::{
 };
 pub use manifest::{Client, FusionSpec, Manifest, ModelSpec, PackageSpec};
 pub use patch::Patch;
+pub use signature::Family;
 
 /// Model ids of the default pack, as named in the manifest.
 pub mod ids {

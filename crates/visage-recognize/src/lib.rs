@@ -1,5 +1,6 @@
 //! Face recognition for visage: embeddings of aligned faces (one file per model family: [`arcface`],
-//! the default, and [`sface`]; [`fusion`] combines them), 1:1 verification, and the threshold
+//! the default, and [`sface`]; [`fusion`] combines them; [`imported`] runs ArcFace models the user
+//! imports), 1:1 verification, and the threshold
 //! calibration that turns a target false-accept rate into a threshold.
 
 pub mod arcface;
@@ -7,6 +8,7 @@ pub mod calibration;
 pub mod embedder;
 pub mod face_input;
 pub mod fusion;
+pub mod imported;
 pub mod rate;
 pub mod recognizer;
 pub mod sface;

@@ -1,5 +1,6 @@
-//! Which recogniser turns faces into embeddings: ArcFace (the default), SFace, or the score fusion of
-//! both, with the manifest entry that names its templates, its threshold and its calibration.
+//! Which recogniser turns faces into embeddings: ArcFace (the default), SFace, the score fusion of
+//! both, or an ArcFace model the user imported, with the entry that names its templates, its threshold
+//! and its calibration.
 
 use crate::embedder::{EmbedError, Embedder};
 use crate::face_input::FaceInput;
@@ -7,7 +8,7 @@ use crate::fusion::fuse;
 use image::RgbImage;
 use std::fmt;
 use std::str::FromStr;
-use visage_models::{ids, Manifest, ModelSpec};
+use visage_models::{ids, Manifest, ModelHome, ModelSpec};
 
 /// A recogniser a user can choose (`--recognizer`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -19,10 +20,12 @@ pub enum RecognizerKind {
     SFace,
     /// Score fusion of ArcFace and SFace (the manifest's `fusion` entry).
     Fusion,
+    /// An ArcFace model the user imported: the name as typed, `imported:NAME` ([`crate::imported`]).
+    Imported(&'static str),
 }
 
 impl RecognizerKind {
-    /// Every recogniser, default first.
+    /// Every recogniser of the default pack, default first.
     pub const ALL: [RecognizerKind; 3] = [RecognizerKind::ArcFace, RecognizerKind::SFace, RecognizerKind::Fusion];
 
     /// The name users type.
@@ -31,6 +34,15 @@ impl RecognizerKind {
             RecognizerKind::ArcFace => "arcface",
             RecognizerKind::SFace => "sface",
             RecognizerKind::Fusion => "fusion",
+            RecognizerKind::Imported(name) => name,
+        }
+    }
+
+    /// The name of the imported model, for [`RecognizerKind::Imported`].
+    pub fn imported_name(self) -> Option<&'static str> {
+        match self {
+            RecognizerKind::Imported(name) => name.strip_prefix(crate::imported::PREFIX),
+            _ => None,
         }
     }
 
@@ -40,6 +52,7 @@ impl RecognizerKind {
             RecognizerKind::ArcFace => ids::EMBEDDING,
             RecognizerKind::SFace => ids::SFACE,
             RecognizerKind::Fusion => ids::FUSION,
+            RecognizerKind::Imported(_) => self.imported_name().unwrap_or_default(),
         }
     }
 }
@@ -53,10 +66,15 @@ impl fmt::Display for RecognizerKind {
 impl FromStr for RecognizerKind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        RecognizerKind::ALL
-            .into_iter()
-            .find(|k| k.name().eq_ignore_ascii_case(s))
-            .ok_or_else(|| format!("unknown recognizer '{s}' (expected arcface, sface or fusion)"))
+        if let Some(name) = s.strip_prefix(crate::imported::PREFIX) {
+            if name.is_empty() {
+                return Err(format!("'{s}' names no model: imported:NAME, NAME as `visage models list` shows it"));
+            }
+            return Ok(RecognizerKind::Imported(crate::imported::intern(s)));
+        }
+        RecognizerKind::ALL.into_iter().find(|k| k.name().eq_ignore_ascii_case(s)).ok_or_else(|| {
+            format!("unknown recognizer '{s}' (expected arcface, sface, fusion or imported:NAME for an imported model)")
+        })
     }
 }
 
@@ -67,6 +85,11 @@ pub fn face_input(model_id: &str) -> Option<FaceInput> {
         ids::SFACE => Some(crate::sface::INPUT),
         _ => None,
     }
+}
+
+/// What the input of an embedding model looks like: the pack's by id, an imported one by its spec.
+pub fn face_input_of(model: &ModelSpec) -> Option<FaceInput> {
+    crate::imported::input_of(model).or_else(|| face_input(&model.id))
 }
 
 /// A recogniser as the manifest describes it.
@@ -86,8 +109,30 @@ pub struct RecognizerSpec {
 }
 
 impl RecognizerSpec {
-    /// The manifest's description of `kind`.
+    /// The description of `kind`: the manifest's, or for an imported model the record's under the
+    /// models home `$VISAGE_HOME` ([`RecognizerSpec::resolve`] takes another home).
     pub fn of(kind: RecognizerKind, manifest: &'static Manifest) -> Result<RecognizerSpec, String> {
+        RecognizerSpec::resolve(kind, manifest, &ModelHome::from_env())
+    }
+
+    /// The description of `kind`, an imported model looked up under `home`. An imported model has no
+    /// threshold until it is calibrated.
+    pub fn resolve(
+        kind: RecognizerKind,
+        manifest: &'static Manifest,
+        home: &ModelHome,
+    ) -> Result<RecognizerSpec, String> {
+        if let Some(name) = kind.imported_name() {
+            let m = crate::imported::spec(home, name).map_err(|e| e.to_string())?;
+            return Ok(RecognizerSpec {
+                kind,
+                id: &m.id,
+                sha256: &m.sha256,
+                threshold: None,
+                threshold_note: None,
+                parts: vec![(m, 1.0)],
+            });
+        }
         let missing = |id: &str| format!("the model manifest has no entry '{id}'");
         if kind == RecognizerKind::Fusion {
             let f = manifest.fusion(ids::FUSION).ok_or_else(|| missing(ids::FUSION))?;
@@ -119,7 +164,7 @@ impl RecognizerSpec {
 
     /// Length of its embeddings.
     pub fn dim(&self) -> usize {
-        self.parts.iter().filter_map(|(m, _)| face_input(&m.id)).map(|i| i.dim).sum()
+        self.parts.iter().filter_map(|(m, _)| face_input_of(m)).map(|i| i.dim).sum()
     }
 }
 
@@ -165,7 +210,14 @@ mod tests {
             assert_eq!(k.name().parse::<RecognizerKind>().unwrap(), k);
         }
         assert_eq!("SFace".parse::<RecognizerKind>().unwrap(), RecognizerKind::SFace);
-        assert!("facenet".parse::<RecognizerKind>().unwrap_err().contains("expected arcface, sface or fusion"));
+        assert!("facenet"
+            .parse::<RecognizerKind>()
+            .unwrap_err()
+            .contains("expected arcface, sface, fusion or imported:NAME"));
+        let imported: RecognizerKind = "imported:w600k_r50".parse().unwrap();
+        assert_eq!((imported.name(), imported.imported_name()), ("imported:w600k_r50", Some("w600k_r50")));
+        assert_eq!(imported, "imported:w600k_r50".parse().unwrap(), "the same name is the same recogniser");
+        assert!("imported:".parse::<RecognizerKind>().is_err());
     }
 
     #[test]

@@ -42,6 +42,7 @@ pub(crate) fn documented_routes() -> (Router<Arc<AppState>>, utoipa::openapi::Op
         .routes(routes!(verify))
         .routes(routes!(identify))
         .routes(routes!(models))
+        .routes(routes!(info))
         .routes(routes!(subjects))
         .routes(routes!(subject, delete_subject))
         .routes(routes!(enroll))
@@ -442,6 +443,36 @@ async fn models(State(state): Shared, headers: HeaderMap) -> AppResult {
         .collect();
     state.system.store().audit(AuditEvent::ok(&actor(&key), "models"))?;
     Ok(Json(ModelList { models, backend: state.system.analyzer().backend().to_string() }).into_response())
+}
+
+/// What the service runs: the models in use, with their hashes and licences.
+#[derive(Serialize, ToSchema)]
+struct ServiceInfo {
+    /// The detector (`centerface`, ..., or an imported `scrfd` / `retinaface`).
+    detector: String,
+    /// The recogniser (`arcface`, ..., or `imported:NAME`).
+    recognizer: String,
+    /// The inference backend in use (`ort` or `tract`).
+    backend: String,
+    /// Every model file detection and recognition run, with its SHA-256 and licence (for an imported
+    /// model, the licence stated when it was imported).
+    models: Vec<visage::in_use::ModelInUse>,
+}
+
+/// Which models (name, file hash, licence) the service uses for detection and recognition.
+#[utoipa::path(get, path = "/v1/info", tag = "service", security(("api_key" = ["identify"])),
+    responses((status = 200, body = ServiceInfo)))]
+async fn info(State(state): Shared, headers: HeaderMap) -> AppResult {
+    let key = authorize(&state, &headers, "identify")?;
+    let analyzer = state.system.analyzer();
+    let body = ServiceInfo {
+        detector: analyzer.detector_kind().to_string(),
+        recognizer: analyzer.recognizer_kind().to_string(),
+        backend: analyzer.backend().to_string(),
+        models: analyzer.models_in_use(),
+    };
+    state.system.store().audit(AuditEvent::ok(&actor(&key), "info"))?;
+    Ok(Json(body).into_response())
 }
 
 #[derive(Serialize, ToSchema)]

@@ -253,6 +253,7 @@ async fn the_openapi_document_is_served_and_covers_every_route() {
         ("/v1/verify", "post"),
         ("/v1/identify", "post"),
         ("/v1/models", "get"),
+        ("/v1/info", "get"),
         ("/v1/subjects", "get"),
         ("/v1/subjects/{id}", "get"),
         ("/v1/subjects/{id}", "delete"),
@@ -577,4 +578,57 @@ async fn require_live_reports_liveness_and_refuses_a_printed_photo() {
     let body = json!({"image1": b64, "image2": printed, "require_live": true}).to_string();
     let (s, e, _) = send(&api.app, json_request("/v1/verify", &api.identify_only, &body)).await;
     assert_eq!((s, e["error"]["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("spoof")), "{e}");
+}
+
+#[tokio::test]
+async fn info_reports_the_models_in_use_with_their_hashes_and_licences() {
+    let api = api(Limits::default());
+    let (s, v, _) = send(&api.app, get("/v1/info", Some(&api.identify_only))).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!((v["detector"].as_str(), v["recognizer"].as_str()), (Some("centerface"), Some("arcface")), "{v}");
+    let manifest = visage::models::Manifest::default_pack();
+    let names: Vec<&str> = v["models"].as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["centerface", visage::models::ids::EMBEDDING]);
+    for m in v["models"].as_array().unwrap() {
+        let spec = manifest.model(m["name"].as_str().unwrap()).unwrap();
+        assert_eq!((m["sha256"].as_str(), m["licence"].as_str()), (Some(spec.sha256.as_str()), Some("MIT")), "{m}");
+        assert_eq!(m["imported"], false);
+    }
+    let (s, _, _) = send(&api.app, get("/v1/info", None)).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+
+    // A service running imported models reports them with the licence stated at import.
+    let sandbox = visage_testkit::Sandbox::new();
+    let home = visage::models::ModelHome::at(sandbox.home());
+    let files = sandbox.user_home().join("pack");
+    std::fs::create_dir_all(&files).unwrap();
+    let weights: Vec<f32> = (0..3 * 512).map(|i| (i % 5) as f32 - 2.0).collect();
+    std::fs::write(files.join("det_10g.onnx"), visage_testkit::onnx_graphs::scrfd(640, true, &[])).unwrap();
+    std::fs::write(files.join("w600k_r50.onnx"), visage_testkit::onnx_graphs::arcface(&weights)).unwrap();
+    let paths = [files.join("det_10g.onnx"), files.join("w600k_r50.onnx")];
+    let licence = "non-commercial research only";
+    visage::models::imported::import_files(&home, &paths, Some(licence)).unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let mut config = SystemConfig::new(data.path());
+    config.analyzer = AnalyzerConfig {
+        home,
+        progress: false,
+        detector: visage::detect::DetectorKind::Scrfd,
+        recognizer: "imported:w600k_r50".parse().unwrap(),
+        threshold: Some(0.5),
+        ..AnalyzerConfig::default()
+    };
+    let system = FaceRecognitionSystem::open(config).unwrap();
+    let (_, key) = system.store().create_api_key(&["identify".into()], &[], None, "test").unwrap();
+    let app = router(system, Limits::default());
+    let (s, v, _) = send(&app, get("/v1/info", Some(&key))).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!((v["detector"].as_str(), v["recognizer"].as_str()), (Some("scrfd"), Some("imported:w600k_r50")), "{v}");
+    let models = v["models"].as_array().unwrap();
+    assert_eq!(models.len(), 2, "{v}");
+    for (m, path) in models.iter().zip(&paths) {
+        assert_eq!(m["licence"], licence, "{m}");
+        assert_eq!(m["imported"], true, "{m}");
+        assert_eq!(m["sha256"].as_str().unwrap(), visage::models::sha256_file(path).unwrap(), "{m}");
+    }
 }

@@ -97,6 +97,7 @@ pub fn scratch_home() -> (tempfile::TempDir, ModelHome) {
     (dir, home)
 }
 
+pub mod onnx_graphs;
 mod postgres;
 mod sandbox;
 pub use postgres::{postgres_server, PostgresServer, EMBEDDED_POSTGRES, PG_SYSTEM_USER};

@@ -9,7 +9,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 /// Entries of the shared home that are state, never shared with a sandbox.
-const PRIVATE: [&str; 1] = ["calibration"];
+const PRIVATE: [&str; 2] = ["calibration", "imported"];
 
 /// Environment variables a user may have set that would change what the binary does.
 pub const USER_SETTINGS: [&str; 7] = [

@@ -1,6 +1,7 @@
 //! The pipeline orchestrator.
 
 use crate::decision::DecisionPolicy;
+use crate::in_use::{self, ModelInUse};
 use crate::photo::{DetailView, Photo};
 use crate::VisageError;
 use image::RgbImage;
@@ -10,11 +11,12 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 use visage_core::{align_face, decode_image, load_image, read_image_file, BBox, LoadOptions, Point};
 use visage_detect::{
-    BlazeFace, CenterFace, Detection, DetectorKind, DetectorOptions, FaceDetector, Landmark68, Mtcnn, UltraFace,
+    BlazeFace, CenterFace, Detection, DetectorKind, DetectorOptions, FaceDetector, Landmark68, Mtcnn, RetinaFace,
+    Scrfd, UltraFace,
 };
 use visage_infer::{load_model, BackendKind, InferError, InferenceConfig, Model};
 use visage_models::{ids, Installer, Manifest, ModelHome};
-use visage_recognize::recognizer::face_input;
+use visage_recognize::recognizer::face_input_of;
 use visage_recognize::{Calibration, Embedder, EmbedderOptions, Recognizer, RecognizerKind, RecognizerSpec, Verifier};
 
 /// Faces smaller than this (shorter box side, in pixels) are not used for recognition by default:
@@ -201,6 +203,8 @@ pub struct FaceAnalyzer {
     embedder: OnceLock<Recognizer>,
     embedder_loading: Mutex<()>,
     policy: DecisionPolicy,
+    /// The detector's model files, for [`FaceAnalyzer::models_in_use`].
+    detector_models: Vec<ModelInUse>,
     /// Other models of the pack (liveness, attributes), loaded on first use by [`FaceAnalyzer::pack_model`].
     pack_models: Mutex<std::collections::HashMap<String, Arc<dyn Model>>>,
 }
@@ -209,10 +213,14 @@ impl FaceAnalyzer {
     /// Loads the detector (installing models on first use); the embedding model loads on first need.
     pub fn new(config: AnalyzerConfig) -> Result<FaceAnalyzer, VisageError> {
         let installer = Installer::new(config.home.clone(), Manifest::default_pack()).with_progress(config.progress);
-        let spec = RecognizerSpec::of(config.recognizer, Manifest::default_pack()).map_err(VisageError::Invalid)?;
-        let threshold = match config.threshold {
-            Some(t) => t,
-            None => spec.threshold.ok_or(VisageError::NoThreshold)?,
+        let spec = RecognizerSpec::resolve(config.recognizer, Manifest::default_pack(), &config.home)
+            .map_err(VisageError::Invalid)?;
+        let threshold = match (config.threshold, spec.threshold) {
+            (Some(t), _) | (None, Some(t)) => t,
+            (None, None) if spec.kind.imported_name().is_some() => {
+                uncalibrated_threshold(config.calibration.as_deref())
+            }
+            (None, None) => return Err(VisageError::NoThreshold),
         };
         if let Some(c) = &config.calibration {
             c.check_model(spec.sha256)?;
@@ -220,7 +228,7 @@ impl FaceAnalyzer {
         let policy = DecisionPolicy { configured: threshold, calibration: config.calibration.clone() };
         let backend = choose_backend(&config, &installer)?;
         if backend == BackendKind::Tract {
-            if let Some((m, _)) = spec.parts.iter().find(|(m, _)| face_input(&m.id).is_some_and(|i| i.ort_only)) {
+            if let Some((m, _)) = spec.parts.iter().find(|(m, _)| face_input_of(m).is_some_and(|i| i.ort_only)) {
                 return Err(VisageError::Invalid(format!(
                     "--recognizer {} runs {}, whose block-quantised weights only ONNX Runtime can run: use \
                      --backend ort (`visage models install` adds it)",
@@ -255,6 +263,7 @@ impl FaceAnalyzer {
         (recognizer, policy): (RecognizerSpec, DecisionPolicy),
     ) -> FaceAnalyzer {
         FaceAnalyzer {
+            detector_models: in_use::detector_models(detector.kind(), &installer),
             config,
             installer,
             inference,
@@ -282,10 +291,14 @@ impl FaceAnalyzer {
         }
         let mut parts = Vec::new();
         for (model, weight) in &self.recognizer.parts {
-            let input = face_input(&model.id).ok_or_else(|| {
+            let input = face_input_of(model).ok_or_else(|| {
                 VisageError::Invalid(format!("{} is not an embedding model visage can run", model.id))
             })?;
-            let embedder = Embedder::for_input(self.models().load(&model.id)?, input, self.config.embedder_options);
+            let loaded = match model.package == visage_recognize::imported::PACKAGE {
+                true => in_use::load_imported_recognizer(model, &self.installer, &self.inference)?,
+                false => self.models().load(&model.id)?,
+            };
+            let embedder = Embedder::for_input(loaded, input, self.config.embedder_options);
             parts.push((embedder, *weight));
         }
         let recognizer = Recognizer::new(parts);
@@ -365,6 +378,13 @@ impl FaceAnalyzer {
     /// comparable only within one model.
     pub fn embedding_model(&self) -> (&'static str, &'static str) {
         (self.recognizer.id, self.recognizer.sha256)
+    }
+
+    /// Every model file the pipeline runs for detection and recognition, with its hash and licence
+    /// (imported models with the licence the user stated).
+    pub fn models_in_use(&self) -> Vec<ModelInUse> {
+        let recognizer = self.recognizer.parts.iter().map(|(m, _)| ModelInUse::recognizer(m));
+        self.detector_models.iter().cloned().chain(recognizer).collect()
     }
 
     /// The recogniser faces are embedded with.
@@ -597,7 +617,34 @@ fn build_detector(
             let landmarks = Landmark68::new(models.load(ids::LANDMARK68)?);
             Box::new(UltraFace::new(models.load(ids::ULTRAFACE)?, landmarks, options))
         }
+        kind @ (DetectorKind::Scrfd | DetectorKind::RetinaFace) => {
+            imported_detector(kind, installer, inference, options)?
+        }
     })
+}
+
+/// SCRFD or RetinaFace from the model the user imported, at the input size its graph fixes, else
+/// InsightFace's 640x640.
+fn imported_detector(
+    kind: DetectorKind,
+    installer: &Installer,
+    inference: &InferenceConfig,
+    options: DetectorOptions,
+) -> Result<Box<dyn FaceDetector>, VisageError> {
+    let family = in_use::imported_family(kind).expect("an imported detector");
+    let (model, record) = in_use::load_imported_detector(family, installer, inference)?;
+    let input = record.input_size.map_or((Scrfd::DEFAULT_SIZE, Scrfd::DEFAULT_SIZE), |(h, w)| (w, h));
+    Ok(match kind {
+        DetectorKind::Scrfd => Box::new(Scrfd::new(model, options, input)),
+        _ => Box::new(RetinaFace::new(model, options, input)),
+    })
+}
+
+/// The configured threshold of an imported recogniser: with a calibration, its threshold at FAR 1e-3
+/// (the operating point of the pack's defaults); without one, none (NaN), which decisions at the
+/// configured threshold refuse ([`VisageError::NoThreshold`]) until `visage calibrate` runs with it.
+fn uncalibrated_threshold(calibration: Option<&Calibration>) -> f32 {
+    calibration.and_then(|c| c.threshold_for_far(1e-3).ok()).filter(|t| t.is_finite()).unwrap_or(f32::NAN)
 }
 
 /// A plain 112x112 crop of the box: only for faces whose landmarks cannot be aligned.

@@ -103,6 +103,8 @@ impl DecisionPolicy {
     /// that supports it ([`VisageError::Calibration`]).
     pub fn resolve(&self, threshold: Threshold) -> Result<ResolvedThreshold, VisageError> {
         match threshold {
+            // An uncalibrated imported recogniser has no configured threshold (NaN).
+            Threshold::Configured if self.configured.is_nan() => Err(VisageError::NoThreshold),
             Threshold::Configured => Ok(ResolvedThreshold { threshold: self.configured, target_far: None }),
             Threshold::Similarity(t) if (-1.0..=1.0).contains(&t) => {
                 Ok(ResolvedThreshold { threshold: t, target_far: None })

@@ -40,7 +40,10 @@ pub enum VisageError {
     Duplicate { path: PathBuf, other: String, similarity: f32 },
     #[error("{0}")]
     Invalid(String),
-    #[error("the embedding model has no verification threshold in the manifest")]
+    #[error(
+        "the recogniser has no verification threshold: an imported recogniser is uncalibrated until `visage \
+         calibrate --recognizer imported:NAME --folders DIR` runs with it; or pass --threshold or --target-far"
+    )]
     NoThreshold,
     #[error("a target FAR needs a calibration of this embedding model: run `visage calibrate --pairs FILE` first")]
     NoCalibration,

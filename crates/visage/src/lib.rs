@@ -25,6 +25,7 @@ pub mod attributes;
 pub mod decision;
 mod error;
 pub mod face_report;
+pub mod in_use;
 pub mod parallel;
 pub mod photo;
 pub mod quality;

@@ -153,11 +153,16 @@ impl FaceRecognitionSystem {
         if analyzer.embedding_dim() != visage_recognize::EMBEDDING_DIM {
             return Err(VisageError::Invalid(format!(
                 "the gallery stores {}-d ArcFace templates; --recognizer {} makes {}-d embeddings, so galleries \
-                 use the default recogniser (arcface)",
+                 use the default recogniser (arcface) or an imported 512-d ArcFace (imported:NAME)",
                 visage_recognize::EMBEDDING_DIM,
                 analyzer.recognizer_kind(),
                 analyzer.embedding_dim()
             )));
+        }
+        if analyzer.policy().configured.is_nan() {
+            // An uncalibrated imported recogniser: enrolment's duplicate check and identification need a
+            // threshold.
+            return Err(VisageError::NoThreshold);
         }
         let (_, model_sha) = analyzer.embedding_model();
         let mut index = SubjectIndex::new(config.index)?;

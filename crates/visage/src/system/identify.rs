@@ -46,6 +46,22 @@ pub struct Identification {
 }
 
 impl FaceRecognitionSystem {
+    /// Refuses to search a gallery whose every template was made by another embedding model (e.g.
+    /// enrolled with `arcface`, searched with `imported:NAME`): no face could ever match.
+    fn refuse_other_models_gallery(&self) -> Result<(), VisageError> {
+        let index = self.read_index();
+        if index.len() > 0 || index.foreign.is_empty() {
+            return Ok(());
+        }
+        Err(VisageError::Invalid(format!(
+            "the gallery's {} template(s) were made by another embedding model than --recognizer {} ({}): \
+             identify with the recogniser they were enrolled with, or enrol the subjects again with this one",
+            index.foreign.len(),
+            self.analyzer.recognizer_kind(),
+            self.analyzer.embedding_model().0
+        )))
+    }
+
     /// Identifies every face in an image among the enrolled subjects. Each face gets its best
     /// `decision.top_k` subjects (scored by their best template) and a decision: the best subject if it
     /// reaches the threshold, else unknown. With `decision.purpose`, only subjects holding an active
@@ -60,6 +76,7 @@ impl FaceRecognitionSystem {
         let resolved = self.analyzer.policy().resolve(decision.threshold)?;
         // A large JPEG is decoded at the detector's working size, and the faces taken (for liveness and
         // embedding) from an image where each keeps its full detail.
+        self.refuse_other_models_gallery()?;
         let photo = self.analyzer.open(image)?;
         let detections = self.analyzer.detect_photo(&photo)?;
         let view = self.analyzer.detail(&photo, &detections)?;
