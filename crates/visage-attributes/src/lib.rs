@@ -4,7 +4,7 @@
 //! |---|---|---|---|
 //! | [`liveness`] | `fr_liveness.onnx` | 128x128 RGB 0-255, box x2.7 | P(live) |
 //! | [`age`] | `fr_age.onnx` | 64x64 BGR ImageNet-normalised, box x1.4 | years (SSR-Net stages) |
-//! | [`gender`] | `fr_gender.onnx` | as age | male/female (SSR-Net stages) |
+//! | [`gender`] | `fr_gender.onnx` | as age, 3 crops shifted up, each mirrored | P(male), female/male/uncertain |
 //! | [`pose`] | `fr_pose.onnx` | 224x224 RGB ImageNet-normalised, box x1.5 | yaw, pitch, roll in degrees (66 bins) |
 //! | [`expression`] | `fr_expression.onnx` | 224x224 RGB 0-1, box x1.2 from its top-left corner | 7 classes |
 //! | [`eyes`] | `fr_eye.onnx` | 24x24 grey 0-1 around each eye (68 landmarks) | open/closed |
@@ -26,7 +26,7 @@ mod ssrnet;
 pub use age::AgeEstimator;
 pub use expression::{Expression, ExpressionClassifier, EXPRESSION_LABELS};
 pub use eyes::{EyeState, EyeStateClassifier};
-pub use gender::{Gender, GenderClassifier, GenderLabel};
+pub use gender::{Gender, GenderCalibration, GenderClassifier, GenderLabel, GENDER_CALIBRATION};
 pub use liveness::{LivenessDetector, LivenessScore, DEFAULT_LIVENESS_THRESHOLD};
 pub use pose::{HeadPose, PoseEstimator};
 

@@ -30,7 +30,7 @@ fn analyze_json_has_exactly_the_documented_keys_and_draws() {
     for f in faces {
         let live = &f["liveness"];
         assert!(live["score"].as_f64().unwrap() >= 0.0 && live["live"].is_boolean());
-        assert!(["female", "male"].contains(&f["gender"]["label"].as_str().unwrap()));
+        assert!(["female", "male", "uncertain"].contains(&f["gender"]["label"].as_str().unwrap()));
         let age = f["age"].as_f64().unwrap();
         assert!((10.0..80.0).contains(&age), "age {age}");
         for k in ["yaw", "pitch", "roll"] {

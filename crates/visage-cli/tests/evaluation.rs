@@ -233,6 +233,71 @@ fn wider_face_ap_on_a_few_images() {
         "{v}"
     );
     assert!(dir.path().join("pr.png").is_file());
+    // `all` (the default) compares every detector visage knows: each is measured or skipped with a
+    // reason, and each measured one has its speed.
+    let skipped: Vec<&str> = v["skipped"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    for kind in visage::detect::DetectorKind::ALL {
+        let name = kind.to_string();
+        match v["detectors"].get(&name) {
+            Some(d) => assert!(
+                d["ms_per_image"].as_f64().unwrap() > 0.0 && d["images_per_second"].as_f64().unwrap() > 0.0,
+                "{d}"
+            ),
+            None => assert!(skipped.contains(&name.as_str()), "{name} neither measured nor skipped: {v}"),
+        }
+    }
+    // The text table: one row per detector measured, with the speed columns.
+    let run = visage(
+        &dir.path().join("cache"),
+        &["eval", "wider", "--data", s(&data), "--limit", "2", "--detector", "ultraface"],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.contains("ms/image") && run.stdout.lines().any(|l| l.starts_with("ultraface ")),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.lines().any(|l| l.starts_with("centerface ")), "{}", run.stdout);
+    let run = visage(&dir.path().join("cache"), &["eval", "wider", "--data", s(&data), "--detector", "nope"]);
+    assert!(run.code != 0 && run.stderr.contains("or all"), "{}", run.stderr);
+}
+
+#[test]
+fn lfw_recognizer_all_compares_every_recogniser_on_a_few_pairs() {
+    let Some(lfw) = lfw_dir() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    // One genuine and one impostor pair of each fold: 20 pairs.
+    let args = ["eval", "lfw", "--data", s(&lfw), "--recognizer", "all", "--limit", "1", "--json"];
+    let run = visage(&cache, &args);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let v: Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    let skipped: Vec<&str> = v["skipped"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    for kind in visage::recognize::RecognizerKind::ALL {
+        let name = kind.to_string();
+        let Some(r) = v["recognizers"].get(&name) else {
+            assert!(skipped.contains(&name.as_str()), "{name} neither measured nor skipped: {v}");
+            continue;
+        };
+        assert_eq!(r["pairs"], 20, "{r}");
+        // Twenty easy pairs: every recogniser gets nearly all right, and its speed is measured.
+        assert!(r["accuracy"].as_f64().unwrap() >= 0.85, "{name}: {r}");
+        assert!(r["stage_ms"]["embed"].as_f64().unwrap() > 0.0 && r["images_per_second"].as_f64().is_some(), "{r}");
+    }
+    assert!(v["recognizers"].get("arcface").is_some(), "the default always runs: {v}");
+    // Again as a table, from the embedding cache: one row per recogniser, speed marked as cached.
+    let mut text_args = args.to_vec();
+    text_args.pop();
+    let run = visage(&cache, &text_args);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let rows: Vec<&str> = run.stdout.lines().filter(|l| l.starts_with("arcface ") || l.starts_with("sface ")).collect();
+    assert_eq!(rows.len(), 2, "{}", run.stdout);
+    assert!(rows.iter().all(|r| r.contains('%') && r.contains("cached")), "{}", run.stdout);
+    // One recogniser by name keeps the detailed report.
+    let run = visage(&cache, &["eval", "lfw", "--data", s(&lfw), "--limit", "1", "--recognizer", "sface", "--json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let v: Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    assert_eq!(v["pairs"], 20);
 }
 
 /// A JSON number as the f32 it was written from (typed output prints an f32's shortest form, a JSON

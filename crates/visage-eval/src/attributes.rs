@@ -1,6 +1,5 @@
-//! Liveness and gender evaluation: passive liveness on a labelled folder of real and spoof images
-//! (APCER, BPCER, ACER, ROC AUC and the per-threshold error curve for a DET plot), and gender
-//! accuracy on LFW with the Afifi & Abdelhamed labels.
+//! Liveness evaluation: passive liveness on a labelled folder of real and spoof images (APCER, BPCER,
+//! ACER, ROC AUC and the per-threshold error curve for a DET plot). Gender is in [`crate::gender`].
 
 use crate::metrics::{auc, ScoredPair};
 use rayon::prelude::*;
@@ -158,115 +157,6 @@ pub fn run_liveness(
         curve,
         scores,
     })
-}
-
-/// Gender accuracy on LFW.
-#[derive(Debug, Clone, Serialize)]
-pub struct GenderReport {
-    pub labels: String,
-    /// Labelled images evaluated (rows marked `conflict` are left out).
-    pub images: usize,
-    pub skipped_conflict: usize,
-    pub no_face: usize,
-    /// Over images with a face.
-    pub accuracy: f64,
-    /// Recall of each class: the share of women labelled female, of men labelled male.
-    pub female_accuracy: f64,
-    pub male_accuracy: f64,
-    pub female_images: usize,
-    pub male_images: usize,
-    /// ROC AUC of the model's male score against the labels.
-    pub auc: f64,
-}
-
-/// Classifies the centred face of every LFW image listed in `labels_csv` (`image,name,gender`, paths
-/// relative to `images_dir`), skipping `conflict` rows.
-pub fn run_gender(
-    analyzer: &FaceAnalyzer,
-    images_dir: &Path,
-    labels_csv: &Path,
-    limit: Option<usize>,
-    threads: usize,
-    on_image: &(dyn Fn() + Sync),
-) -> Result<GenderReport, VisageError> {
-    let (rows, skipped_conflict) = read_gender_labels(labels_csv)?;
-    let rows: Vec<(PathBuf, bool)> = rows
-        .into_iter()
-        .take(limit.unwrap_or(usize::MAX))
-        .map(|(image, male)| (images_dir.join(image), male))
-        .collect();
-    let results: Vec<Result<Option<(bool, f32)>, VisageError>> = pool(threads)?.install(|| {
-        rows.par_iter()
-            .map(|(path, male)| {
-                let r = (|| {
-                    let image = analyzer.load(path)?;
-                    let faces = analyzer.detect(&image)?;
-                    let Ok(face) = choose_face(&faces, FaceChoice::Centred, image.width(), image.height()) else {
-                        return Ok(None);
-                    };
-                    let set =
-                        visage::attributes::AttributeSet { gender: true, ..visage::attributes::AttributeSet::NONE };
-                    let g = analyzer.attributes(&image, face, set, None)?.gender.expect("asked for gender");
-                    Ok(Some((*male, g.male_score)))
-                })();
-                on_image();
-                r
-            })
-            .collect()
-    });
-    let mut scored = Vec::new();
-    let mut no_face = 0;
-    for r in results {
-        match r? {
-            Some(s) => scored.push(s),
-            None => no_face += 1,
-        }
-    }
-    let correct = |want_male: bool| {
-        let of: Vec<_> = scored.iter().filter(|(m, _)| *m == want_male).collect();
-        let ok = of.iter().filter(|(m, s)| (*s >= 0.5) == *m).count();
-        (ok, of.len())
-    };
-    let (fok, fn_) = correct(false);
-    let (mok, mn) = correct(true);
-    let pairs: Vec<ScoredPair> =
-        scored.iter().map(|&(male, s)| ScoredPair { score: s, genuine: male, fold: 0 }).collect();
-    Ok(GenderReport {
-        labels: labels_csv.display().to_string(),
-        images: rows.len(),
-        skipped_conflict,
-        no_face,
-        accuracy: (fok + mok) as f64 / scored.len().max(1) as f64,
-        female_accuracy: fok as f64 / fn_.max(1) as f64,
-        male_accuracy: mok as f64 / mn.max(1) as f64,
-        female_images: fn_,
-        male_images: mn,
-        auc: auc(&pairs),
-    })
-}
-
-/// `(image, is_male)` rows and the number of `conflict` rows skipped.
-pub fn read_gender_labels(csv: &Path) -> Result<(Vec<(String, bool)>, usize), VisageError> {
-    let text = std::fs::read_to_string(csv).map_err(|e| VisageError::Invalid(format!("{}: {e}", csv.display())))?;
-    let mut rows = Vec::new();
-    let mut conflict = 0;
-    for (i, line) in text.lines().enumerate().skip(1) {
-        let fields: Vec<&str> = line.trim().split(',').collect();
-        match fields.as_slice() {
-            [image, _, "male"] => rows.push((image.to_string(), true)),
-            [image, _, "female"] => rows.push((image.to_string(), false)),
-            [_, _, "conflict"] => conflict += 1,
-            [] | [""] => {}
-            _ => {
-                return Err(VisageError::Invalid(format!(
-                    "{}: line {}: expected image,name,gender (male|female|conflict)",
-                    csv.display(),
-                    i + 1
-                )))
-            }
-        }
-    }
-    Ok((rows, conflict))
 }
 
 #[cfg(test)]

@@ -18,6 +18,8 @@ pub struct LfwOptions {
     pub threads: usize,
     /// Where embeddings of earlier runs are kept (`None`: embed every image).
     pub cache: Option<std::sync::Arc<EmbeddingCache>>,
+    /// Only the first N genuine and N impostor pairs of each fold (`None`: all), for quick runs.
+    pub limit: Option<usize>,
 }
 
 /// The result, in the shape `visage eval lfw --json` prints.
@@ -93,9 +95,24 @@ fn read_pairs(path: &Path) -> Result<Vec<Pair>, LfwError> {
     Ok(pairs)
 }
 
-/// How many distinct images the pairs of an LFW folder use (for progress display).
-pub fn image_count(data: &Path) -> Result<usize, LfwError> {
-    let pairs = read_pairs(&data.join("pairs.csv"))?;
+/// The first `limit` genuine and `limit` impostor pairs of each fold, in file order.
+fn limit_pairs(pairs: Vec<Pair>, limit: Option<usize>) -> Vec<Pair> {
+    let Some(limit) = limit else { return pairs };
+    let mut taken: HashMap<(usize, bool), usize> = HashMap::new();
+    pairs
+        .into_iter()
+        .filter(|p| {
+            let n = taken.entry((p.fold, p.genuine)).or_default();
+            *n += 1;
+            *n <= limit
+        })
+        .collect()
+}
+
+/// How many distinct images the pairs of an LFW folder use (for progress display), with `limit` as
+/// in [`LfwOptions::limit`].
+pub fn image_count(data: &Path, limit: Option<usize>) -> Result<usize, LfwError> {
+    let pairs = limit_pairs(read_pairs(&data.join("pairs.csv"))?, limit);
     let mut names: Vec<&str> = pairs.iter().flat_map(|p| [p.a.as_str(), p.b.as_str()]).collect();
     names.sort_unstable();
     names.dedup();
@@ -108,7 +125,7 @@ pub fn run_lfw(
     options: &LfwOptions,
     on_image: &(dyn Fn() + Sync),
 ) -> Result<LfwReport, LfwError> {
-    let pairs = read_pairs(&options.data.join("pairs.csv"))?;
+    let pairs = limit_pairs(read_pairs(&options.data.join("pairs.csv"))?, options.limit);
     let images_dir = options.data.join("lfw-deepfunneled");
     let mut names: Vec<&str> = pairs.iter().flat_map(|p| [p.a.as_str(), p.b.as_str()]).collect();
     names.sort_unstable();
@@ -190,5 +207,21 @@ mod tests {
         assert!(pairs[0].genuine && !pairs[1].genuine && pairs[1].fold == 1);
         std::fs::write(&path, "fold,label,img1,img2\n0,yes,a,b\n").unwrap();
         assert!(matches!(read_pairs(&path), Err(LfwError::Format { line: 2, .. })));
+    }
+
+    #[test]
+    fn the_limit_keeps_the_first_pairs_of_each_fold_and_label() {
+        let pair = |fold, genuine, i: usize| Pair { fold, genuine, a: format!("a{i}"), b: format!("b{i}") };
+        let pairs: Vec<Pair> = (0..2)
+            .flat_map(|f| (0..3).map(move |i| pair(f, true, i)).chain((0..3).map(move |i| pair(f, false, i))))
+            .collect();
+        let kept = limit_pairs(pairs, Some(2));
+        assert_eq!(kept.len(), 8);
+        for (f, g) in [(0, true), (0, false), (1, true), (1, false)] {
+            let names: Vec<&str> =
+                kept.iter().filter(|p| p.fold == f && p.genuine == g).map(|p| p.a.as_str()).collect();
+            assert_eq!(names, ["a0", "a1"]);
+        }
+        assert_eq!(limit_pairs(vec![pair(0, true, 0)], None).len(), 1);
     }
 }

@@ -1,6 +1,6 @@
 //! Evaluation for visage: verification metrics and the LFW protocol, threshold calibration
 //! ([`calibration`]), open-set identification, WIDER FACE detection AP, demographic differentials
-//! ([`fairness`]), the embedding cache and plots ([`plot`]).
+//! ([`fairness`]), gender per group ([`gender`]), the embedding cache and plots ([`plot`]).
 
 pub mod attributes;
 pub mod batch;
@@ -8,6 +8,7 @@ pub mod cache;
 pub mod calibration;
 pub mod fairness;
 pub mod folders;
+pub mod gender;
 pub mod identification;
 pub mod lfw;
 pub mod metrics;

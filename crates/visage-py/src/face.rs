@@ -81,22 +81,34 @@ impl Face {
         self.attributes.age
     }
 
-    /// "female" or "male", when "gender" was asked for.
+    /// "female", "male" or "uncertain" (the model's output is in the band where it is unreliable),
+    /// when "gender" was asked for. A perceived label from a binary model, weak on women: see
+    /// `gender_score`.
     #[getter]
     fn gender(&self) -> Option<&'static str> {
         self.attributes.gender.map(|g| g.label.as_str())
     }
 
-    /// Confidence in `gender`, 0.5 to 1.
+    /// Calibrated confidence in the more likely label, 0.5 to 1 (below 0.8 `gender` is "uncertain").
     #[getter]
     fn gender_score(&self) -> Option<f32> {
         self.attributes.gender.map(|g| g.score)
     }
 
-    /// "F" or "M", as InsightFace's `Face.sex`.
+    /// Calibrated probability that the face is labelled male (equal priors), when "gender" was asked for.
+    #[getter]
+    fn gender_p_male(&self) -> Option<f32> {
+        self.attributes.gender.map(|g| g.p_male)
+    }
+
+    /// "F" or "M", as InsightFace's `Face.sex`; None when `gender` is "uncertain" (never a coin flip).
     #[getter]
     fn sex(&self) -> Option<&'static str> {
-        self.gender().map(|g| if g == "male" { "M" } else { "F" })
+        match self.gender()? {
+            "male" => Some("M"),
+            "female" => Some("F"),
+            _ => None,
+        }
     }
 
     /// Head pose in degrees as (pitch, yaw, roll), InsightFace's order, float32, when "pose" was asked for.
@@ -126,6 +138,7 @@ impl Face {
         d.set_item("embedding", self.embedding.clone())?;
         d.set_item("age", self.attributes.age)?;
         d.set_item("gender", self.gender())?;
+        d.set_item("gender_score", self.gender_score())?;
         d.set_item("pose", self.attributes.pose.map(|p| vec![p.pitch, p.yaw, p.roll]))?;
         d.set_item("liveness", self.liveness())?;
         d.set_item("is_live", self.is_live())?;

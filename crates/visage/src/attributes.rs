@@ -13,7 +13,7 @@ use visage_attributes::{
 use visage_core::Point;
 use visage_detect::{Detection, Landmark68};
 
-pub use visage_attributes::{LivenessScore, EXPRESSION_LABELS};
+pub use visage_attributes::{GenderCalibration, GenderLabel, LivenessScore, EXPRESSION_LABELS, GENDER_CALIBRATION};
 use visage_models::ids;
 
 /// Model ids of the attribute models in the manifest.

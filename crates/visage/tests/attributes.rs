@@ -84,7 +84,7 @@ fn lfw_faces_are_mostly_frontal_adult_open_eyed_and_gender_is_right() {
         ages.push(a.age.unwrap());
         let eyes = a.eyes.unwrap();
         open += (eyes.left_open || eyes.right_open) as usize;
-        gender_ok += ((a.gender.unwrap().male_score >= 0.5) == *male) as usize;
+        gender_ok += ((a.gender.unwrap().p_male >= 0.5) == *male) as usize;
         let e = a.expression.unwrap();
         assert!(visage::attributes::EXPRESSION_LABELS.contains(&e.label) && e.score > 1.0 / 7.0);
         let l = a.liveness.unwrap();

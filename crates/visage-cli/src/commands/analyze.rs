@@ -44,7 +44,7 @@ pub fn face_json(r: &FaceReport) -> Value {
         "landmarks": d.landmarks.iter().map(|p| [p.x, p.y]).collect::<Vec<_>>(),
         "liveness": a.liveness.map(|l| json!({"score": l.score, "live": l.live})),
         "age": a.age,
-        "gender": a.gender.map(|g| json!({"label": g.label.as_str(), "score": g.score})),
+        "gender": a.gender.map(|g| json!({"label": g.label.as_str(), "score": g.score, "p_male": g.p_male})),
         "pose": a.pose.map(|p| json!({"yaw": p.yaw, "pitch": p.pitch, "roll": p.roll})),
         "expression": a.expression.map(|e| json!({"label": e.label, "score": e.score})),
         "eyes": a.eyes.map(|e| json!({"left_open": e.left_open, "right_open": e.right_open})),
@@ -143,7 +143,12 @@ fn print_text(path: &Path, (width, height): (u32, u32), reports: &[FaceReport]) 
             println!("    liveness   {} (P(live) {:.3})", if l.live { "live" } else { "SPOOF" }, l.score);
         }
         if let (Some(age), Some(g)) = (a.age, a.gender) {
-            println!("    age        {age:.0}; gender {} ({:.2})", g.label.as_str(), g.score);
+            println!(
+                "    age        {age:.0}; gender {} (confidence {:.2}, P(male) {:.2})",
+                g.label.as_str(),
+                g.score,
+                g.p_male
+            );
         }
         if let Some(p) = a.pose {
             println!("    pose       yaw {:.1}, pitch {:.1}, roll {:.1} degrees", p.yaw, p.pitch, p.roll);

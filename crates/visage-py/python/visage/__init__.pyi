@@ -55,14 +55,17 @@ class Face:
     def age(self) -> Optional[float]:
         """Apparent age in years (with ``attributes=["age"]``)."""
     @property
-    def gender(self) -> Optional[Literal["female", "male"]]:
-        """Gender label (with ``attributes=["gender"]``)."""
+    def gender(self) -> Optional[Literal["female", "male", "uncertain"]]:
+        """Perceived gender label (with ``attributes=["gender"]``); "uncertain" where the model is unreliable."""
     @property
     def gender_score(self) -> Optional[float]:
-        """Confidence in ``gender``, 0.5 to 1."""
+        """Calibrated confidence in the more likely label, 0.5 to 1 (below 0.8: "uncertain")."""
+    @property
+    def gender_p_male(self) -> Optional[float]:
+        """Calibrated probability of the label male (equal priors)."""
     @property
     def sex(self) -> Optional[Literal["F", "M"]]:
-        """``gender`` as InsightFace's ``sex``."""
+        """``gender`` as InsightFace's ``sex``; None when ``gender`` is "uncertain"."""
     @property
     def pose(self) -> Optional[npt.NDArray[np.float32]]:
         """(pitch, yaw, roll) in degrees (with ``attributes=["pose"]``)."""

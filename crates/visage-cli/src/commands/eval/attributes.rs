@@ -38,9 +38,13 @@ pub struct EvalGenderArgs {
     /// The labels: image,name,gender (default: DATA/../lfw-attributes/lfw_gender_afifi.csv).
     #[arg(long)]
     pub labels: Option<PathBuf>,
-    /// Only the first N labelled images.
+    /// Perceived race labels per person: name,race_labels,primary_if_single (default:
+    /// DATA/../lfw-attributes/lfw_race_usc_sail_by_identity.csv when present).
     #[arg(long)]
-    pub limit: Option<usize>,
+    pub races: Option<PathBuf>,
+    /// Only every Nth labelled image (a quick, spread-out sample).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    pub every: u64,
     /// Images processed in parallel (default: all cores).
     #[arg(long, value_parser = crate::args::parse::parse_threads)]
     pub workers: Option<usize>,
@@ -139,25 +143,67 @@ pub fn gender(args: &EvalGenderArgs) -> Result<ExitCode> {
     if !labels.is_file() {
         bail!("no gender labels at {} (give --labels)", labels.display());
     }
+    let races = match &args.races {
+        Some(p) if !p.is_file() => bail!("no race labels at {}", p.display()),
+        Some(p) => Some(p.clone()),
+        None => Some(args.data.join("../lfw-attributes/lfw_race_usc_sail_by_identity.csv")).filter(|p| p.is_file()),
+    };
     let analyzer = analyzer(&args.pipeline, Purpose::Recognition)?;
-    let threads = args.workers.unwrap_or_else(default_workers);
-    let (rows, _) = visage_eval::attributes::read_gender_labels(&labels)?;
-    let total = args.limit.map_or(rows.len(), |l| l.min(rows.len()));
-    let progress = Progress::new(total as u64, "classifying gender");
-    let report =
-        visage_eval::attributes::run_gender(&analyzer, &images, &labels, args.limit, threads, &|| progress.inc())?;
+    let (rows, _) = visage_eval::gender::read_gender_labels(&labels)?;
+    let stride = args.every as usize;
+    let progress = Progress::new(rows.len().div_ceil(stride) as u64, "classifying gender");
+    let options = visage_eval::gender::GenderOptions {
+        images_dir: images,
+        labels,
+        races,
+        stride,
+        threads: args.workers.unwrap_or_else(default_workers),
+        calibration: visage::attributes::GENDER_CALIBRATION,
+    };
+    let report = visage_eval::gender::run_gender(&analyzer, &options, &|| progress.inc())?;
     progress.finish();
     if args.pipeline.json {
         print_json(&report);
     } else {
-        println!(
-            "gender on LFW ({} images labelled by {}; {} conflict rows skipped, {} without a face)",
-            report.images, report.labels, report.skipped_conflict, report.no_face
-        );
-        println!("  accuracy  {:.2}%", report.accuracy * 100.0);
-        println!("  female    {:.2}% of {}", report.female_accuracy * 100.0, report.female_images);
-        println!("  male      {:.2}% of {}", report.male_accuracy * 100.0, report.male_images);
-        println!("  ROC AUC   {:.4}", report.auc);
+        print_gender(&report);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn print_gender(r: &visage_eval::gender::GenderReport) {
+    let d = &r.decision;
+    println!(
+        "gender on LFW ({} images, every {}; labels {}; {} conflict rows skipped)",
+        r.images, r.stride, r.labels, r.skipped_conflict
+    );
+    println!(
+        "  decision: P(male) = sigmoid({:.3} x raw {:+.3}); uncertain below confidence {:.2}, raw outputs {:.3}-{:.3}",
+        d.slope, d.intercept, d.min_confidence, d.band.0, d.band.1
+    );
+    if let Some(f) = &r.refit_on_tuning {
+        println!("  refitted on the tuning part: slope {:.3}, intercept {:+.3}", f.slope, f.intercept);
+    }
+    for p in &r.parts {
+        let role = if p.part == "test" { "not tuned on: quote these" } else { "the decision was fitted here" };
+        println!("  {} part ({role}): {} faces, {} without a face, ROC AUC {:.4}", p.part, p.faces, p.no_face, p.auc);
+        println!(
+            "    {:<22} {:>6} {:>9} {:>10} {:>21} {:>9}",
+            "group", "faces", "right", "uncertain", "decided [95% CI]", "forced"
+        );
+        for g in &p.groups {
+            println!(
+                "    {:<22} {:>6} {:>8.1}% {:>9.1}% {:>6.1}% [{:>5.1}, {:>5.1}] {:>8.1}%",
+                g.group,
+                g.faces,
+                g.accuracy * 100.0,
+                g.uncertain_share * 100.0,
+                g.decided_accuracy * 100.0,
+                g.decided_ci95[0] * 100.0,
+                g.decided_ci95[1] * 100.0,
+                g.forced_accuracy * 100.0
+            );
+        }
+    }
+    println!("  right: labelled correctly (uncertain is not right); decided: right among the faces not uncertain;");
+    println!("  forced: right when every face gets the more likely label. Race labels are perceived (USC SAIL).");
 }

@@ -1,6 +1,7 @@
 //! `visage eval`: accuracy on benchmarks, one module per benchmark.
 
 pub mod attributes;
+pub mod compare;
 pub mod fairness;
 pub mod identify;
 pub mod lfw;
