@@ -23,7 +23,7 @@ use utoipa::ToSchema;
 use visage::store::AuditEvent;
 use visage::{Decision, Threshold};
 use visage_video::decision::DecisionSettings;
-use visage_video::source::{FrameSource, SourceSpec, DEFAULT_FRAMES_FPS};
+use visage_video::source::{FrameSource, SourceSpec, SourceStatus, DEFAULT_FRAMES_FPS};
 use visage_video::{Event, WatchOptions, WatchSummary, Watcher};
 
 /// Streams running at once, at most.
@@ -48,6 +48,8 @@ struct Stream {
     source: String,
     started_at: String,
     stop: Arc<AtomicBool>,
+    /// Whether the source is reconnecting, and how often it did.
+    status: Arc<SourceStatus>,
     log: Mutex<EventLog>,
     /// Bumped at every new event and at the end, to wake the SSE clients.
     changes: tokio::sync::watch::Sender<u64>,
@@ -64,7 +66,7 @@ struct EventLog {
 #[derive(Clone)]
 enum StreamEnd {
     Finished(WatchSummary),
-    Failed(String),
+    Failed(String, WatchSummary),
 }
 
 /// What to watch.
@@ -100,14 +102,17 @@ pub(crate) struct StreamInfo {
     /// The source (a URL without its password).
     source: String,
     started_at: String,
-    /// `running`, `finished` (a file ended, or stopped) or `failed`.
+    /// `running`, `reconnecting` (a live source dropped and is being reopened with backoff; it fails
+    /// after 5 minutes without a frame), `finished` (a file ended, or stopped) or `failed`.
     state: String,
     /// Events so far.
     events: u64,
+    /// Times a live source was reopened after it dropped.
+    reconnects: u64,
     /// Why it failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
-    /// Frames, drops and speed, once ended.
+    /// Frames, drops, reconnects and speed, once ended.
     #[serde(skip_serializing_if = "Option::is_none")]
     summary: Option<WatchSummary>,
 }
@@ -132,9 +137,10 @@ impl Stream {
     fn info(&self) -> StreamInfo {
         let log = self.log.lock().unwrap_or_else(|p| p.into_inner());
         let (state, error, summary) = match &log.end {
+            None if self.status.reconnecting() => ("reconnecting", None, None),
             None => ("running", None, None),
             Some(StreamEnd::Finished(s)) => ("finished", None, Some(s.clone())),
-            Some(StreamEnd::Failed(e)) => ("failed", Some(e.clone()), None),
+            Some(StreamEnd::Failed(e, s)) => ("failed", Some(e.clone()), Some(s.clone())),
         };
         StreamInfo {
             id: self.id.clone(),
@@ -142,6 +148,7 @@ impl Stream {
             started_at: self.started_at.clone(),
             state: state.into(),
             events: log.first + log.events.len() as u64,
+            reconnects: self.status.reconnects(),
             error,
             summary,
         }
@@ -213,6 +220,7 @@ pub(crate) async fn start_stream(
         source: source.spec().describe(),
         started_at: visage::store::time_util::now(),
         stop: Arc::default(),
+        status: source.status(),
         log: Mutex::default(),
         changes: tokio::sync::watch::channel(0).0,
     });
@@ -230,7 +238,7 @@ pub(crate) async fn start_stream(
                 purpose: crate::auth::purpose(&state, &key, request.purpose.as_deref(), "watch")?,
                 ..Decision::default()
             },
-            liveness_threshold: None,
+            liveness: Default::default(),
         },
         stream_id: id.clone(),
         actor,
@@ -245,7 +253,7 @@ pub(crate) async fn start_stream(
             let result = Watcher::new(&shared.system, options).run(&source, &worker.stop, |e| worker.push(e));
             worker.end(match result {
                 Ok(summary) => StreamEnd::Finished(summary),
-                Err(e) => StreamEnd::Failed(format!("{e:#}")),
+                Err(failed) => StreamEnd::Failed(failed.to_string(), failed.summary),
             });
         })
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;

@@ -1,23 +1,30 @@
 //! A track's decision, asked of the gallery through [`FaceRecognitionSystem`]: the same open-set rule
 //! as `identify` (the best subject if it reaches the threshold, else unknown), and with liveness
-//! required, a spoof track is never searched; with a purpose, only subjects consented for it are
+//! required, a track is searched only once its liveness is decided live (a spoof track never is); with a purpose, only subjects consented for it are
 //! candidates. Each decision is audited once per track, with the
 //! stream and track ids.
 
 use crate::track_identity::Verdict;
+use crate::track_liveness::{LivenessRule, TrackLiveness};
 use serde_json::json;
 use visage::store::AuditEvent;
 use visage::system::FaceRecognitionSystem;
 use visage::{Decision, VisageError};
 
 /// How tracks are decided: identify's [`Decision`] (its threshold, and with `require_live` a track
-/// whose median P(live) is below the liveness threshold is refused, never searched), and the P(live)
-/// threshold.
+/// whose liveness over its first frames is below the liveness threshold is refused, never searched),
+/// and how liveness is decided.
 #[derive(Debug, Clone, Default)]
 pub struct DecisionSettings {
     pub decision: Decision,
-    /// P(live) threshold; `None`: the manifest's.
-    pub liveness_threshold: Option<f32>,
+    pub liveness: LivenessRule,
+}
+
+impl DecisionSettings {
+    /// The P(live) threshold: the rule's, else the manifest's.
+    pub fn liveness_threshold(&self, system: &FaceRecognitionSystem) -> f32 {
+        self.liveness.threshold.unwrap_or_else(|| system.analyzer().liveness_threshold())
+    }
 }
 
 /// Where a decision was made, for its audit entry.
@@ -31,16 +38,16 @@ pub struct DecisionContext<'a> {
     pub frame: u64,
 }
 
-/// Decides a track from its fused embedding and median liveness. The one place where the video
-/// pipeline calls the system's decision API.
+/// Decides a track from its fused embedding and its liveness. The one place where the video
+/// pipeline calls the system's decision API. With liveness required, a track whose liveness is not
+/// decided yet is refused as a spoof (the watch loop waits for the decision before asking).
 pub fn decide(
     system: &FaceRecognitionSystem,
     settings: &DecisionSettings,
     fused: &[f32],
-    liveness: Option<f32>,
+    liveness: &TrackLiveness,
 ) -> Result<Verdict, VisageError> {
-    let liveness_threshold = settings.liveness_threshold.unwrap_or_else(|| system.analyzer().liveness_threshold());
-    if settings.decision.require_live && liveness.is_none_or(|l| l < liveness_threshold) {
+    if settings.decision.require_live && liveness.is_live(settings.liveness_threshold(system)) != Some(true) {
         return Ok(Verdict::Spoof);
     }
     let threshold = system.analyzer().policy().resolve(settings.decision.threshold)?.threshold;

@@ -3,11 +3,11 @@
 //!
 //! ```text
 //! source (FFmpeg) ─▶ detect every Nth frame ─▶ tracker (IoU + constant velocity) ─▶ per track:
-//!   best frames ─▶ fused embedding + median liveness ─▶ open-set decision ─▶ events (JSON, webhook, SSE)
+//!   best frames ─▶ fused embedding; first frames ─▶ liveness ─▶ open-set decision ─▶ events (JSON, webhook, SSE)
 //! ```
 //!
 //! One job per module: [`source`] decodes, [`tracker`] follows boxes, [`track_identity`] gathers a
-//! track's evidence, [`decision`] asks the gallery, [`events`] is the event shape, [`watch`] runs the
+//! track's evidence of who it is, [`track_liveness`] whether it is live, [`decision`] asks the gallery, [`events`] is the event shape, [`watch`] runs the
 //! loop, [`webhook`] and [`draw`] are optional outputs.
 
 pub mod decision;
@@ -16,10 +16,11 @@ pub mod events;
 pub mod scene_cut;
 pub mod source;
 pub mod track_identity;
+pub mod track_liveness;
 pub mod tracker;
 pub mod watch;
 pub mod webhook;
 
 pub use events::{Event, EventKind};
 pub use source::{SourceError, SourceSpec};
-pub use watch::{WatchOptions, WatchSummary, Watcher};
+pub use watch::{WatchFailed, WatchOptions, WatchSummary, Watcher};

@@ -1,11 +1,13 @@
 //! Frames from a video source, decoded by FFmpeg (Debian's `ffmpeg`) run as a subprocess that pipes
 //! raw RGB frames: a video file, a V4L2 camera (`/dev/video0`), an `rtsp://` or `http(s)://` stream,
 //! or a folder / glob of image files. A file ends cleanly at its end; a live source that drops is
-//! reopened with exponential backoff, and when processing falls behind a live source, frames are
+//! reopened with exponential backoff (and given up, with an error, when it sends no frame for
+//! [`ReconnectPolicy::give_up_after`]), and when processing falls behind a live source, frames are
 //! dropped (and counted) rather than queued, so the events stay current.
 
 use image::RgbImage;
 use serde::Deserialize;
+use std::cell::Cell;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -20,8 +22,54 @@ pub const DEFAULT_FRAMES_FPS: f64 = 10.0;
 /// How long probing a source may take before it counts as unreadable.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// The longest wait between two attempts to reopen a live source.
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// A live connection that sends nothing for this long counts as dropped (FFmpeg's socket timeout).
+const STALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How a live source that drops is reopened.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReconnectPolicy {
+    /// The first wait before reopening; each failed attempt doubles it, up to `max_backoff`, and a
+    /// frame received resets it.
+    pub initial_backoff: Duration,
+    pub max_backoff: Duration,
+    /// Give up (the watch ends with an error) when the source has sent no frame for this long;
+    /// `None`: never give up.
+    pub give_up_after: Option<Duration>,
+}
+
+/// How long `visage watch` keeps reopening a live source that sends nothing, by default.
+pub const DEFAULT_GIVE_UP_AFTER: Duration = Duration::from_secs(300);
+
+impl Default for ReconnectPolicy {
+    fn default() -> Self {
+        Self {
+            initial_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(30),
+            give_up_after: Some(DEFAULT_GIVE_UP_AFTER),
+        }
+    }
+}
+
+/// What a live source is doing now, shared with whoever shows it (the service's stream list).
+#[derive(Debug, Default)]
+pub struct SourceStatus {
+    /// A live source dropped and no frame has come since.
+    reconnecting: AtomicBool,
+    /// Times a live source was reopened after it dropped.
+    reconnects: AtomicU64,
+}
+
+impl SourceStatus {
+    /// Whether a live source dropped and no frame has come since (it is being reopened).
+    pub fn reconnecting(&self) -> bool {
+        self.reconnecting.load(Ordering::Relaxed)
+    }
+
+    /// Times the source was reopened after it dropped.
+    pub fn reconnects(&self) -> u64 {
+        self.reconnects.load(Ordering::Relaxed)
+    }
+}
 
 /// Why a source cannot be read.
 #[derive(Debug, thiserror::Error)]
@@ -103,8 +151,12 @@ impl SourceSpec {
                 p.display().to_string()
             }
             SourceSpec::Url(u) => {
+                // A connection that stalls without closing must count as a drop, not hang forever.
+                let stall = STALL_TIMEOUT.as_micros().to_string();
                 if u.to_ascii_lowercase().starts_with("rtsp") {
-                    args.extend(["-rtsp_transport".into(), "tcp".into()]);
+                    args.extend(["-rtsp_transport".into(), "tcp".into(), "-timeout".into(), stall]);
+                } else {
+                    args.extend(["-rw_timeout".into(), stall]);
                 }
                 u.clone()
             }
@@ -155,15 +207,20 @@ pub struct FrameSource {
     info: VideoInfo,
     frames: Receiver<Result<Frame, String>>,
     dropped: Arc<AtomicU64>,
-    reconnects: Arc<AtomicU64>,
+    status: Arc<SourceStatus>,
     stop: Arc<AtomicBool>,
     child: Arc<Mutex<Option<Child>>>,
 }
 
 impl FrameSource {
     /// Checks FFmpeg, probes the source (an unreadable one is an error here, not later) and starts
-    /// decoding.
+    /// decoding, reconnecting a live source with the default [`ReconnectPolicy`].
     pub fn open(spec: SourceSpec) -> Result<FrameSource, SourceError> {
+        FrameSource::open_with(spec, ReconnectPolicy::default())
+    }
+
+    /// [`FrameSource::open`] with how a live source that drops is reopened.
+    pub fn open_with(spec: SourceSpec, reconnect: ReconnectPolicy) -> Result<FrameSource, SourceError> {
         ensure_ffmpeg()?;
         let info = probe(&spec)?;
         // Live: one frame of slack, then drop. Files: a few frames decoded ahead.
@@ -173,18 +230,20 @@ impl FrameSource {
             info,
             frames: rx,
             dropped: Arc::default(),
-            reconnects: Arc::default(),
+            status: Arc::default(),
             stop: Arc::default(),
             child: Arc::default(),
         };
         let reader = Reader {
             spec,
             info,
+            reconnect,
             tx,
             dropped: source.dropped.clone(),
-            reconnects: source.reconnects.clone(),
+            status: source.status.clone(),
             stop: source.stop.clone(),
             child: source.child.clone(),
+            last_frame: Cell::new(None),
         };
         std::thread::Builder::new()
             .name("video-source".into())
@@ -225,7 +284,13 @@ impl FrameSource {
 
     /// How often a live source was reopened.
     pub fn reconnects(&self) -> u64 {
-        self.reconnects.load(Ordering::Relaxed)
+        self.status.reconnects()
+    }
+
+    /// Whether the source is being reopened and how often it was, shared (it stays current while
+    /// the source runs).
+    pub fn status(&self) -> Arc<SourceStatus> {
+        self.status.clone()
     }
 
     /// Stops decoding (the FFmpeg process is killed); [`FrameSource::next_frame`] then ends.
@@ -332,18 +397,21 @@ fn parse_rate(text: &str) -> Option<f64> {
 struct Reader {
     spec: SourceSpec,
     info: VideoInfo,
+    reconnect: ReconnectPolicy,
     tx: SyncSender<Result<Frame, String>>,
     dropped: Arc<AtomicU64>,
-    reconnects: Arc<AtomicU64>,
+    status: Arc<SourceStatus>,
     stop: Arc<AtomicBool>,
     child: Arc<Mutex<Option<Child>>>,
+    /// When the last frame arrived.
+    last_frame: Cell<Option<Instant>>,
 }
 
 impl Reader {
     fn run(self) {
         let started = Instant::now();
         let mut index = 0u64;
-        let mut backoff = Duration::from_millis(500);
+        let mut backoff = self.reconnect.initial_backoff;
         loop {
             let outcome = self.decode_once(started, &mut index, &mut backoff);
             if self.stopped() {
@@ -358,12 +426,32 @@ impl Reader {
                 Ok(()) => tracing::warn!("{} ended; reconnecting in {:?}", self.spec.describe(), backoff),
                 Err(reason) => tracing::warn!("{}: {reason}; reconnecting in {:?}", self.spec.describe(), backoff),
             }
+            self.status.reconnecting.store(true, Ordering::Relaxed);
+            if let Some(limit) = self.reconnect.give_up_after {
+                // The time since the last frame (or since the start, if none came).
+                let silent = self.last_frame_at(started).elapsed();
+                if silent + backoff > limit {
+                    let _ = self.tx.send(Err(format!(
+                        "the live source dropped and sent no frame for {:.0} s after {} attempts to reconnect: \
+                         giving up (--reconnect-for {})",
+                        silent.as_secs_f64(),
+                        self.status.reconnects(),
+                        format_duration(limit)
+                    )));
+                    return;
+                }
+            }
             if !self.sleep(backoff) {
                 return;
             }
-            backoff = (backoff * 2).min(MAX_BACKOFF);
-            self.reconnects.fetch_add(1, Ordering::Relaxed);
+            backoff = (backoff * 2).min(self.reconnect.max_backoff);
+            self.status.reconnects.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// When the last frame arrived (the start when none did).
+    fn last_frame_at(&self, started: Instant) -> Instant {
+        self.last_frame.get().unwrap_or(started)
     }
 
     fn stopped(&self) -> bool {
@@ -416,7 +504,9 @@ impl Reader {
                     break;
                 }
             }
-            *backoff = Duration::from_millis(500);
+            *backoff = self.reconnect.initial_backoff;
+            self.status.reconnecting.store(false, Ordering::Relaxed);
+            self.last_frame.set(Some(Instant::now()));
             let image = RgbImage::from_raw(width, height, buffer.clone()).expect("buffer of the frame's size");
             let t = if self.spec.is_live() { started.elapsed().as_secs_f64() } else { *index as f64 / fps };
             let frame = Frame { index: *index, t, image };
@@ -460,6 +550,41 @@ impl Reader {
             let _ = c.kill();
         }
     }
+}
+
+/// A duration as `--reconnect-for` takes it: `90s`, `5m`, `1h`.
+pub fn format_duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    match secs {
+        s if s > 0 && s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s > 0 && s % 60 == 0 => format!("{}m", s / 60),
+        _ => format!("{}s", d.as_secs_f64()),
+    }
+}
+
+/// Reads `90s`, `5m`, `1h`, `500ms` or a number of seconds; `never` is `None` (never give up).
+pub fn parse_give_up(text: &str) -> Result<Option<Duration>, String> {
+    let t = text.trim().to_ascii_lowercase();
+    if t == "never" {
+        return Ok(None);
+    }
+    let (number, unit) = match t.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(i) => t.split_at(i),
+        None => (t.as_str(), "s"),
+    };
+    let scale = match unit {
+        "ms" => 0.001,
+        "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        _ => return Err(format!("'{text}': give a duration such as 30s, 5m or 1h, or never")),
+    };
+    let value: f64 =
+        number.trim().parse().map_err(|_| format!("'{text}': give a duration such as 30s, 5m or 1h, or never"))?;
+    if !value.is_finite() || value < 0.0 || value * scale > 1e9 {
+        return Err(format!("'{text}': out of range"));
+    }
+    Ok(Some(Duration::from_secs_f64(value * scale)))
 }
 
 /// Fills `buffer` from `reader`: Ok(true) when full, Ok(false) at a clean end before any byte.
@@ -515,6 +640,20 @@ mod tests {
         assert_eq!(parse_rate("30000/1001").map(|r| (r * 100.0).round()), Some(2997.0));
         assert_eq!(parse_rate("0/0"), None);
         assert_eq!(parse_rate("25"), Some(25.0));
+    }
+
+    #[test]
+    fn give_up_durations_parse_and_print() {
+        assert_eq!(parse_give_up("90s"), Ok(Some(Duration::from_secs(90))));
+        assert_eq!(parse_give_up("5m"), Ok(Some(Duration::from_secs(300))));
+        assert_eq!(parse_give_up("1h"), Ok(Some(Duration::from_secs(3600))));
+        assert_eq!(parse_give_up("500ms"), Ok(Some(Duration::from_millis(500))));
+        assert_eq!(parse_give_up("2"), Ok(Some(Duration::from_secs(2))));
+        assert_eq!(parse_give_up("never"), Ok(None));
+        assert!(parse_give_up("5 parsecs").is_err() && parse_give_up("-1s").is_err() && parse_give_up("").is_err());
+        assert_eq!(format_duration(Duration::from_secs(300)), "5m");
+        assert_eq!(format_duration(Duration::from_secs(3)), "3s");
+        assert_eq!(format_duration(Duration::from_millis(1500)), "1.5s");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! A track's evidence about who it is: its best frames by quality (face size, sharpness, frontal
-//! pose), their unit embeddings fused by their mean, and the median P(live) over them. It asks for a
-//! decision only when that evidence changed, and notices when the face stops being the same person
+//! pose) and their unit embeddings fused by their mean (its liveness is [`crate::track_liveness`]'s).
+//! It asks for a decision only when that evidence changed, and notices when the face stops being the same person
 //! (a new face where the old one was), so that one track never carries two people.
 
 use visage_detect::Detection;
@@ -33,8 +33,6 @@ pub struct Sample {
     pub quality: f32,
     /// Unit-length embedding.
     pub embedding: Vec<f32>,
-    /// P(live) of the face in this frame.
-    pub liveness: f32,
 }
 
 /// What a track was decided to be.
@@ -158,17 +156,6 @@ impl TrackIdentity {
         (norm > 0.0).then(|| sum.iter().map(|v| v / norm).collect())
     }
 
-    /// The median P(live) over the kept frames (`None` without frames).
-    pub fn liveness(&self) -> Option<f32> {
-        let mut scores: Vec<f32> = self.samples.iter().map(|s| s.liveness).collect();
-        if scores.is_empty() {
-            return None;
-        }
-        scores.sort_by(f32::total_cmp);
-        let mid = scores.len() / 2;
-        Some(if scores.len() % 2 == 1 { scores[mid] } else { (scores[mid - 1] + scores[mid]) / 2.0 })
-    }
-
     /// Records a decision on the current evidence; true when it differs from the previous decision
     /// (an event is due), false when it only confirms it.
     pub fn record(&mut self, verdict: Verdict) -> bool {
@@ -230,8 +217,8 @@ mod tests {
         v.iter().map(|x| x / n).collect()
     }
 
-    fn sample(frame: u64, quality: f32, embedding: Vec<f32>, liveness: f32) -> Sample {
-        Sample { frame, quality, embedding, liveness }
+    fn sample(frame: u64, quality: f32, embedding: Vec<f32>) -> Sample {
+        Sample { frame, quality, embedding }
     }
 
     #[test]
@@ -240,7 +227,7 @@ mod tests {
         for f in 0..3 {
             assert!(id.wants(0.5, false));
             assert!(!id.needs_decision());
-            assert_eq!(id.add(sample(f, 0.5, person(0, 0.1 * f as f32), 0.9)), Continuity::Same);
+            assert_eq!(id.add(sample(f, 0.5, person(0, 0.1 * f as f32))), Continuity::Same);
         }
         assert!(id.needs_decision());
         assert!(id.record(Verdict::Identified { subject: "a".into(), similarity: 0.6 }));
@@ -249,11 +236,11 @@ mod tests {
         assert!(!id.record(Verdict::Identified { subject: "a".into(), similarity: 0.62 }));
         assert!(id.record(Verdict::Unknown { similarity: Some(0.2) }));
         // A worse frame than every kept one, once all slots are full, changes nothing.
-        id.add(sample(3, 0.6, person(0, 0.0), 0.9));
-        id.add(sample(4, 0.6, person(0, 0.0), 0.9));
+        id.add(sample(3, 0.6, person(0, 0.0)));
+        id.add(sample(4, 0.6, person(0, 0.0)));
         id.record(Verdict::Unknown { similarity: None });
         assert!(!id.wants(0.1, false), "a poor frame is not worth embedding");
-        id.add(sample(5, 0.1, person(0, 0.0), 0.9));
+        id.add(sample(5, 0.1, person(0, 0.0)));
         assert!(!id.needs_decision(), "a frame worse than all kept ones is dropped");
         assert_eq!(id.samples().len(), 5);
         assert!(id.wants(0.9, false), "a clearly better frame is");
@@ -262,27 +249,24 @@ mod tests {
     #[test]
     fn another_persons_face_is_refused_as_a_change() {
         let mut id = TrackIdentity::new(IdentityConfig::default());
-        id.add(sample(0, 0.5, person(0, 0.0), 0.9));
-        id.add(sample(1, 0.5, person(0, 0.3), 0.9));
-        assert_eq!(id.add(sample(2, 0.9, person(1, 0.0), 0.9)), Continuity::Changed);
+        id.add(sample(0, 0.5, person(0, 0.0)));
+        id.add(sample(1, 0.5, person(0, 0.3)));
+        assert_eq!(id.add(sample(2, 0.9, person(1, 0.0))), Continuity::Changed);
         assert_eq!(id.samples().len(), 2, "the other face is not evidence");
         assert!(id.wants(0.0, true), "a forced check always embeds");
     }
 
     #[test]
-    fn fusion_is_the_normalised_mean_and_liveness_the_median() {
+    fn fusion_is_the_normalised_mean() {
         let mut id = TrackIdentity::new(IdentityConfig { same_person_similarity: -1.0, ..IdentityConfig::default() });
-        assert!(id.fused().is_none() && id.liveness().is_none());
-        id.add(sample(0, 0.5, person(0, 0.0), 0.1));
-        id.add(sample(1, 0.5, person(1, 0.0), 0.8));
-        id.add(sample(2, 0.5, person(1, 0.0), 0.9));
+        assert!(id.fused().is_none());
+        id.add(sample(0, 0.5, person(0, 0.0)));
+        id.add(sample(1, 0.5, person(1, 0.0)));
+        id.add(sample(2, 0.5, person(1, 0.0)));
         let f = id.fused().unwrap();
         let norm = f.iter().map(|v| v * v).sum::<f32>().sqrt();
         assert!((norm - 1.0).abs() < 1e-5);
         assert!((f[1] / f[0] - 2.0).abs() < 1e-5);
-        assert_eq!(id.liveness(), Some(0.8), "one bad frame does not decide");
-        id.add(sample(3, 0.5, person(1, 0.0), 0.2));
-        assert!((id.liveness().unwrap() - 0.5).abs() < 1e-6);
     }
 
     #[test]

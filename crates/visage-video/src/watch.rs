@@ -9,6 +9,7 @@ use crate::events::{Event, EventKind};
 use crate::scene_cut::{CutDetector, DEFAULT_CUT_THRESHOLD};
 use crate::source::{Frame, FrameSource};
 use crate::track_identity::{frame_quality, Continuity, IdentityConfig, Sample, TrackIdentity, Verdict};
+use crate::track_liveness::TrackLiveness;
 use crate::tracker::{EndedTrack, TrackedBox, Tracker, TrackerConfig};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -78,9 +79,26 @@ pub struct WatchSummary {
     pub drawn: Option<PathBuf>,
 }
 
+/// A watch that ended on an error (a file that cannot be decoded, a live source given up), with
+/// what it did until then.
+#[derive(Debug)]
+pub struct WatchFailed {
+    pub summary: WatchSummary,
+    pub error: anyhow::Error,
+}
+
+impl std::fmt::Display for WatchFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:#}", self.error)
+    }
+}
+
+impl std::error::Error for WatchFailed {}
+
 /// A track's state beside the tracker's box.
 struct TrackState {
     identity: TrackIdentity,
+    liveness: TrackLiveness,
     /// The last frame and box known to show this track's person (ends a track whose face changed).
     last_consistent: Option<(u64, BBox)>,
     /// A cut happened since the last embedding: check the face on the next detection.
@@ -117,20 +135,21 @@ impl<'a> Watcher<'a> {
     }
 
     /// Runs to the end of the source or until `stop` is set, handing every event to `emit` as it
-    /// happens; open tracks end with `track_end` either way.
+    /// happens; open tracks end with `track_end` either way, and the summary is given either way.
     pub fn run(
         mut self,
         source: &FrameSource,
         stop: &AtomicBool,
         mut emit: impl FnMut(&Event),
-    ) -> Result<WatchSummary, anyhow::Error> {
+    ) -> Result<WatchSummary, WatchFailed> {
         let started = Instant::now();
         let info = source.info();
         self.fps = info.fps;
         let mut writer = match &self.options.draw {
-            Some(path) => {
-                Some(VideoWriter::create(path, info.width, info.height, info.fps).map_err(anyhow::Error::msg)?)
-            }
+            Some(path) => match VideoWriter::create(path, info.width, info.height, info.fps) {
+                Ok(w) => Some(w),
+                Err(e) => return Err(WatchFailed { summary: self.summary, error: anyhow::Error::msg(e) }),
+            },
             None => None,
         };
         let mut since_detection = u32::MAX;
@@ -138,6 +157,7 @@ impl<'a> Watcher<'a> {
             while !stop.load(Ordering::SeqCst) {
                 let frame = match source.next_frame_timeout(Duration::from_millis(200)) {
                     Ok(Some(Ok(frame))) => frame,
+                    Ok(Some(Err(reason))) if source.spec().is_live() => anyhow::bail!("{reason}"),
                     Ok(Some(Err(reason))) => anyhow::bail!("cannot decode {}: {reason}", source.spec().describe()),
                     Ok(None) => continue,
                     Err(crate::source::SourceEnded) => break,
@@ -155,15 +175,22 @@ impl<'a> Watcher<'a> {
         for ended in self.tracker.finish() {
             self.end_track(ended, &mut emit);
         }
-        result?;
-        if let Some(w) = writer {
-            self.summary.drawn = Some(w.finish().map_err(anyhow::Error::msg)?);
-        }
+        let drawn = match (result, writer) {
+            (Ok(()), Some(w)) => w.finish().map(Some).map_err(anyhow::Error::msg),
+            (Ok(()), None) => Ok(None),
+            (Err(e), _) => Err(e),
+        };
         self.summary.dropped_frames = source.dropped();
         self.summary.reconnects = source.reconnects();
         self.summary.seconds = started.elapsed().as_secs_f64();
         self.summary.fps = self.summary.frames as f64 / self.summary.seconds.max(1e-9);
-        Ok(self.summary)
+        match drawn {
+            Ok(path) => {
+                self.summary.drawn = path;
+                Ok(self.summary)
+            }
+            Err(error) => Err(WatchFailed { summary: self.summary, error }),
+        }
     }
 
     /// One frame: predict, and on detection frames match, start and end tracks and gather evidence.
@@ -203,6 +230,7 @@ impl<'a> Watcher<'a> {
         self.summary.tracks += 1;
         let state = TrackState {
             identity: TrackIdentity::new(self.options.identity),
+            liveness: TrackLiveness::new(self.options.decision.liveness.frames),
             last_consistent: None,
             check_pending: false,
         };
@@ -223,7 +251,8 @@ impl<'a> Watcher<'a> {
         self.tracks.remove(&ended.id);
     }
 
-    /// A detection of a confirmed track: embed it if it is worth it, then decide if the evidence changed.
+    /// A detection of a confirmed track: score its liveness while the track's is undecided, embed it
+    /// if it is worth it, then decide if the evidence changed.
     fn observe(
         &mut self,
         id: u64,
@@ -235,16 +264,26 @@ impl<'a> Watcher<'a> {
         let crop = analyzer.align(&frame.image, face);
         let quality = frame_quality(face, &crop);
         let Some(state) = self.tracks.get_mut(&id) else { return Ok(()) };
-        if !state.identity.wants(quality, state.check_pending) {
+        let embed = state.identity.wants(quality, state.check_pending);
+        let liveness =
+            if state.liveness.wants_frame() { Some(analyzer.liveness(&frame.image, face, None)?.score) } else { None };
+        if !embed {
+            if let Some(p) = liveness {
+                state.liveness.add(p);
+                state.last_consistent = Some((frame.index, face.bbox));
+                if self.decision_due(id) {
+                    self.decide(id, frame, face.bbox, emit)?;
+                }
+            }
             return Ok(());
         }
         self.summary.embeddings += 1;
         let embedding = analyzer.embed_aligned(std::slice::from_ref(&crop))?.remove(0);
-        let liveness = analyzer.liveness(&frame.image, face, self.options.decision.liveness_threshold)?.score;
-        let sample = Sample { frame: frame.index, quality, embedding, liveness };
+        let sample = Sample { frame: frame.index, quality, embedding };
         let mut id = id;
         if state.identity.add(sample.clone()) == Continuity::Changed {
-            // Another person where this track was: end it, and start a new track with this frame.
+            // Another person where this track was: end it, and start a new track with this frame
+            // (whose liveness is scored for the new track).
             if let Some(ended) = self.tracker.end(id) {
                 self.end_track(ended, emit);
             }
@@ -252,22 +291,36 @@ impl<'a> Watcher<'a> {
             self.start_track(id, frame, face.bbox, emit);
             let state = self.tracks.get_mut(&id).expect("just started");
             state.identity.add(sample);
+            let p = match liveness {
+                Some(p) => p,
+                None => analyzer.liveness(&frame.image, face, None)?.score,
+            };
+            state.liveness.add(p);
+        } else if let Some(p) = liveness {
+            state.liveness.add(p);
         }
         let state = self.tracks.get_mut(&id).expect("tracked");
         state.check_pending = false;
         state.last_consistent = Some((frame.index, face.bbox));
-        if state.identity.needs_decision() {
+        if self.decision_due(id) {
             self.decide(id, frame, face.bbox, emit)?;
         }
         Ok(())
+    }
+
+    /// Whether a track should be decided now: its identity evidence changed and is sufficient, and
+    /// with liveness required, its liveness is decided (a track is never searched before).
+    fn decision_due(&self, id: u64) -> bool {
+        let Some(state) = self.tracks.get(&id) else { return false };
+        state.identity.needs_decision() && (!self.options.decision.decision.require_live || state.liveness.decided())
     }
 
     /// Decides a track on its current evidence; emits and audits only a decision that changed.
     fn decide(&mut self, id: u64, frame: &Frame, bbox: BBox, emit: &mut impl FnMut(&Event)) -> Result<(), VisageError> {
         let state = self.tracks.get_mut(&id).expect("tracked");
         let fused = state.identity.fused().expect("frames to decide on");
-        let liveness = state.identity.liveness();
-        let verdict = decision::decide(self.system, &self.options.decision, &fused, liveness)?;
+        let liveness = state.liveness.score();
+        let verdict = decision::decide(self.system, &self.options.decision, &fused, &state.liveness)?;
         if !state.identity.record(verdict.clone()) {
             return Ok(());
         }
@@ -291,8 +344,8 @@ impl<'a> Watcher<'a> {
 
     /// An event of a track, with its current decision and liveness.
     fn event(&self, kind: EventKind, track: u64, frame: u64, t: f64, bbox: BBox) -> Event {
-        let identity = self.tracks.get(&track).map(|s| &s.identity);
-        let verdict = identity.and_then(|i| i.verdict());
+        let state = self.tracks.get(&track);
+        let verdict = state.and_then(|s| s.identity.verdict());
         let rounded = |v: f32| (v * 10_000.0).round() / 10_000.0;
         Event {
             event: kind,
@@ -302,7 +355,7 @@ impl<'a> Watcher<'a> {
             bbox: bbox.to_array().map(|v| v.round()),
             subject: verdict.and_then(|v| v.subject()).map(str::to_string),
             similarity: verdict.and_then(|v| v.similarity()).map(rounded),
-            liveness: identity.and_then(|i| i.liveness()).map(rounded),
+            liveness: state.and_then(|s| s.liveness.score()).map(rounded),
         }
     }
 

@@ -15,7 +15,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use visage::system::default_actor;
 use visage_video::decision::DecisionSettings;
-use visage_video::source::{FrameSource, SourceSpec, DEFAULT_FRAMES_FPS};
+use visage_video::source::{parse_give_up, FrameSource, ReconnectPolicy, SourceSpec, DEFAULT_FRAMES_FPS};
+use visage_video::track_liveness::{LivenessRule, DEFAULT_LIVENESS_FRAMES};
 use visage_video::webhook::{RetryPolicy, Webhook};
 use visage_video::{Event, WatchOptions, Watcher};
 
@@ -27,19 +28,29 @@ pub struct WatchArgs {
     /// Run the face detector on every Nth frame; the tracker predicts the boxes in between.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub detect_every: u32,
-    /// The threshold (`--threshold` or `--target-far`) and `--require-live`: liveness is the median
-    /// P(live) over each track's frames; a spoof track is never searched and gets a `spoof` event.
+    /// The threshold (`--threshold` or `--target-far`) and `--require-live`: a track's liveness is
+    /// decided on its first frames (`--liveness-frames`) before it is searched; a spoof track is never
+    /// searched and gets a `spoof` event.
     #[command(flatten)]
     pub decision: DecisionArgs,
-    /// P(live) below which a track is a spoof (default: the manifest's).
+    /// P(live) below which a track is a spoof: compared with the geometric-mean odds of its first
+    /// frames (default: the manifest's still-image threshold).
     #[arg(long)]
     pub liveness_threshold: Option<f32>,
+    /// Frames of a track scored for liveness before it is decided (and, with --require-live, searched).
+    #[arg(long, default_value_t = DEFAULT_LIVENESS_FRAMES as u32, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub liveness_frames: u32,
     /// Write the video with each track's box and label to this file (e.g. out.mp4).
     #[arg(long, value_name = "OUT")]
     pub draw: Option<PathBuf>,
     /// POST each identified / unknown / spoof event as JSON to this URL (retried with backoff).
     #[arg(long, value_name = "URL")]
     pub webhook: Option<String>,
+    /// A live source (camera, rtsp://, http://) that drops is reopened with backoff (0.5 s doubling up
+    /// to 30 s); give up, ending with an error (exit 2), when it has sent no frame for this long:
+    /// `30s`, `5m`, `1h`, or `never`.
+    #[arg(long, default_value = "5m", value_name = "DURATION")]
+    pub reconnect_for: String,
     /// Frame rate of a folder or glob of frames.
     #[arg(long, default_value_t = DEFAULT_FRAMES_FPS)]
     pub fps: f64,
@@ -53,7 +64,12 @@ pub struct WatchArgs {
 pub fn run(args: &WatchArgs) -> Result<ExitCode> {
     // The source first: a wrong path or a missing FFmpeg is reported before the models load.
     let spec = SourceSpec::parse(&args.source, args.fps)?;
-    let source = FrameSource::open(spec)?;
+    if let Some(t) = args.liveness_threshold {
+        anyhow::ensure!((0.0..=1.0).contains(&t), "--liveness-threshold {t} is outside [0, 1] (it is a probability)");
+    }
+    let give_up_after = parse_give_up(&args.reconnect_for).map_err(|e| anyhow::anyhow!("--reconnect-for {e}"))?;
+    let reconnect = ReconnectPolicy { give_up_after, ..ReconnectPolicy::default() };
+    let source = FrameSource::open_with(spec, reconnect)?;
     let calibration = args.decision.calibration(args.pipeline.recognizer)?;
     let system = open_configured(&args.gallery, Some(&args.pipeline), |c| c.analyzer.calibration = calibration)?;
     // Refuse a target FAR the calibration cannot give before the first frame, not at the first track.
@@ -64,7 +80,10 @@ pub fn run(args: &WatchArgs) -> Result<ExitCode> {
     };
     let options = WatchOptions {
         detect_every: args.detect_every,
-        decision: DecisionSettings { decision: args.decision.decision(), liveness_threshold: args.liveness_threshold },
+        decision: DecisionSettings {
+            decision: args.decision.decision(),
+            liveness: LivenessRule { frames: args.liveness_frames as usize, threshold: args.liveness_threshold },
+        },
         actor: default_actor(),
         draw: args.draw.clone(),
         ..WatchOptions::default()
@@ -73,34 +92,39 @@ pub fn run(args: &WatchArgs) -> Result<ExitCode> {
     stop_on_ctrl_c(stop.clone());
     let json = args.pipeline.json;
     let mut out = std::io::stdout().lock();
-    let summary = Watcher::new(&system, options)
-        .run(&source, &stop, |event: &Event| {
-            let line = if json { serde_json::to_string(event).expect("events serialise") } else { event.describe() };
-            // A closed pipe (`| head`) must not stop the watch's bookkeeping.
-            let _ = writeln!(out, "{line}").and_then(|_| out.flush());
-            if let Some(hook) = webhook.as_mut() {
-                hook.send(event);
-            }
-        })
-        .with_context(|| format!("watching {}", source.spec().describe()))?;
+    let watched = Watcher::new(&system, options).run(&source, &stop, |event: &Event| {
+        let line = if json { serde_json::to_string(event).expect("events serialise") } else { event.describe() };
+        // A closed pipe (`| head`) must not stop the watch's bookkeeping.
+        let _ = writeln!(out, "{line}").and_then(|_| out.flush());
+        if let Some(hook) = webhook.as_mut() {
+            hook.send(event);
+        }
+    });
     drop(out);
+    // The webhook's queue is delivered whether the watch ended well or not (a source given up).
     if let Some(hook) = webhook.take() {
         let stats = hook.finish();
         if stats.failed + stats.dropped > 0 {
             eprintln!("webhook: {} delivered, {} failed, {} dropped", stats.delivered, stats.failed, stats.dropped);
         }
     }
+    let summary = match &watched {
+        Ok(summary) => summary,
+        Err(failed) => &failed.summary,
+    };
     eprintln!(
-        "{} frames in {:.1} s ({:.1} frames/s), {} dropped, {} detector runs, {} faces embedded, {} tracks{}",
+        "{} frames in {:.1} s ({:.1} frames/s), {} dropped, {} reconnects, {} detector runs, {} faces embedded, {} tracks{}",
         summary.frames,
         summary.seconds,
         summary.fps,
         summary.dropped_frames,
+        summary.reconnects,
         summary.detections,
         summary.embeddings,
         summary.tracks,
         summary.drawn.as_ref().map_or(String::new(), |p| format!("; video written to {}", p.display()))
     );
+    watched.with_context(|| format!("watching {}", source.spec().describe()))?;
     Ok(ExitCode::SUCCESS)
 }
 
