@@ -16,8 +16,8 @@
 pub mod blazeface;
 pub mod centerface;
 pub mod landmark68;
-pub mod mtcnn;
 pub mod letterbox;
+pub mod mtcnn;
 pub mod retinaface;
 pub mod scrfd;
 pub mod ultraface;

@@ -11,8 +11,8 @@ pub mod install;
 pub mod manifest;
 pub mod mtcnn_onnx;
 pub mod patch;
-pub mod torch_legacy;
 pub mod signature;
+pub mod torch_legacy;
 
 pub use home::ModelHome;
 pub use install::{
