@@ -78,7 +78,7 @@ def test_attributes_on_request_match_visage_analyze(photos, cli):
         assert abs(face.age - theirs["age"]) <= 1e-3
         assert face.gender == theirs["gender"]["label"]
         assert face.sex == {"male": "M", "female": "F", "uncertain": None}[face.gender]
-        assert abs(face.gender_score - theirs["gender"]["score"]) <= 1e-5
+        assert abs(face.gender_score - theirs["gender"]["score"]) <= 1e-3
         pose = theirs["pose"]
         assert np.abs(face.pose - np.array([pose["pitch"], pose["yaw"], pose["roll"]], np.float32)).max() <= 1e-3
         assert abs(face.liveness - theirs["liveness"]["score"]) <= 1e-5
