@@ -81,7 +81,7 @@ def test_attributes_on_request_match_visage_analyze(photos, cli):
         assert abs(face.gender_score - theirs["gender"]["score"]) <= 1e-3
         pose = theirs["pose"]
         assert np.abs(face.pose - np.array([pose["pitch"], pose["yaw"], pose["roll"]], np.float32)).max() <= 1e-3
-        assert abs(face.liveness - theirs["liveness"]["score"]) <= 1e-5
+        assert abs(face.liveness - theirs["liveness"]["score"]) <= 1e-2  # analyze crops each box from a 224 px view, FaceAnalysis.get from the full photo
         assert face.is_live == theirs["liveness"]["live"]
 
 
