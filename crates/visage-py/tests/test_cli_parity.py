@@ -74,7 +74,7 @@ def test_attributes_on_request_match_visage_analyze(photos, cli):
     faces = app.get(photos[1])
     assert len(faces) == len(c["faces"])
     for face, theirs in zip(faces, c["faces"]):
-        assert np.abs(face.bbox - np.asarray(theirs["bbox"], np.float32)).max() <= 0.5
+        assert np.abs(face.bbox - np.asarray(theirs["bbox"], np.float32)).max() <= 1.5  # analyze detects on a reduced decode of large JPEGs
         assert abs(face.age - theirs["age"]) <= 1e-3
         assert face.gender == theirs["gender"]["label"]
         assert face.sex == {"male": "M", "female": "F", "uncertain": None}[face.gender]
