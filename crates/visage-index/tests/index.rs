@@ -297,10 +297,16 @@ fn hnsw_scores_are_exact_f32_similarities_even_for_peaked_vectors() {
         v[i] += 1.0;
         data.extend(normalised(v));
     }
-    let mut index = filled(HnswIndex::new(dim, HnswParams::default()).unwrap(), &data);
     // The peaked vectors are nearly orthogonal to everything, so a short graph walk may not reach them
     // (an HNSW limit, not a quantisation one): a candidate list as long as the index makes the walk
     // visit every reachable node, and what is tested here is the int8 walk plus the f32 rescoring.
+    // Whether a near-orthogonal node keeps any incoming link depends on the insertion order, which
+    // `add_batch`'s concurrent inserts leave to the scheduler (CI once built a graph where row 500 had
+    // none); serial inserts build the same graph on every run.
+    let mut index = HnswIndex::new(dim, HnswParams::default()).unwrap();
+    for (id, v) in data.chunks_exact(dim).enumerate() {
+        index.add(id as u64, v).unwrap();
+    }
     index.set_ef_search(data.len() / dim);
     let exact = filled(ExactIndex::new(dim).unwrap(), &data);
     for row in [0, 17, 499, 500, 531, 563] {
