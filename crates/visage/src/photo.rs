@@ -127,8 +127,13 @@ fn box_scale(face: &Detection, min_side: f32) -> f32 {
 }
 
 /// A detection in the coordinates of the image shrunk by `sx`, `sy`. Boxes scale as areas (corner to
-/// corner); points are pixel positions, whose centres move by half a pixel between scales.
+/// corner); points are pixel positions, whose centres move by half a pixel between scales. At full
+/// size the detection is returned as it is: `(x + 0.5) - 0.5` is not always `x` in floating point,
+/// and that last bit would move the aligned crop (and its embedding) away from the full-size path's.
 fn rescale(face: &Detection, sx: f32, sy: f32) -> Detection {
+    if sx == 1.0 && sy == 1.0 {
+        return face.clone();
+    }
     let point = |p: &Point| Point::new((p.x + 0.5) * sx - 0.5, (p.y + 0.5) * sy - 0.5);
     Detection {
         bbox: face.bbox.scale(sx, sy),
@@ -181,5 +186,13 @@ mod tests {
         // Full-size pixels 0..4 make reduced pixel 0: their middle (x = 1.5) is its centre (x = 0).
         let p = rescale(&Detection { landmarks: [Point::new(1.5, 5.5); 5], ..f }, 0.25, 0.25).landmarks[0];
         assert!((p.x - 0.0).abs() < 1e-6 && (p.y - 1.0).abs() < 1e-6, "{p:?}");
+    }
+
+    #[test]
+    fn at_full_size_the_detection_is_unchanged_to_the_bit() {
+        // (0.01 + 0.5) - 0.5 is not 0.01 in f32: a round trip through pixel centres would move it.
+        assert_ne!((0.01f32 + 0.5) - 0.5, 0.01);
+        let f = Detection { landmarks: [Point::new(0.01, 1234.567); 5], ..face(1.0) };
+        assert_eq!(rescale(&f, 1.0, 1.0), f);
     }
 }
