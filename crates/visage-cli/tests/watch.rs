@@ -396,22 +396,7 @@ fn ctrl_c_ends_every_open_track() {
 fn server_sent_events_carry_the_same_events_as_the_cli() {
     let Some(sc) = scenes() else { return };
     let (_, cli_events) = watch(sc, &sc.aba, &["--detect-every", "2"]);
-    let r = run(visage(&sc.gallery), &["keys", "create", "--scopes", "admin", "--json"]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    let key: Value = serde_json::from_str(&r.stdout).unwrap();
-    let key = key["key"].as_str().unwrap().to_string();
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut server = visage(&sc.gallery)
-        .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while http(port, "GET", "/healthz", "", "").0 != 200 {
-        assert!(Instant::now() < deadline, "the service did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let Service { mut server, port, key } = Service::start(sc);
     let body = serde_json::json!({"source": s(&sc.aba), "detect_every": 2}).to_string();
     let (status, created) = http(port, "POST", "/v1/streams", &key, &body);
     assert_eq!(status, 201, "{created}");
@@ -452,6 +437,90 @@ fn server_sent_events_carry_the_same_events_as_the_cli() {
             assert!(x.zip(y).is_none_or(|(x, y)| (x - y).abs() < 1e-3) && x.is_some() == y.is_some(), "{a} vs {b}");
         }
     }
+}
+
+/// `visage serve` on the scenes' gallery, with an admin key.
+struct Service {
+    server: std::process::Child,
+    port: u16,
+    key: String,
+}
+
+impl Service {
+    fn start(sc: &Scenes) -> Service {
+        let r = run(visage(&sc.gallery), &["keys", "create", "--scopes", "admin", "--json"]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let key: Value = serde_json::from_str(&r.stdout).unwrap();
+        let key = key["key"].as_str().unwrap().to_string();
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let server = visage(&sc.gallery)
+            .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while http(port, "GET", "/healthz", "", "").0 != 200 {
+            assert!(Instant::now() < deadline, "the service did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Service { server, port, key }
+    }
+}
+
+/// The service shows a live stream that dropped as `reconnecting` while it is reopened, and as
+/// `failed`, with the reason and the reconnection count, once `reconnect_for_seconds` pass without a
+/// frame; a bad `reconnect_for_seconds` or `detect_every` is refused.
+#[test]
+fn the_service_lists_a_dropped_stream_as_reconnecting_then_failed() {
+    let Some(sc) = scenes() else { return };
+    let videos = shared_data().unwrap().join("video-nuaa-train");
+    let ts = sc._dir.path().join("service-a.ts");
+    let status = Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-nostdin", "-y", "-i"])
+        .arg(videos.join("real-0001-s1.mp4"))
+        .args(["-c", "copy", "-f", "mpegts"])
+        .arg(&ts)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let a = std::fs::read(&ts).unwrap();
+    // The probe, then a quarter of A in real time; then the server is gone.
+    let source = FlakyServer::start(vec![(a.clone(), None), (a[..a.len() / 4].to_vec(), Some(a.len() as f64 / 12.5))]);
+    let Service { mut server, port, key } = Service::start(sc);
+    for bad in [r#""reconnect_for_seconds": 0"#, r#""reconnect_for_seconds": 1e9"#, r#""detect_every": 0"#] {
+        let body = format!(r#"{{"source": "{}", {bad}}}"#, source.url);
+        let (status, text) = http(port, "POST", "/v1/streams", &key, &body);
+        assert_eq!(status, 400, "{bad}: {text}");
+    }
+    let body = serde_json::json!({"source": source.url, "reconnect_for_seconds": 4}).to_string();
+    let (status, created) = http(port, "POST", "/v1/streams", &key, &body);
+    assert_eq!(status, 201, "{created}");
+    let id = serde_json::from_str::<Value>(&created).unwrap()["id"].as_str().unwrap().to_string();
+    let mut states = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let last = loop {
+        let (status, list) = http(port, "GET", "/v1/streams", &key, "");
+        assert_eq!(status, 200, "{list}");
+        let list: Value = serde_json::from_str(&list).unwrap();
+        let stream = list.as_array().unwrap().iter().find(|s| s["id"] == id.as_str()).cloned().unwrap();
+        let state = stream["state"].as_str().unwrap().to_string();
+        if states.last() != Some(&state) {
+            states.push(state.clone());
+        }
+        if state == "failed" || state == "finished" {
+            break stream;
+        }
+        assert!(Instant::now() < deadline, "the stream never ended: {states:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(source.finish(), 2, "the probe and one connection were served");
+    assert_eq!(states, ["running", "reconnecting", "failed"], "{last}");
+    assert!(last["error"].as_str().unwrap().contains("giving up"), "{last}");
+    assert!(last["reconnects"].as_u64().unwrap() >= 1, "{last}");
+    assert!(last["summary"]["frames"].as_u64().unwrap() > 0, "{last}");
 }
 
 /// A live source that drops: a loopback HTTP server plays A as MPEG-TS at its real rate and closes

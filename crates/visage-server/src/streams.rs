@@ -23,14 +23,20 @@ use utoipa::ToSchema;
 use visage::store::AuditEvent;
 use visage::{Decision, Threshold};
 use visage_video::decision::DecisionSettings;
-use visage_video::source::{FrameSource, SourceSpec, SourceStatus, DEFAULT_FRAMES_FPS};
-use visage_video::{Event, WatchOptions, WatchSummary, Watcher};
+use visage_video::detect_every::MAX_DETECT_EVERY;
+use visage_video::source::{
+    FrameSource, ReconnectPolicy, SourceSpec, SourceStatus, DEFAULT_FRAMES_FPS, DEFAULT_GIVE_UP_AFTER,
+};
+use visage_video::{DetectEvery, Event, WatchOptions, WatchSummary, Watcher};
 
 /// Streams running at once, at most.
 const MAX_STREAMS: usize = 16;
 
 /// Events kept per stream for clients that connect later (the oldest go first).
 const KEPT_EVENTS: usize = 10_000;
+
+/// The longest `reconnect_for_seconds` a stream may ask for: a day.
+const MAX_RECONNECT_FOR_SECONDS: f64 = 86_400.0;
 
 /// How long `DELETE` waits for a stream to end its tracks.
 const STOP_WAIT: Duration = Duration::from_secs(15);
@@ -75,9 +81,10 @@ pub(crate) struct StartStream {
     /// A video file path on the server, a V4L2 camera (`/dev/video0`), an `rtsp://` or `http(s)://`
     /// stream, or a folder / glob of frames.
     source: String,
-    /// Run the detector on every Nth frame (1 to 100).
-    #[serde(default = "one")]
-    detect_every: u32,
+    /// Run the detector on every Nth frame (1 to 100); absent: about 10 detections per second of
+    /// video (every frame up to 14 frames/s, every 3rd frame of a 30 frames/s camera).
+    #[schema(minimum = 1, maximum = 100)]
+    detect_every: Option<u32>,
     /// Cosine similarity threshold in [-1, 1] (default: the configured one).
     threshold: Option<f32>,
     /// Refuse (never search) tracks that fail passive liveness.
@@ -85,14 +92,13 @@ pub(crate) struct StartStream {
     require_live: bool,
     /// Frame rate of a folder or glob of frames (default 10).
     fps: Option<f64>,
+    /// A live source that drops is reopened with backoff (0.5 s doubling up to 30 s); the stream fails
+    /// when no frame has come for this many seconds (default 300, at most 86,400).
+    reconnect_for_seconds: Option<f64>,
     /// The purpose the stream watches for: only subjects consented for it are recognised (a key bound
     /// to purposes must name one of them; bound to one: the default).
     #[schema(min_length = 1, max_length = 200)]
     purpose: Option<String>,
-}
-
-fn one() -> u32 {
-    1
 }
 
 /// A stream as listed.
@@ -103,7 +109,7 @@ pub(crate) struct StreamInfo {
     source: String,
     started_at: String,
     /// `running`, `reconnecting` (a live source dropped and is being reopened with backoff; it fails
-    /// after 5 minutes without a frame), `finished` (a file ended, or stopped) or `failed`.
+    /// after `reconnect_for_seconds` without a frame), `finished` (a file ended, or stopped) or `failed`.
     state: String,
     /// Events so far.
     events: u64,
@@ -196,9 +202,20 @@ pub(crate) async fn start_stream(
         }
         other => ApiError::bad_request("invalid_request", other.body_text()),
     })?;
-    if !(1..=100).contains(&request.detect_every) {
+    if request.detect_every.is_some_and(|n| !(1..=MAX_DETECT_EVERY).contains(&n)) {
         return Err(ApiError::bad_request("invalid_request", "detect_every must be from 1 to 100"));
     }
+    let give_up_after = match request.reconnect_for_seconds {
+        None => DEFAULT_GIVE_UP_AFTER,
+        Some(s) if s.is_finite() && s > 0.0 && s <= MAX_RECONNECT_FOR_SECONDS => Duration::from_secs_f64(s),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "invalid_request",
+                "reconnect_for_seconds must be above 0 and at most 86400",
+            ))
+        }
+    };
+    let reconnect = ReconnectPolicy { give_up_after: Some(give_up_after), ..ReconnectPolicy::default() };
     if request.threshold.is_some_and(|t| !(-1.0..=1.0).contains(&t)) {
         return Err(ApiError::bad_request("invalid_request", "threshold must be in [-1, 1]"));
     }
@@ -210,7 +227,7 @@ pub(crate) async fn start_stream(
     let fps = request.fps.unwrap_or(DEFAULT_FRAMES_FPS);
     let text = request.source.clone();
     // Probing a source can take seconds: off the executor.
-    let source = tokio::task::spawn_blocking(move || FrameSource::open(SourceSpec::parse(&text, fps)?))
+    let source = tokio::task::spawn_blocking(move || FrameSource::open_with(SourceSpec::parse(&text, fps)?, reconnect))
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
         .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unreadable_source", e.to_string()))?;
@@ -230,7 +247,7 @@ pub(crate) async fn start_stream(
         .store()
         .audit(AuditEvent::ok(&actor, "stream-start").detail(json!({"stream": id, "source": stream.source})))?;
     let options = WatchOptions {
-        detect_every: request.detect_every,
+        detect_every: request.detect_every.map_or(DetectEvery::Auto, DetectEvery::Frames),
         decision: DecisionSettings {
             decision: Decision {
                 threshold: request.threshold.map_or(Threshold::Configured, Threshold::Similarity),

@@ -11,6 +11,7 @@
 //! loop, [`webhook`] and [`draw`] are optional outputs.
 
 pub mod decision;
+pub mod detect_every;
 pub mod draw;
 pub mod events;
 pub mod scene_cut;
@@ -21,6 +22,7 @@ pub mod tracker;
 pub mod watch;
 pub mod webhook;
 
+pub use detect_every::DetectEvery;
 pub use events::{Event, EventKind};
 pub use source::{SourceError, SourceSpec};
 pub use watch::{WatchFailed, WatchOptions, WatchSummary, Watcher};

@@ -4,6 +4,7 @@
 //! the end of a file both end every open track with a `track_end` event.
 
 use crate::decision::{self, DecisionContext, DecisionSettings};
+use crate::detect_every::DetectEvery;
 use crate::draw::{colors, Label, VideoWriter};
 use crate::events::{Event, EventKind};
 use crate::scene_cut::{CutDetector, DEFAULT_CUT_THRESHOLD};
@@ -27,8 +28,9 @@ const TIMES_KEPT: u64 = 8192;
 /// How a watch runs.
 #[derive(Debug, Clone)]
 pub struct WatchOptions {
-    /// Run the detector on every Nth frame (1: every frame); the tracker predicts the others.
-    pub detect_every: u32,
+    /// How often the detector runs (by default about 10 times a second of video); the tracker
+    /// predicts the other frames.
+    pub detect_every: DetectEvery,
     pub decision: DecisionSettings,
     pub tracker: TrackerConfig,
     pub identity: IdentityConfig,
@@ -43,7 +45,7 @@ pub struct WatchOptions {
 impl Default for WatchOptions {
     fn default() -> Self {
         Self {
-            detect_every: 1,
+            detect_every: DetectEvery::Auto,
             decision: DecisionSettings::default(),
             tracker: TrackerConfig::default(),
             identity: IdentityConfig::default(),
@@ -63,6 +65,8 @@ pub struct WatchSummary {
     pub dropped_frames: u64,
     /// Times a live source was reopened after it dropped.
     pub reconnects: u64,
+    /// The detector ran on every Nth frame: this N (`auto` resolved for the source's frame rate).
+    pub detect_every: u32,
     /// Frames the detector ran on.
     pub detections: u64,
     /// Face crops embedded (with their liveness scored).
@@ -152,6 +156,8 @@ impl<'a> Watcher<'a> {
             },
             None => None,
         };
+        let detect_every = self.options.detect_every.frames(info.fps);
+        self.summary.detect_every = detect_every;
         let mut since_detection = u32::MAX;
         let result: Result<(), anyhow::Error> = (|| {
             while !stop.load(Ordering::SeqCst) {
@@ -162,7 +168,7 @@ impl<'a> Watcher<'a> {
                     Ok(None) => continue,
                     Err(crate::source::SourceEnded) => break,
                 };
-                let detect = since_detection >= self.options.detect_every.max(1) - 1;
+                let detect = since_detection >= detect_every - 1;
                 since_detection = if detect { 0 } else { since_detection + 1 };
                 self.process(&frame, detect, &mut emit)?;
                 if let Some(w) = writer.as_mut() {

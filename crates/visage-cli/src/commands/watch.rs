@@ -18,16 +18,18 @@ use visage_video::decision::DecisionSettings;
 use visage_video::source::{parse_give_up, FrameSource, ReconnectPolicy, SourceSpec, DEFAULT_FRAMES_FPS};
 use visage_video::track_liveness::{LivenessRule, DEFAULT_LIVENESS_FRAMES};
 use visage_video::webhook::{RetryPolicy, Webhook};
-use visage_video::{Event, WatchOptions, Watcher};
+use visage_video::{DetectEvery, Event, WatchOptions, Watcher};
 
 #[derive(Debug, Args)]
 pub struct WatchArgs {
     /// A video file (mp4, mkv, avi, webm, ...), a V4L2 camera (/dev/video0), an rtsp:// or http(s)://
     /// stream, or a folder or glob of frames ("frames/*.png"). Decoded by FFmpeg.
     pub source: String,
-    /// Run the face detector on every Nth frame; the tracker predicts the boxes in between.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
-    pub detect_every: u32,
+    /// Run the face detector on every Nth frame (1 to 100), the tracker predicting the boxes in
+    /// between; `auto`: about 10 detections per second of video (every frame up to 14 frames/s,
+    /// every 3rd frame of a 30 frames/s camera).
+    #[arg(long, default_value = "auto", value_name = "N|auto")]
+    pub detect_every: DetectEvery,
     /// The threshold (`--threshold` or `--target-far`) and `--require-live`: a track's liveness is
     /// decided on its first frames (`--liveness-frames`) before it is searched; a spoof track is never
     /// searched and gets a `spoof` event.
@@ -113,19 +115,36 @@ pub fn run(args: &WatchArgs) -> Result<ExitCode> {
         Err(failed) => &failed.summary,
     };
     eprintln!(
-        "{} frames in {:.1} s ({:.1} frames/s), {} dropped, {} reconnects, {} detector runs, {} faces embedded, {} tracks{}",
+        "{} frames in {:.1} s ({:.1} frames/s), {} dropped, {} reconnects, {} detector runs (every {}), {} faces embedded, {} tracks{}",
         summary.frames,
         summary.seconds,
         summary.fps,
         summary.dropped_frames,
         summary.reconnects,
         summary.detections,
+        ordinal_frame(summary.detect_every),
         summary.embeddings,
         summary.tracks,
         summary.drawn.as_ref().map_or(String::new(), |p| format!("; video written to {}", p.display()))
     );
     watched.with_context(|| format!("watching {}", source.spec().describe()))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// "frame", "2nd frame", "3rd frame", "4th frame", ...
+fn ordinal_frame(n: u32) -> String {
+    let suffix = match (n % 10, n % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    if n <= 1 {
+        "frame".into()
+    } else {
+        format!("{n}{suffix} frame")
+    }
 }
 
 /// Sets `stop` on Ctrl-C (SIGINT) or SIGTERM, so the watch ends its open tracks before exiting.
