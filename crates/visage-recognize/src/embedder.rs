@@ -8,7 +8,7 @@ use ndarray::{Array4, Ix2};
 use std::sync::Arc;
 use visage_core::l2_normalize;
 use visage_core::tensor::push_nchw;
-use visage_infer::{BackendKind, InferError, Model};
+use visage_infer::{InferError, Model};
 
 /// Length of an embedding of the default recogniser (ArcFace), the one the gallery stores.
 pub const EMBEDDING_DIM: usize = crate::arcface::INPUT.dim;
@@ -20,8 +20,10 @@ pub struct EmbedderOptions {
     /// Also embed the mirrored face and average the two (test-time augmentation). Off by default: it
     /// doubles the cost and did not improve this model on LFW.
     pub flip: bool,
-    /// Most faces per model run. `None` picks per backend: ONNX Runtime runs a batch as fast as the
-    /// faces one by one, tract runs batches slower, so tract gets 1.
+    /// Most faces per model run. `None`: 1 on both backends. Batches are slower per face on the
+    /// 2-core development machine: tract runs them slower, and ONNX Runtime 1.32 (one thread,
+    /// `fr_feature`, 2026-12-02) took 18 ms per face one by one, 20 at batch 4 and 23-26 at batch 8
+    /// (the activations of a batch outgrow the cache). Set it for hardware where batches pay.
     pub max_batch: Option<usize>,
 }
 
@@ -60,10 +62,7 @@ impl Embedder {
     }
 
     fn max_batch(&self) -> usize {
-        self.options.max_batch.unwrap_or(match self.model.backend() {
-            BackendKind::Ort => 32,
-            BackendKind::Tract => 1,
-        })
+        self.options.max_batch.unwrap_or(1)
     }
 
     /// One unit-length embedding per aligned face, in order.
