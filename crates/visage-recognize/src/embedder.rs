@@ -22,8 +22,8 @@ pub struct EmbedderOptions {
     pub flip: bool,
     /// Most faces per model run. `None`: 1 on both backends. Batches are slower per face on the
     /// 2-core development machine: tract runs them slower, and ONNX Runtime 1.32 (one thread,
-    /// `fr_feature`, 2026-12-02) took 18 ms per face one by one, 20 at batch 4 and 23-26 at batch 8
-    /// (the activations of a batch outgrow the cache). Set it for hardware where batches pay.
+    /// `fr_feature`, 2026-12-02) took 18 ms per face one by one, 20 at batch 4 and 23-26 at
+    /// batch 8. Set it for hardware where batches pay (a GPU).
     pub max_batch: Option<usize>,
 }
 

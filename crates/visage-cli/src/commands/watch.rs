@@ -170,3 +170,29 @@ fn stop_on_ctrl_c(stop: Arc<AtomicBool>) {
         tracing::warn!("Ctrl-C will not end tracks cleanly: {e}");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ordinal_frame;
+
+    #[test]
+    fn the_summary_names_every_nth_frame_in_english() {
+        let said: Vec<String> = [1, 2, 3, 4, 11, 12, 13, 21, 22, 23, 100].map(ordinal_frame).into();
+        assert_eq!(
+            said,
+            [
+                "frame",
+                "2nd frame",
+                "3rd frame",
+                "4th frame",
+                "11th frame",
+                "12th frame",
+                "13th frame",
+                "21st frame",
+                "22nd frame",
+                "23rd frame",
+                "100th frame"
+            ]
+        );
+    }
+}
