@@ -258,25 +258,32 @@ fn loadtest_reports_throughput_and_errors_by_status() {
     let port = free_port();
     let mut server = start(data.path(), port);
     let url = format!("http://127.0.0.1:{port}");
-    let run = |key: &str| -> Value {
+    let run_with = |key: &str, image: &std::path::Path| -> Value {
         let out = visage(data.path())
             .args(["loadtest", "--url", &url, "--key", key, "--image"])
-            .arg(&photo)
+            .arg(image)
             .args(["--rate", "4", "--seconds", "3", "--json"])
             .output()
             .unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         serde_json::from_slice(&out.stdout).unwrap()
     };
+    let run = |key: &str| run_with(key, &photo);
     let good = run(key["key"].as_str().unwrap());
     assert_eq!((good["ok"].as_u64(), good["errors"].as_u64()), (Some(12), Some(0)), "{good}");
     assert!(good["p50_ms"].as_f64().unwrap() > 0.0 && good["p99_ms"].as_f64() >= good["p50_ms"].as_f64());
+    // An upload the server reads whole and refuses: every request is counted under its status.
+    let garbage = data.path().join("not-an-image.jpg");
+    std::fs::write(&garbage, b"this is not a JPEG").unwrap();
+    let refused = run_with(key["key"].as_str().unwrap(), &garbage);
+    assert_eq!(refused["ok"].as_u64(), Some(0), "{refused}");
+    assert_eq!(refused["errors_by_kind"], serde_json::json!({"http_422": 12}), "{refused}");
     let bad = run("vsg_kNOPE_not-a-key");
     assert_eq!(bad["ok"].as_u64(), Some(0), "{bad}");
-    // The server answers 401 before reading the upload and closes the connection, so a client that
-    // reuses a connection can also see it reset: each failure is counted under what it was.
+    // The server answers 401 before reading the upload and closes the connection, so the client may
+    // see the 401 or, when the close races its upload, a reset (CI once saw only resets): each failure
+    // is counted under what it was.
     let kinds = bad["errors_by_kind"].as_object().unwrap();
-    assert!(kinds["http_401"].as_u64().unwrap() >= 1, "{bad}");
     assert!(kinds.keys().all(|k| k == "http_401" || k.starts_with("transport")), "{bad}");
     assert_eq!(kinds.values().map(|n| n.as_u64().unwrap()).sum::<u64>(), 12, "{bad}");
     server.kill().unwrap();
