@@ -474,17 +474,7 @@ impl Service {
 #[test]
 fn the_service_lists_a_dropped_stream_as_reconnecting_then_failed() {
     let Some(sc) = scenes() else { return };
-    let videos = shared_data().unwrap().join("video-nuaa-train");
-    let ts = sc._dir.path().join("service-a.ts");
-    let status = Command::new("ffmpeg")
-        .args(["-loglevel", "error", "-nostdin", "-y", "-i"])
-        .arg(videos.join("real-0001-s1.mp4"))
-        .args(["-c", "copy", "-f", "mpegts"])
-        .arg(&ts)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let a = std::fs::read(&ts).unwrap();
+    let a = mpegts(sc, "real-0001-s1");
     // The probe, then a quarter of A in real time; then the server is gone.
     let source = FlakyServer::start(vec![(a.clone(), None), (a[..a.len() / 4].to_vec(), Some(a.len() as f64 / 12.5))]);
     let Service { mut server, port, key } = Service::start(sc);
@@ -530,20 +520,7 @@ fn the_service_lists_a_dropped_stream_as_reconnecting_then_failed() {
 #[test]
 fn a_live_source_that_drops_reconnects_and_one_that_never_returns_ends_with_an_error() {
     let Some(sc) = scenes() else { return };
-    let videos = shared_data().unwrap().join("video-nuaa-train");
-    let ts = |name: &str| -> Vec<u8> {
-        let out = sc._dir.path().join(format!("{name}.ts"));
-        let status = Command::new("ffmpeg")
-            .args(["-loglevel", "error", "-nostdin", "-y", "-i"])
-            .arg(videos.join(format!("{name}.mp4")))
-            .args(["-c", "copy", "-f", "mpegts"])
-            .arg(&out)
-            .status()
-            .unwrap();
-        assert!(status.success());
-        std::fs::read(out).unwrap()
-    };
-    let (a, b) = (ts("real-0001-s1"), ts("real-0005-s2"));
+    let (a, b) = (mpegts(sc, "real-0001-s1"), mpegts(sc, "real-0005-s2"));
     // Connection 1 is ffprobe's probe (at full speed); 2 plays the first half of A in real time and
     // drops; 3 plays B in real time and ends; then the server is gone.
     let half = a[..a.len() / 2].to_vec();
@@ -587,6 +564,20 @@ fn a_live_source_that_drops_reconnects_and_one_that_never_returns_ends_with_an_e
     let started: Vec<&Value> = events.iter().filter(|e| e["event"] == "track_start").map(|e| &e["track"]).collect();
     let ended: Vec<&Value> = events.iter().filter(|e| e["event"] == "track_end").map(|e| &e["track"]).collect();
     assert_eq!(started, ended, "every track ends when the watch gives up");
+}
+
+/// The bytes of `video-nuaa-train/NAME.mp4` remuxed as MPEG-TS, the format a live HTTP source sends.
+fn mpegts(sc: &Scenes, name: &str) -> Vec<u8> {
+    let out = sc._dir.path().join(format!("{name}.ts"));
+    let status = Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-nostdin", "-y", "-i"])
+        .arg(shared_data().unwrap().join("video-nuaa-train").join(format!("{name}.mp4")))
+        .args(["-c", "copy", "-f", "mpegts"])
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::fs::read(out).unwrap()
 }
 
 /// A loopback HTTP server that answers one connection per part, in order: the part's bytes as

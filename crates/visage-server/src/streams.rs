@@ -23,7 +23,6 @@ use utoipa::ToSchema;
 use visage::store::AuditEvent;
 use visage::{Decision, Threshold};
 use visage_video::decision::DecisionSettings;
-use visage_video::detect_every::MAX_DETECT_EVERY;
 use visage_video::source::{
     FrameSource, ReconnectPolicy, SourceSpec, SourceStatus, DEFAULT_FRAMES_FPS, DEFAULT_GIVE_UP_AFTER,
 };
@@ -202,16 +201,19 @@ pub(crate) async fn start_stream(
         }
         other => ApiError::bad_request("invalid_request", other.body_text()),
     })?;
-    if request.detect_every.is_some_and(|n| !(1..=MAX_DETECT_EVERY).contains(&n)) {
-        return Err(ApiError::bad_request("invalid_request", "detect_every must be from 1 to 100"));
-    }
+    let detect_every = match request.detect_every {
+        None => DetectEvery::Auto,
+        Some(n) => {
+            DetectEvery::every(n).map_err(|e| ApiError::bad_request("invalid_request", format!("detect_every: {e}")))?
+        }
+    };
     let give_up_after = match request.reconnect_for_seconds {
         None => DEFAULT_GIVE_UP_AFTER,
         Some(s) if s.is_finite() && s > 0.0 && s <= MAX_RECONNECT_FOR_SECONDS => Duration::from_secs_f64(s),
         Some(_) => {
             return Err(ApiError::bad_request(
                 "invalid_request",
-                "reconnect_for_seconds must be above 0 and at most 86400",
+                format!("reconnect_for_seconds must be above 0 and at most {MAX_RECONNECT_FOR_SECONDS}"),
             ))
         }
     };
@@ -247,7 +249,7 @@ pub(crate) async fn start_stream(
         .store()
         .audit(AuditEvent::ok(&actor, "stream-start").detail(json!({"stream": id, "source": stream.source})))?;
     let options = WatchOptions {
-        detect_every: request.detect_every.map_or(DetectEvery::Auto, DetectEvery::Frames),
+        detect_every,
         decision: DecisionSettings {
             decision: Decision {
                 threshold: request.threshold.map_or(Threshold::Configured, Threshold::Similarity),

@@ -25,6 +25,15 @@ pub enum DetectEvery {
 }
 
 impl DetectEvery {
+    /// Every `n`th frame, `n` from 1 to [`MAX_DETECT_EVERY`].
+    pub fn every(n: u32) -> Result<DetectEvery, String> {
+        if (1..=MAX_DETECT_EVERY).contains(&n) {
+            Ok(DetectEvery::Frames(n))
+        } else {
+            Err(format!("every Nth frame must be from 1 to {MAX_DETECT_EVERY}, not {n}"))
+        }
+    }
+
     /// N for a video at `fps` frames per second (1 when the rate is unknown).
     pub fn frames(self, fps: f64) -> u32 {
         match self {
@@ -45,10 +54,9 @@ impl FromStr for DetectEvery {
         if text.trim().eq_ignore_ascii_case("auto") {
             return Ok(DetectEvery::Auto);
         }
-        match text.trim().parse::<u32>() {
-            Ok(n) if (1..=MAX_DETECT_EVERY).contains(&n) => Ok(DetectEvery::Frames(n)),
-            _ => Err(format!("`{text}` is neither `auto` nor a whole number from 1 to {MAX_DETECT_EVERY}")),
-        }
+        let n = text.trim().parse::<u32>().ok();
+        n.and_then(|n| DetectEvery::every(n).ok())
+            .ok_or_else(|| format!("`{text}` is neither `auto` nor a whole number from 1 to {MAX_DETECT_EVERY}"))
     }
 }
 
@@ -82,6 +90,8 @@ mod tests {
         for bad in ["0", "101", "-1", "2.5", "often", ""] {
             assert!(bad.parse::<DetectEvery>().is_err(), "{bad}");
         }
+        assert_eq!(DetectEvery::every(100), Ok(DetectEvery::Frames(100)));
+        assert!(DetectEvery::every(0).is_err() && DetectEvery::every(101).is_err());
         assert_eq!(DetectEvery::Frames(7).to_string(), "7");
         assert_eq!(DetectEvery::Auto.to_string(), "auto");
     }
