@@ -1,5 +1,6 @@
 //! The second recogniser (SFace) and the score fusion, as a user runs them: `--recognizer` in
-//! `verify`, `embed` and `models list`, their own thresholds, and the clear refusals (galleries, tract).
+//! `verify`, `embed`, `models list` and the gallery commands, their own thresholds, and the clear
+//! refusals (a gallery of another recogniser's templates, tract).
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -84,7 +85,7 @@ fn embeddings_have_each_recognisers_length_and_unit_norm() {
 }
 
 #[test]
-fn galleries_tract_and_unknown_names_are_refused_clearly() {
+fn tract_and_unknown_names_are_refused_clearly() {
     let sandbox = Sandbox::new();
     let unknown = visage(&sandbox, &["verify", "--recognizer", "facenet", "a.jpg", "b.jpg"]);
     assert_eq!(unknown.code, 2);
@@ -94,10 +95,79 @@ fn galleries_tract_and_unknown_names_are_refused_clearly() {
     let tract = visage(&sandbox, &["embed", "--backend", "tract", "--recognizer", "sface", path_str(&photo)]);
     assert_ne!(tract.code, 0);
     assert!(tract.stderr.contains("--backend ort"), "{}", tract.stderr);
-    let args = ["enroll", "--subject", "cp", "--purpose", "test", "--evidence", "form-1", "--recognizer", "sface"];
+}
+
+/// `enroll` with a recogniser, in `sandbox`'s gallery.
+fn enrol(sandbox: &Sandbox, recognizer: &str, subject: &str, photo: &Path) -> Run {
+    enrol_in(sandbox, &[], recognizer, subject, photo)
+}
+
+/// `enroll` with a recogniser, in the gallery `env` names (`VISAGE_STORE`), else in `sandbox`'s.
+fn enrol_in(sandbox: &Sandbox, env: &[(&str, &str)], recognizer: &str, subject: &str, photo: &Path) -> Run {
+    let args =
+        ["enroll", "--subject", subject, "--purpose", "test", "--evidence", "form-1", "--recognizer", recognizer];
     let mut args = args.to_vec();
-    args.push(path_str(&photo));
-    let enrol = visage(&sandbox, &args);
-    assert_ne!(enrol.code, 0);
-    assert!(enrol.stderr.contains("gallery stores 512-d ArcFace templates"), "{}", enrol.stderr);
+    args.push(path_str(photo));
+    let mut cmd = sandbox.command(env!("CARGO_BIN_EXE_visage"));
+    cmd.env_remove("VISAGE_BACKEND").env("VISAGE_DATA_DIR", sandbox.data()).envs(env.iter().copied());
+    run(cmd, &args)
+}
+
+#[test]
+fn galleries_of_sface_and_fusion_templates_enrol_and_identify_and_refuse_another_recogniser() {
+    let Some(lfw) = lfw_dir() else { return };
+    for recognizer in ["sface", "fusion"] {
+        let sandbox = Sandbox::new();
+        for (subject, name) in [("cp", "Colin_Powell"), ("gwb", "George_W_Bush")] {
+            let out = enrol(&sandbox, recognizer, subject, &lfw_photo(&lfw, name, 1));
+            assert_eq!(out.code, 0, "{recognizer}: {}", out.stderr);
+        }
+        for (subject, name) in [("cp", "Colin_Powell"), ("gwb", "George_W_Bush")] {
+            let photo = lfw_photo(&lfw, name, 2);
+            let out = visage(&sandbox, &["identify", "--json", "--recognizer", recognizer, path_str(&photo)]);
+            assert_eq!(out.code, 0, "{recognizer}: {}", out.stderr);
+            let v = json(&out);
+            assert_eq!(v["faces"][0]["match"], subject, "{recognizer}: {v}");
+            assert_eq!(v["faces"][0]["candidates"].as_array().unwrap().len(), 2, "{recognizer}: {v}");
+        }
+        // Another recogniser's embeddings cannot be compared with these templates: refused, and the
+        // message names the recogniser that can.
+        let photo = lfw_photo(&lfw, "Colin_Powell", 2);
+        let other = visage(&sandbox, &["identify", path_str(&photo)]);
+        assert_ne!(other.code, 0, "{recognizer}");
+        let expected = format!("2 template(s) of --recognizer {recognizer}");
+        assert!(other.stderr.contains(&expected) && other.stderr.contains("cannot compare"), "{}", other.stderr);
+        let mixing = enrol(&sandbox, "arcface", "tb", &lfw_photo(&lfw, "Tony_Blair", 1));
+        assert_ne!(mixing.code, 0, "{recognizer}: an arcface template in a {recognizer} gallery");
+        assert!(mixing.stderr.contains(&expected), "{}", mixing.stderr);
+        let subjects = visage(&sandbox, &["subjects", "--json"]);
+        assert!(!subjects.stdout.contains("\"tb\""), "nothing enrolled: {}", subjects.stdout);
+        // Commands that compare no faces work on any gallery: listing (above), export and erasure.
+        let export = visage(&sandbox, &["export", "cp"]);
+        assert_eq!(export.code, 0, "{}", export.stderr);
+        let erase = visage(&sandbox, &["delete", "cp"]);
+        assert_eq!(erase.code, 0, "{}", erase.stderr);
+    }
+}
+
+#[test]
+fn postgres_keeps_sface_templates_encrypted_and_refuses_them_in_its_512_d_plain_column() {
+    let Some(lfw) = lfw_dir() else { return };
+    let sandbox = Sandbox::new();
+    let photo = lfw_photo(&lfw, "Colin_Powell", 1);
+    let server = visage_testkit::postgres_server();
+    let plain = server.create_database("sface_plain");
+    let refused = enrol_in(&sandbox, &[("VISAGE_STORE", &plain)], "sface", "cp", &photo);
+    assert_ne!(refused.code, 0);
+    assert!(refused.stderr.contains("--pg-templates encrypted"), "{}", refused.stderr);
+    let encrypted = server.create_database("sface_encrypted");
+    let env = [("VISAGE_STORE", encrypted.as_str()), ("VISAGE_PG_TEMPLATES", "encrypted")];
+    let enrolled = enrol_in(&sandbox, &env, "sface", "cp", &photo);
+    assert_eq!(enrolled.code, 0, "{}", enrolled.stderr);
+    let mut cmd = sandbox.command(env!("CARGO_BIN_EXE_visage"));
+    cmd.env_remove("VISAGE_BACKEND").env("VISAGE_DATA_DIR", sandbox.data()).envs(env);
+    let probe = lfw_photo(&lfw, "Colin_Powell", 2);
+    let identified = run(cmd, &["identify", "--json", "--recognizer", "sface", path_str(&probe)]);
+    assert_eq!(identified.code, 0, "{}", identified.stderr);
+    assert_eq!(json(&identified)["faces"][0]["match"], "cp", "{}", identified.stdout);
 }

@@ -410,3 +410,30 @@ fn two_services_on_one_postgres_database() {
         }
     }
 }
+
+#[test]
+fn a_service_started_with_sface_enrols_identifies_and_reports_it() {
+    let data = tempfile::tempdir().unwrap();
+    let key = admin_key(data.path());
+    let photo = portrait_jpeg();
+    let port = free_port();
+    let mut server = start_with(data.path(), port, &[("VISAGE_RECOGNIZER", "sface")]);
+    let (status, text) = request(port, "GET", "/v1/info", &key, &[], "").unwrap();
+    assert_eq!(status, 200, "{text}");
+    let info: Value = serde_json::from_str(&dechunk(&text)).unwrap();
+    assert_eq!(info["recognizer"], "sface", "{info}");
+    assert!(info["models"].as_array().unwrap().iter().any(|m| m["licence"] == "Apache-2.0"), "{info}");
+    let (body, ct) = enrol_body(&photo);
+    let (status, text) = request(port, "POST", "/v1/subjects/ann/enroll", &key, &body, &ct).unwrap();
+    assert_eq!(status, 201, "{text}");
+    assert_eq!(identified(port, &key, &photo), "ann");
+    server.kill().unwrap();
+    server.wait().unwrap();
+    // The default recogniser cannot compare with these templates: the service does not start, and says
+    // which recogniser can.
+    let refused =
+        visage(data.path()).args(["serve", "--addr", &format!("127.0.0.1:{}", free_port())]).output().unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("1 template(s) of --recognizer sface"), "{stderr}");
+}

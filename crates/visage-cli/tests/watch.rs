@@ -90,7 +90,7 @@ fn build_scenes() -> Option<Scenes> {
     let (na, nb) = (frame_count(&a), frame_count(&b));
     assert_eq!(frame_count(&aba), 2 * na + nb);
     let gallery = dir.path().join("gallery");
-    enrol_a(&data, &gallery);
+    enrol_a(&data, &gallery, &[]);
     Some(Scenes {
         gallery,
         aba,
@@ -133,7 +133,7 @@ fn frame_count(video: &Path) -> u64 {
 }
 
 /// Enrols A from session 2 of the antispoof set (the videos are session 1): three frames.
-fn enrol_a(data: &Path, gallery: &Path) {
+fn enrol_a(data: &Path, gallery: &Path, extra: &[&str]) {
     let labels = std::fs::read_to_string(data.join("antispoof-nuaa-dev/labels.csv")).unwrap();
     let mut photos: Vec<PathBuf> = labels
         .lines()
@@ -146,14 +146,19 @@ fn enrol_a(data: &Path, gallery: &Path) {
     // checks liveness: this live subject passes it.
     let mut args = vec!["enroll", "--subject", A, "--purpose", "door", "--evidence", "test", "--min-face-size", "100"];
     args.extend(picked);
+    args.extend(extra);
     let r = run(visage(gallery), &args);
     assert_eq!(r.code, 0, "{}", r.stderr);
 }
 
 fn watch(scenes: &Scenes, source: &Path, extra: &[&str]) -> (Run, Vec<Value>) {
+    watch_gallery(&scenes.gallery, source, extra)
+}
+
+fn watch_gallery(gallery: &Path, source: &Path, extra: &[&str]) -> (Run, Vec<Value>) {
     let mut args = vec!["watch", s(source), "--json"];
     args.extend(extra);
-    let r = run(visage(&scenes.gallery), &args);
+    let r = run(visage(gallery), &args);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let events = r.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     (r, events)
@@ -281,6 +286,34 @@ fn a_beside_b_gives_two_tracks_a_named_and_b_unknown() {
     }
     let decided: Vec<_> = tracks.iter().map(|t| t.3.clone()).collect();
     assert!(decided.contains(&vec!["identified".to_string()]) && decided.contains(&vec!["unknown".to_string()]));
+}
+
+#[test]
+fn a_gallery_of_sface_templates_is_watched_with_sface() {
+    let Some(sc) = scenes() else { return };
+    let data = shared_data().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let gallery = dir.path().join("gallery");
+    enrol_a(&data, &gallery, &["--recognizer", "sface"]);
+    let (_, events) = watch_gallery(&gallery, &sc.side, &["--recognizer", "sface"]);
+    let decisions: Vec<(&str, Option<&str>, bool)> = events
+        .iter()
+        .filter(|e| e["event"] == "identified" || e["event"] == "unknown")
+        .map(|e| {
+            let left = e["bbox"][0].as_f64().unwrap() + e["bbox"][2].as_f64().unwrap() < 1280.0;
+            (e["event"].as_str().unwrap(), e["subject"].as_str(), left)
+        })
+        .collect();
+    assert!(decisions.contains(&("identified", Some(A), true)), "{decisions:?}");
+    assert!(decisions.contains(&("unknown", None, false)), "{decisions:?}");
+    for &(event, subject, left) in &decisions {
+        let expected = if left { ("identified", Some(A)) } else { ("unknown", None) };
+        assert_eq!((event, subject), expected, "{decisions:?}");
+    }
+    // Watching with the default recogniser is refused: it could not compare with these templates.
+    let mismatched = run(visage(&gallery), &["watch", s(&sc.side), "--json"]);
+    assert_ne!(mismatched.code, 0, "{}", mismatched.stderr);
+    assert!(mismatched.stderr.contains("--recognizer sface"), "{}", mismatched.stderr);
 }
 
 #[test]

@@ -8,7 +8,7 @@ use crate::events;
 use crate::keys::StoreKey;
 use crate::model::{
     Consent, ConsentChanges, ConsentGrant, GalleryCounts, GalleryDump, NewTemplate, PurgeReport, Subject,
-    SubjectExport, Template, TemplateChanges, TemplateRecord,
+    SubjectExport, Template, TemplateChanges, TemplateModel, TemplateRecord,
 };
 
 /// The gallery's operations: subjects, templates, consent, API keys and the audit log. Every backend
@@ -40,6 +40,15 @@ pub trait GalleryStore: Send + Sync + std::fmt::Debug {
 
     /// Every template, decrypted, for building an in-process search index.
     fn all_templates(&self) -> Result<Vec<TemplateRecord>, StoreError>;
+
+    /// The embedding models the templates were made by, with their counts, most templates first.
+    fn template_models(&self) -> Result<Vec<TemplateModel>, StoreError>;
+
+    /// The one embedding length this store can hold, when it has one (pgvector's fixed-size column for
+    /// plain templates); `None` when templates of any length are kept (encrypted templates).
+    fn vector_dim(&self) -> Option<usize> {
+        None
+    }
 
     /// Erases a subject (templates, consent); the audit keeps a tombstone. Returns the erased template ids.
     fn delete_subject(&self, subject_id: &str, actor: &str) -> Result<Vec<i64>, StoreError>;
@@ -139,6 +148,10 @@ pub trait GalleryStore: Send + Sync + std::fmt::Debug {
     /// audit chain is copied as it is, with the audit key it was made with, so it still verifies.
     fn load(&mut self, dump: &GalleryDump) -> Result<(), StoreError>;
 }
+
+/// [`GalleryStore::template_models`] in SQL both backends speak.
+pub(crate) const TEMPLATE_MODELS: &str = "SELECT model_id, model_sha256, COUNT(*) FROM templates
+     GROUP BY model_id, model_sha256 ORDER BY COUNT(*) DESC, model_id";
 
 /// Copies every row of `from` into the empty `to`, then checks that both hold the same counts and that
 /// the copied audit chain verifies. Returns the counts.

@@ -2,7 +2,7 @@
 //!
 //! One SQLite file (WAL mode, versioned migrations) holds:
 //! - **subjects**: an id, a display name and metadata; never a face image;
-//! - **templates**: 512-d embeddings, each encrypted with AES-256-GCM under the store key and bound to
+//! - **templates**: embeddings (512-d for the default recogniser), each encrypted with AES-256-GCM under the store key and bound to
 //!   its subject, with the model that made it and a quality score;
 //! - **consent records**: purpose, legal basis, evidence reference, granted / expires / revoked;
 //! - an **audit log**: every read and write of biometric data, hash-chained with an HMAC so that an
@@ -36,7 +36,7 @@ pub use gallery::{migrate, GalleryStore};
 pub use keys::{KeySource, StoreKey, KEY_ENV};
 pub use model::{
     ActiveConsent, Consent, ConsentChanges, ConsentGrant, GalleryCounts, GalleryDump, NewTemplate, PurgeReport,
-    Subject, SubjectExport, Template, TemplateChanges, TemplateMode, TemplateRecord,
+    Subject, SubjectExport, Template, TemplateChanges, TemplateMode, TemplateModel, TemplateRecord,
 };
 pub use rules::validate_subject_id;
 pub use spec::StoreSpec;

@@ -65,6 +65,15 @@ pub struct Template {
     pub embedding: Option<Vec<f32>>,
 }
 
+/// One embedding model whose templates a gallery holds, and how many (no biometric data): what a
+/// system opening the gallery checks its recogniser against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateModel {
+    pub model_id: String,
+    pub model_sha256: String,
+    pub templates: usize,
+}
+
 /// A decrypted template, for building the search index.
 #[derive(Debug, Clone)]
 pub struct TemplateRecord {

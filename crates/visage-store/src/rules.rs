@@ -38,7 +38,7 @@ pub(crate) fn check_enrolment(
         }
         if let Some(dim) = dim.filter(|d| *d != t.embedding.len()) {
             return Err(StoreError::Invalid(format!(
-                "embedding has {} values; the PostgreSQL gallery keeps {dim}-d templates",
+                "embedding has {} values; plain PostgreSQL templates are {dim}-d (encrypted ones have any length)",
                 t.embedding.len()
             )));
         }

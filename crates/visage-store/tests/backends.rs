@@ -7,7 +7,7 @@ use std::sync::Arc;
 use visage_store::postgres::{PgStore, DIM};
 use visage_store::{
     migrate, AuditEvent, AuditFilter, ConsentGrant, GalleryStore, NewTemplate, Store, StoreError, StoreKey,
-    TemplateMode,
+    TemplateMode, TemplateModel,
 };
 
 /// A unit vector pointing mostly along axis `axis`, slightly perturbed by `jitter`.
@@ -102,6 +102,28 @@ fn behaviour(backend: Backend) {
     let all = store_ref.all_templates().unwrap();
     assert_eq!(all.len(), 4);
     assert!(all.iter().any(|t| t.subject_id == "alice" && t.embedding == embedding(0, 0.2)));
+    // Which models made the templates; another recogniser's (another length) is kept unless the store
+    // has one fixed length (pgvector's column for plain templates).
+    let arcface = TemplateModel { model_id: "arcface".into(), model_sha256: "m1".into(), templates: 4 };
+    assert_eq!(store_ref.template_models().unwrap(), std::slice::from_ref(&arcface));
+    let short =
+        NewTemplate { embedding: vec![0.6, 0.8], model_id: "sface".into(), model_sha256: "m2".into(), quality: 0.9 };
+    let enrolled = store_ref.enroll("frank", None, &consent("door"), &[short], "t", serde_json::json!({}));
+    match store_ref.vector_dim() {
+        Some(dim) => {
+            assert_eq!(dim, DIM);
+            let error = enrolled.unwrap_err().to_string();
+            assert!(error.contains("2 values") && error.contains("512"), "{error}");
+            assert!(store_ref.subject("frank").unwrap().is_none());
+        }
+        None => {
+            enrolled.unwrap();
+            let sface = TemplateModel { model_id: "sface".into(), model_sha256: "m2".into(), templates: 1 };
+            assert_eq!(store_ref.template_models().unwrap(), [arcface.clone(), sface]);
+            store_ref.delete_subject("frank", "t").unwrap();
+        }
+    }
+    assert_eq!(store_ref.template_models().unwrap(), [arcface]);
     // Export: audited, templates only when asked.
     let export = store_ref.export("alice", false, "t").unwrap();
     assert!(export.templates.iter().all(|t| t.embedding.is_none()));
@@ -149,7 +171,7 @@ fn behaviour(backend: Backend) {
     assert!(store_ref.audit_entries(&alice_filter).unwrap().is_empty(), "erased entries still found by id");
     let all = store_ref.audit_entries(&AuditFilter::default()).unwrap();
     assert!(!serde_json::to_string(&all).unwrap().contains("alice"), "the log still names the erased subject");
-    let tomb = all.iter().find(|e| e.action == "delete" && e.outcome == "ok").unwrap();
+    let tomb = all.iter().rev().find(|e| e.action == "delete" && e.outcome == "ok").unwrap();
     assert_eq!(tomb.detail["templates_erased"], 2);
     let pseudonym = tomb.subject.clone().unwrap();
     assert!(pseudonym.starts_with("subj-"), "{pseudonym}");

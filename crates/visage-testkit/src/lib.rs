@@ -76,8 +76,14 @@ fn fetch_sample_photos() -> Result<Vec<PathBuf>, String> {
 }
 
 /// The shared evaluation data folder (`../shared/data` beside the repository), if present.
+///
+/// Found from the crate under test as `cargo test` names it when it runs the test (every crate sits at
+/// `crates/NAME`), and only failing that from where this crate was compiled: clones that share one
+/// target dir reuse this crate's build, so its compile-time path can be another clone's.
 pub fn shared_data() -> Option<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
+    let crate_dir =
+        std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), PathBuf::from);
+    let root = crate_dir.join("../../../shared/data");
     root.canonicalize().ok().filter(|p| p.is_dir())
 }
 

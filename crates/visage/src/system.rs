@@ -12,6 +12,7 @@ use visage_index::IndexKind;
 mod identify;
 mod live;
 mod purpose_filter;
+mod recognizer_check;
 mod search_index;
 mod verify;
 pub use identify::{Identification, IdentifiedFace};
@@ -48,6 +49,11 @@ pub struct SystemConfig {
     /// templates keep the photos' order. 1 by default: a service already runs requests in parallel;
     /// `visage enroll` uses every core.
     pub enrol_workers: usize,
+    /// Take the recogniser from the gallery: the one that made most of its templates, when it can run
+    /// here, instead of `analyzer.recognizer`; for work that compares no faces (listing, erasure,
+    /// export, consent, audit), which must never be refused for the recogniser. Off by default: a
+    /// recogniser that cannot compare with the gallery's templates is refused ([`VisageError::Invalid`]).
+    pub recognizer_from_gallery: bool,
 }
 
 impl SystemConfig {
@@ -63,6 +69,7 @@ impl SystemConfig {
             enrol_liveness: EnrolLiveness::default(),
             store: None,
             enrol_workers: 1,
+            recognizer_from_gallery: false,
         }
     }
 }
@@ -141,7 +148,7 @@ pub struct FaceRecognitionSystem {
 impl FaceRecognitionSystem {
     /// Opens the gallery in `config.data_dir` (creating it and its key on first run), purges templates
     /// whose consent has expired, and builds the search index from the store.
-    pub fn open(config: SystemConfig) -> Result<FaceRecognitionSystem, VisageError> {
+    pub fn open(mut config: SystemConfig) -> Result<FaceRecognitionSystem, VisageError> {
         let key = StoreKey::load_or_create(&config.data_dir)?;
         let spec = config.store.clone().unwrap_or_else(|| StoreSpec::Sqlite(config.data_dir.clone()));
         let store = spec.open(key)?;
@@ -149,15 +156,14 @@ impl FaceRecognitionSystem {
         if purged.templates_removed > 0 {
             tracing::info!("removed {} template(s) whose consent expired", purged.templates_removed);
         }
+        if config.recognizer_from_gallery {
+            if let Some(kind) = recognizer_check::gallery_recognizer(store.as_ref())? {
+                config.analyzer.recognizer = kind;
+            }
+        }
         let analyzer = FaceAnalyzer::new(config.analyzer.clone())?;
-        if analyzer.embedding_dim() != visage_recognize::EMBEDDING_DIM {
-            return Err(VisageError::Invalid(format!(
-                "the gallery stores {}-d ArcFace templates; --recognizer {} makes {}-d embeddings, so galleries \
-                 use the default recogniser (arcface) or an imported 512-d ArcFace (imported:NAME)",
-                visage_recognize::EMBEDDING_DIM,
-                analyzer.recognizer_kind(),
-                analyzer.embedding_dim()
-            )));
+        if !config.recognizer_from_gallery {
+            recognizer_check::check_recognizer(store.as_ref(), &analyzer)?;
         }
         if analyzer.policy().configured.is_nan() {
             // An uncalibrated imported recogniser: enrolment's duplicate check and identification need a
@@ -165,7 +171,7 @@ impl FaceRecognitionSystem {
             return Err(VisageError::NoThreshold);
         }
         let (_, model_sha) = analyzer.embedding_model();
-        let mut index = SubjectIndex::new(config.index)?;
+        let mut index = SubjectIndex::new(config.index, analyzer.embedding_dim())?;
         // A store that searches in the database needs no copy of the templates here.
         if !store.searches_in_database() {
             // The position first: whatever changes after it is applied again by `sync`, harmlessly.

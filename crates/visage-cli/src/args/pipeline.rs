@@ -22,8 +22,9 @@ pub struct PipelineArgs {
     pub detector: DetectorKind,
     /// Recogniser: arcface (default, 512-d), sface (OpenCV Zoo SFace, 128-d), fusion (score fusion
     /// of both), or imported:NAME (an ArcFace model imported with `visage models import`, uncalibrated
-    /// until `visage calibrate` runs with it). Galleries store 512-d templates: arcface or an imported one.
-    #[arg(long, default_value = "arcface")]
+    /// until `visage calibrate` runs with it). A gallery's templates are compared only with embeddings of
+    /// the recogniser that made them: pass the same one to every command on that gallery.
+    #[arg(long, env = "VISAGE_RECOGNIZER", default_value = "arcface")]
     pub recognizer: RecognizerKind,
     /// CenterFace: shrink images so their longest side is at most this before detection.
     #[arg(long, default_value_t = 640)]

@@ -5,7 +5,7 @@ use super::consent::row_to_consent;
 use super::keys::row_to_key;
 use super::pseudonyms;
 use super::secrets::put;
-use super::store::{PgStore, DIM};
+use super::store::PgStore;
 use crate::error::StoreError;
 use crate::model::{DumpedTemplate, GalleryDump, Subject};
 use crate::secrets::{self, AUDIT_KEY_NAME};
@@ -66,12 +66,15 @@ impl PgStore {
 
     /// Loads a dump into this empty gallery (see [`crate::GalleryStore::load`]).
     pub(super) fn load(&mut self, dump: &GalleryDump) -> Result<(), StoreError> {
-        if let Some(t) = dump.templates.iter().find(|t| t.embedding.len() != DIM) {
-            return Err(StoreError::Invalid(format!(
-                "template {} has {} values; the PostgreSQL gallery keeps {DIM}-d templates",
-                t.id,
-                t.embedding.len()
-            )));
+        if let Some(dim) = self.vector_dim() {
+            if let Some(t) = dump.templates.iter().find(|t| t.embedding.len() != dim) {
+                return Err(StoreError::Invalid(format!(
+                    "template {} has {} values; plain PostgreSQL templates are {dim}-d vectors (encrypted ones \
+                     have any length)",
+                    t.id,
+                    t.embedding.len()
+                )));
+            }
         }
         let sealed_audit_key = secrets::seal(&self.key, AUDIT_KEY_NAME, &dump.audit_key);
         let sealed: Vec<_> = dump.templates.iter().map(|t| self.seal_or_plain(&t.subject_id, &t.embedding)).collect();

@@ -9,7 +9,7 @@ use crate::gallery::GalleryStore;
 use crate::keys::StoreKey;
 use crate::model::{
     Consent, ConsentChanges, ConsentGrant, GalleryDump, NewTemplate, PurgeReport, Subject, SubjectExport,
-    TemplateChanges, TemplateRecord,
+    TemplateChanges, TemplateModel, TemplateRecord,
 };
 
 impl GalleryStore for PgStore {
@@ -43,6 +43,14 @@ impl GalleryStore for PgStore {
 
     fn all_templates(&self) -> Result<Vec<TemplateRecord>, StoreError> {
         PgStore::all_templates(self)
+    }
+
+    fn template_models(&self) -> Result<Vec<TemplateModel>, StoreError> {
+        PgStore::template_models(self)
+    }
+
+    fn vector_dim(&self) -> Option<usize> {
+        PgStore::vector_dim(self)
     }
 
     fn bulk_import(

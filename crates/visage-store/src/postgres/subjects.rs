@@ -1,6 +1,6 @@
 //! Subjects in the PostgreSQL gallery: enrolment, bulk import, lookup, erasure and export.
 
-use super::store::{subject_exists, template_ids, PgStore, ACTIVE, DIM, INSERT_TEMPLATE};
+use super::store::{subject_exists, template_ids, PgStore, ACTIVE, INSERT_TEMPLATE};
 use crate::error::StoreError;
 use crate::events;
 use crate::gallery::{self, refuse_unknown_subject};
@@ -20,7 +20,7 @@ impl PgStore {
         detail: serde_json::Value,
     ) -> Result<Vec<i64>, StoreError> {
         let now = time_util::now();
-        rules::check_enrolment(subject_id, consent, templates, &now, Some(DIM))?;
+        rules::check_enrolment(subject_id, consent, templates, &now, self.vector_dim())?;
         let sealed: Vec<_> = templates.iter().map(|t| self.seal_or_plain(subject_id, &t.embedding)).collect();
         self.write(move |tx, audit| {
             tx.execute(
@@ -89,7 +89,7 @@ impl PgStore {
         consent: &ConsentGrant,
         actor: &str,
     ) -> Result<usize, StoreError> {
-        rules::check_import(rows, consent, Some(DIM))?;
+        rules::check_import(rows, consent, self.vector_dim())?;
         let now = time_util::now();
         let mode = self.mode;
         let sealed: Vec<_> = rows.iter().map(|(s, t)| self.seal_or_plain(s, &t.embedding)).collect();

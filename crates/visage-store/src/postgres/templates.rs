@@ -2,7 +2,7 @@
 
 use super::store::PgStore;
 use crate::error::StoreError;
-use crate::model::{TemplateChanges, TemplateMode, TemplateRecord};
+use crate::model::{TemplateChanges, TemplateMode, TemplateModel, TemplateRecord};
 use pgvector::Vector;
 use postgres::{IsolationLevel, Row};
 
@@ -63,6 +63,25 @@ impl PgStore {
             )?)
         })?;
         self.template_records(&rows)
+    }
+
+    /// The embedding models of the templates (see [`crate::GalleryStore::template_models`]).
+    pub(super) fn template_models(&self) -> Result<Vec<TemplateModel>, StoreError> {
+        let rows = self.with(|c| Ok(c.query(crate::gallery::TEMPLATE_MODELS, &[])?))?;
+        Ok(rows
+            .iter()
+            .map(|r| TemplateModel {
+                model_id: r.get(0),
+                model_sha256: r.get(1),
+                templates: r.get::<_, i64>(2) as usize,
+            })
+            .collect())
+    }
+
+    /// The one embedding length plain templates can have (pgvector's `vector(512)` column); encrypted
+    /// templates have any.
+    pub(super) fn vector_dim(&self) -> Option<usize> {
+        (self.mode == TemplateMode::Plain).then_some(super::store::DIM)
     }
 
     pub(super) fn template_log_position(&self) -> Result<i64, StoreError> {

@@ -8,7 +8,7 @@ use crate::gallery::GalleryStore;
 use crate::keys::StoreKey;
 use crate::model::{
     Consent, ConsentChanges, ConsentGrant, GalleryDump, NewTemplate, PurgeReport, Subject, SubjectExport,
-    TemplateChanges, TemplateRecord,
+    TemplateChanges, TemplateModel, TemplateRecord,
 };
 
 impl GalleryStore for Store {
@@ -42,6 +42,10 @@ impl GalleryStore for Store {
 
     fn all_templates(&self) -> Result<Vec<TemplateRecord>, StoreError> {
         Store::all_templates(self)
+    }
+
+    fn template_models(&self) -> Result<Vec<TemplateModel>, StoreError> {
+        Store::template_models(self)
     }
 
     fn bulk_import(

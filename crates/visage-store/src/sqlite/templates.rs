@@ -2,7 +2,7 @@
 
 use super::store::{subject_template_ids, Store};
 use crate::error::StoreError;
-use crate::model::{TemplateChanges, TemplateRecord};
+use crate::model::{TemplateChanges, TemplateModel, TemplateRecord};
 use rusqlite::Connection;
 
 impl Store {
@@ -10,6 +10,16 @@ impl Store {
     /// (edited in the file, or moved to another subject) is an error, never silently skipped.
     pub fn all_templates(&self) -> Result<Vec<TemplateRecord>, StoreError> {
         self.decrypted_templates(&self.conn(), "", [])
+    }
+
+    /// The embedding models of the templates (see [`crate::GalleryStore::template_models`]).
+    pub fn template_models(&self) -> Result<Vec<TemplateModel>, StoreError> {
+        let conn = self.conn();
+        let mut statement = conn.prepare(crate::gallery::TEMPLATE_MODELS)?;
+        let rows = statement.query_map([], |r| {
+            Ok(TemplateModel { model_id: r.get(0)?, model_sha256: r.get(1)?, templates: r.get::<_, i64>(2)? as usize })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// The template log's position (see [`crate::GalleryStore::template_log_position`]).

@@ -32,12 +32,13 @@ pub(super) struct SubjectIndex {
 }
 
 impl SubjectIndex {
-    /// An empty index. `Auto` starts exact: the system decides when to build HNSW (in the background).
-    pub(super) fn new(kind: IndexKind) -> Result<SubjectIndex, VisageError> {
+    /// An empty index of `dim`-d vectors. `Auto` starts exact: the system decides when to build HNSW (in
+    /// the background).
+    pub(super) fn new(kind: IndexKind, dim: usize) -> Result<SubjectIndex, VisageError> {
         let kind = if kind == IndexKind::Auto { IndexKind::Exact } else { kind };
         let config = GalleryConfig { kind, ..GalleryConfig::default() };
         Ok(SubjectIndex {
-            vectors: GalleryIndex::new(visage_recognize::EMBEDDING_DIM, config)?,
+            vectors: GalleryIndex::new(dim, config)?,
             subject_of: HashMap::new(),
             foreign: HashSet::new(),
             position: 0,
@@ -48,7 +49,7 @@ impl SubjectIndex {
     /// already present are skipped, so applying a change twice is harmless.
     pub(super) fn add_records(&mut self, records: Vec<TemplateRecord>, model_sha: &str) -> Result<(), VisageError> {
         let mut ids = Vec::with_capacity(records.len());
-        let mut flat = Vec::with_capacity(records.len() * visage_recognize::EMBEDDING_DIM);
+        let mut flat = Vec::with_capacity(records.len() * self.vectors.dimension());
         for t in records {
             let id = t.id as u64;
             if self.subject_of.contains_key(&id) || self.foreign.contains(&id) {
@@ -152,8 +153,9 @@ impl SubjectIndex {
     fn to_hnsw(&self) -> impl FnOnce() -> Result<SubjectIndex, VisageError> + Send + 'static {
         let (ids, vectors) = self.vectors.snapshot();
         let (subject_of, foreign, position) = (self.subject_of.clone(), self.foreign.clone(), self.position);
+        let dim = self.vectors.dimension();
         move || {
-            let mut index = SubjectIndex::new(IndexKind::Hnsw)?;
+            let mut index = SubjectIndex::new(IndexKind::Hnsw, dim)?;
             index.vectors.add_batch(&ids, &vectors)?;
             index.fit_ef_search();
             index.subject_of = subject_of;

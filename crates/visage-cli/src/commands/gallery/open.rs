@@ -30,8 +30,10 @@ pub fn open_configured(
     config.index = g.index.into();
     // A command that answers and exits searches exactly; `serve` builds HNSW in the background.
     config.hnsw_above = None;
-    if let Some(p) = pipeline {
-        config.analyzer = analyzer_config(p, Purpose::Recognition);
+    match pipeline {
+        Some(p) => config.analyzer = analyzer_config(p, Purpose::Recognition),
+        // Commands that compare no faces (listing, erasure, export, consent, audit) open any gallery.
+        None => config.recognizer_from_gallery = true,
     }
     adjust(&mut config);
     let place = gallery_place(g);
