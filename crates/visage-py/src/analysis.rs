@@ -11,6 +11,7 @@ use visage::attributes::{AttributeSet, FaceAttributes};
 use visage::detect::{DetectorKind, DetectorOptions};
 use visage::infer::BackendKind;
 use visage::models::ModelHome;
+use visage::recognize::RecognizerKind;
 use visage::{AnalyzerConfig, FaceAnalyzer, VisageError};
 
 /// The attributes `get` can add to each face.
@@ -40,6 +41,8 @@ pub fn attribute_set(names: &[String]) -> Result<AttributeSet, Failure> {
 #[derive(Debug, Clone)]
 pub struct PipelineOptions {
     pub detector: String,
+    /// `arcface`, `sface`, `fusion` or `imported:NAME`, as the CLI's `--recognizer`.
+    pub recognizer: String,
     pub backend: Option<String>,
     pub det_thresh: Option<f32>,
     pub det_size: Option<u32>,
@@ -56,6 +59,7 @@ impl Default for PipelineOptions {
     fn default() -> Self {
         PipelineOptions {
             detector: "centerface".into(),
+            recognizer: "arcface".into(),
             backend: None,
             det_thresh: None,
             det_size: None,
@@ -72,6 +76,8 @@ impl PipelineOptions {
     /// The analyzer configuration; bad names are refused with the accepted ones.
     pub fn config(&self) -> Result<AnalyzerConfig, Failure> {
         let detector: DetectorKind = self.detector.parse().map_err(|e| Failure::invalid(format!("detector: {e}")))?;
+        let recognizer: RecognizerKind =
+            self.recognizer.parse().map_err(|e| Failure::invalid(format!("recognizer: {e}")))?;
         let backend = match &self.backend {
             Some(b) => Some(b.parse::<BackendKind>().map_err(|e| Failure::invalid(format!("backend: {e}")))?),
             None => None,
@@ -87,11 +93,12 @@ impl PipelineOptions {
             }
             options.score_threshold = Some(t);
         }
-        let calibration = load_calibration(self.calibration.as_deref(), self.home.as_deref())?;
+        let calibration = load_calibration(recognizer, self.calibration.as_deref(), self.home.as_deref())?;
         Ok(AnalyzerConfig {
             calibration,
             backend,
             detector,
+            recognizer,
             detector_options: options,
             detect_max_side: self.det_size.unwrap_or(defaults.detect_max_side),
             home: self.home.clone().map(ModelHome::at).unwrap_or(defaults.home.clone()),
@@ -134,14 +141,16 @@ impl FaceAnalysis {
 #[pymethods]
 impl FaceAnalysis {
     #[new]
-    #[pyo3(signature = (detector = "centerface", backend = None, *, det_thresh = None, det_size = None,
-                        min_face_size = visage::RECOGNITION_MIN_FACE_SIZE, attributes = Vec::new(),
-                        threshold = None, calibration = None, home = None, auto_install = true))]
+    #[pyo3(signature = (detector = "centerface", backend = None, *, recognizer = "arcface", det_thresh = None,
+                        det_size = None, min_face_size = visage::RECOGNITION_MIN_FACE_SIZE,
+                        attributes = Vec::new(), threshold = None, calibration = None, home = None,
+                        auto_install = true))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         detector: &str,
         backend: Option<String>,
+        recognizer: &str,
         det_thresh: Option<f32>,
         det_size: Option<u32>,
         min_face_size: f32,
@@ -153,6 +162,7 @@ impl FaceAnalysis {
     ) -> PyResult<FaceAnalysis> {
         let options = PipelineOptions {
             detector: detector.to_string(),
+            recognizer: recognizer.to_string(),
             backend,
             det_thresh,
             det_size,

@@ -5,8 +5,9 @@
 use crate::errors::Failure;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use visage::models::{ids, Manifest, ModelHome};
+use visage::models::{Manifest, ModelHome};
 use visage::recognize::calibration::{load_active, Calibration};
+use visage::recognize::{RecognizerKind, RecognizerSpec};
 use visage::{Decision, Threshold};
 
 /// The decision arguments of `verify` and `Gallery.identify`.
@@ -32,17 +33,20 @@ impl DecisionArgs {
     }
 }
 
-/// The calibration a pipeline decides with: `file` if given (it must exist and come from the embedding
-/// model), else the model's default file in the model cache (`home`, else `$VISAGE_HOME`) when it
-/// exists. Without one, decisions at a target FAR fail with `CalibrationError` and none reports an
-/// estimated FAR, as in the CLI.
-pub fn load_calibration(file: Option<&Path>, home: Option<&Path>) -> Result<Option<Arc<Calibration>>, Failure> {
-    let manifest = Manifest::default_pack();
-    let sha = &manifest.model(ids::EMBEDDING).expect("the manifest has the embedding model").sha256;
-    let default_file = || {
-        let root = home.map(Path::to_path_buf).unwrap_or_else(|| ModelHome::from_env().root().to_path_buf());
-        root.join("calibration").join(format!("{sha}.json"))
-    };
+/// The calibration a pipeline with `recognizer` decides with: `file` if given (it must exist and come
+/// from that recogniser), else the recogniser's default file in the model cache (`home`, else
+/// `$VISAGE_HOME`) when it exists. Without one, decisions at a target FAR fail with `CalibrationError`
+/// and none reports an estimated FAR, as in the CLI.
+pub fn load_calibration(
+    recognizer: RecognizerKind,
+    file: Option<&Path>,
+    home: Option<&Path>,
+) -> Result<Option<Arc<Calibration>>, Failure> {
+    let home = home.map_or_else(ModelHome::from_env, ModelHome::at);
+    let spec = RecognizerSpec::resolve(recognizer, Manifest::default_pack(), &home)
+        .map_err(|e| Failure::invalid(format!("recognizer: {e}")))?;
+    let sha = spec.sha256;
+    let default_file = || home.root().join("calibration").join(format!("{sha}.json"));
     let path: PathBuf = match file {
         Some(f) if !f.is_file() => {
             return Err(Failure::no_calibration(format!(

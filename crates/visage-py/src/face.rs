@@ -54,7 +54,8 @@ impl Face {
         self.det_score
     }
 
-    /// The 512-d embedding (float32, L2-normalised), or None when recognition was off.
+    /// The embedding (float32, L2-normalised; 512-d with the default recogniser), or None when
+    /// recognition was off.
     #[getter]
     fn embedding<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyArray1<f32>>> {
         self.embedding.as_ref().map(|e| PyArray1::from_slice(py, e))

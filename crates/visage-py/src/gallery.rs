@@ -41,7 +41,7 @@ impl Gallery {
     #[new]
     #[pyo3(signature = (data_dir = None, *, actor = None, threshold = None, calibration = None,
                         allow_spoof = false, liveness_threshold = None, detector = "centerface",
-                        backend = None, home = None, auto_install = true))]
+                        recognizer = "arcface", backend = None, home = None, auto_install = true))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -52,6 +52,7 @@ impl Gallery {
         allow_spoof: bool,
         liveness_threshold: Option<f32>,
         detector: &str,
+        recognizer: &str,
         backend: Option<String>,
         home: Option<PathBuf>,
         auto_install: bool,
@@ -63,6 +64,7 @@ impl Gallery {
         }
         let pipeline = PipelineOptions {
             detector: detector.to_string(),
+            recognizer: recognizer.to_string(),
             backend,
             threshold,
             home,

@@ -160,3 +160,21 @@ def test_identify_for_a_purpose_searches_only_subjects_consented_for_it(tmp_path
     (entries,) = cli.json_lines("audit", "show", "--json")
     purposes = {e["detail"].get("purpose") for e in entries if e["action"] == "identify" and e["actor"] == "python:test"}
     assert purposes >= {"office-access", "marketing", "research"}, entries
+
+
+def test_a_gallery_keeps_the_recogniser_it_was_enrolled_with(tmp_path, portraits):
+    sface = visage.Gallery(tmp_path / "g", recognizer="sface")
+    sface.enroll("alice", portraits(0, 0), **CONSENT)
+    found = sface.identify(portraits(0, 0))["faces"][0]
+    assert found["match"] == "alice" and found["similarity"] > 0.99, found
+    # Another recogniser cannot compare with SFace templates: refused, naming the one that can.
+    with pytest.raises(visage.InvalidRequestError, match=r"1 template\(s\) of --recognizer sface"):
+        visage.Gallery(tmp_path / "g")
+    with pytest.raises(visage.InvalidRequestError, match="unknown recognizer 'facenet'"):
+        visage.Gallery(tmp_path / "g", recognizer="facenet")
+
+
+def test_face_analysis_embeds_with_the_recogniser_asked_for(portraits):
+    for recognizer, dim in [("sface", 128), ("fusion", 640)]:
+        faces = visage.FaceAnalysis(recognizer=recognizer).get(portraits(0, 0))
+        assert len(faces) == 1 and faces[0].embedding.shape == (dim,), recognizer

@@ -29,6 +29,9 @@ __version__: str
 ImageLike = Union[str, "os.PathLike[str]", bytes, npt.NDArray[np.uint8]]
 Channels = Literal["bgr", "rgb"]
 Attribute = Literal["age", "gender", "pose", "liveness"]
+Detector = Literal["centerface", "ultraface", "blazeface", "mtcnn", "scrfd", "retinaface"]
+# "arcface" (512-d), "sface" (128-d), "fusion" (640-d) or "imported:NAME": as the CLI's --recognizer.
+Recognizer = str
 
 class Face:
     """One detected face (InsightFace's ``Face`` attribute names)."""
@@ -44,7 +47,7 @@ class Face:
         """Detector confidence, 0 to 1."""
     @property
     def embedding(self) -> Optional[npt.NDArray[np.float32]]:
-        """512-d embedding, already L2-normalised."""
+        """The embedding, already L2-normalised (512-d with the default recogniser)."""
     @property
     def normed_embedding(self) -> Optional[npt.NDArray[np.float32]]:
         """``embedding / norm(embedding)`` (equal to ``embedding``)."""
@@ -83,9 +86,10 @@ class FaceAnalysis:
 
     def __init__(
         self,
-        detector: Literal["centerface", "ultraface"] = "centerface",
+        detector: Detector = "centerface",
         backend: Optional[Literal["ort", "tract"]] = None,
         *,
+        recognizer: Recognizer = "arcface",
         det_thresh: Optional[float] = None,
         det_size: Optional[int] = None,
         min_face_size: float = 40.0,
@@ -147,7 +151,8 @@ class Gallery:
         calibration: Optional[Union[str, "os.PathLike[str]"]] = None,
         allow_spoof: bool = False,
         liveness_threshold: Optional[float] = None,
-        detector: Literal["centerface", "ultraface"] = "centerface",
+        detector: Detector = "centerface",
+        recognizer: Recognizer = "arcface",
         backend: Optional[Literal["ort", "tract"]] = None,
         home: Optional[Union[str, "os.PathLike[str]"]] = None,
         auto_install: bool = True,
