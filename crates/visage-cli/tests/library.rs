@@ -253,6 +253,33 @@ fn bad_files_are_reported_skipped_and_never_fatal() {
 }
 
 #[test]
+fn a_library_scanned_with_sface_groups_and_searches_with_it_and_refuses_another_recogniser() {
+    let Some(lfw) = lfw_dir() else { return };
+    let s = Scratch::new();
+    s.add_lfw(&lfw, "Tony_Blair", 0, 3);
+    s.add_lfw(&lfw, "Colin_Powell", 0, 3);
+    let photos = path_str(&s.photos()).to_string();
+    let summary = scan_summary(&s.ok(&["library", "scan", "--json", "--recognizer", "sface", &photos]));
+    assert_eq!(summary["added"], 6, "{summary}");
+    s.ok(&["library", "cluster"]);
+    // Each person is one of the two (a Blair photo shows a second, unrelated face: a person of its own).
+    let people = s.people_names();
+    assert!(people.values().all(|names| names.iter().all(|n| *n == names[0])), "{people:?}");
+    for name in ["Tony_Blair", "Colin_Powell"] {
+        assert_eq!(people[&person_of(&people, name)].len(), 3, "{name}: {people:?}");
+    }
+    let probe = lfw.join("lfw-deepfunneled/Tony_Blair/Tony_Blair_0010.jpg");
+    let found = s.json(&["library", "search", "--json", "--recognizer", "sface", path_str(&probe)]);
+    let text = found.to_string();
+    assert!(text.contains("Tony_Blair_0001.jpg") && !text.contains("Colin_Powell_0001.jpg"), "{found}");
+    for args in [vec!["library", "scan", photos.as_str()], vec!["library", "search", path_str(&probe)]] {
+        let refused = s.visage(&args);
+        assert_ne!(refused.code, 0, "{args:?}");
+        assert!(refused.stderr.contains("pass --recognizer sface"), "{}", refused.stderr);
+    }
+}
+
+#[test]
 fn enrol_promotes_a_person_with_consent_and_forget_erases() {
     let Some(lfw) = lfw_dir() else { return };
     let s = Scratch::new();

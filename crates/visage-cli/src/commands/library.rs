@@ -11,6 +11,7 @@ use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use visage::core::{load_image, LoadOptions};
+use visage::recognize::{RecognizerKind, RecognizerSpec};
 use visage::system::{default_actor, EnrollOutcome, EnrollRequest, FaceRecognitionSystem};
 use visage::ImageSource;
 use visage_library::cluster::{average_linkage, chinese_whispers, dbscan, neighbours, Seeds};
@@ -180,10 +181,36 @@ pub fn run(args: &LibraryArgs) -> Result<ExitCode> {
     }
 }
 
+/// Checks that the library's faces were embedded by `analyzer`'s recogniser (recording it on first
+/// use); when not, says which `--recognizer` scanned them, when it is one this machine knows.
+fn check_recognizer(library: &mut Library, analyzer: &visage::FaceAnalyzer) -> Result<()> {
+    match library.check_model(analyzer.embedding_model().1) {
+        Err(visage_library::LibraryError::ModelChanged { stored, .. }) => {
+            let manifest = visage::models::Manifest::default_pack();
+            let scanned_with = RecognizerKind::ALL
+                .into_iter()
+                .find(|&k| RecognizerSpec::of(k, manifest).is_ok_and(|s| s.sha256 == stored));
+            match scanned_with {
+                Some(kind) => bail!(
+                    "the library's faces were embedded with --recognizer {kind}, which --recognizer {} cannot \
+                     compare with: pass --recognizer {kind}, or `visage library forget` and scan again",
+                    analyzer.recognizer_kind()
+                ),
+                None => bail!(
+                    "the library's faces were embedded with another model (SHA-256 {stored}), which --recognizer \
+                     {} cannot compare with: `visage library forget` and scan again",
+                    analyzer.recognizer_kind()
+                ),
+            }
+        }
+        other => Ok(other?),
+    }
+}
+
 fn scan(path: &Path, folders: &[PathBuf], workers: Option<usize>, pipeline: &PipelineArgs) -> Result<ExitCode> {
     let analyzer = analyzer(pipeline, Purpose::Recognition)?;
     let mut library = Library::open(path)?;
-    library.check_model(analyzer.embedding_model().1)?;
+    check_recognizer(&mut library, &analyzer)?;
     let files = visage_library::scan::collect_files(folders)?;
     let progress = (!pipeline.json).then(|| Progress::new(files.len() as u64, "scanning"));
     let finder = finder::AnalyzerFinder::new(&analyzer);
@@ -303,7 +330,7 @@ fn correct(path: &Path, change: impl FnOnce(&mut Library) -> visage_library::Res
 fn search_photo(path: &Path, photo: &Path, threshold: f32, pipeline: &PipelineArgs) -> Result<ExitCode> {
     let mut library = Library::open_existing(path)?;
     let analyzer = analyzer(pipeline, Purpose::Recognition)?;
-    library.check_model(analyzer.embedding_model().1)?;
+    check_recognizer(&mut library, &analyzer)?;
     let analysis = analyzer.analyze(photo, true)?;
     if analysis.faces.is_empty() {
         bail!("{}: no face found", photo.display());
