@@ -433,7 +433,8 @@ impl Reader {
                 if silent + backoff > limit {
                     let _ = self.tx.send(Err(format!(
                         "the live source dropped and sent no frame for {:.0} s after {} attempts to reconnect: \
-                         giving up (--reconnect-for {})",
+                         giving up (the limit is {}: `--reconnect-for`, or `reconnect_for_seconds` in the \
+                         service)",
                         silent.as_secs_f64(),
                         self.status.reconnects(),
                         format_duration(limit)
