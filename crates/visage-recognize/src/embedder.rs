@@ -10,8 +10,6 @@ use visage_core::l2_normalize;
 use visage_core::tensor::push_nchw;
 use visage_infer::{InferError, Model};
 
-/// Length of an embedding of the default recogniser (ArcFace), the one the gallery stores.
-pub const EMBEDDING_DIM: usize = crate::arcface::INPUT.dim;
 const SIDE: usize = 112;
 
 /// How embeddings are computed.

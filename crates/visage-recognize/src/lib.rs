@@ -15,7 +15,7 @@ pub mod sface;
 pub mod verify;
 
 pub use calibration::{Calibration, CalibrationError, FarBound, FarEstimate};
-pub use embedder::{Embedder, EmbedderOptions, EMBEDDING_DIM};
+pub use embedder::{Embedder, EmbedderOptions};
 pub use face_input::FaceInput;
 pub use recognizer::{Recognizer, RecognizerKind, RecognizerSpec};
 pub use verify::{Verification, Verifier};

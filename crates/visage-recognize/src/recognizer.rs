@@ -13,7 +13,7 @@ use visage_models::{ids, Manifest, ModelHome, ModelSpec};
 /// A recogniser a user can choose (`--recognizer`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum RecognizerKind {
-    /// ArcFace MobileFaceNet, 512-d (`arcface-mbf`): the default, and the one the gallery stores.
+    /// ArcFace MobileFaceNet, 512-d (`arcface-mbf`): the default.
     #[default]
     ArcFace,
     /// SFace (OpenCV Zoo), 128-d (`sface`).

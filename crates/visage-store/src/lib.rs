@@ -2,8 +2,8 @@
 //!
 //! One SQLite file (WAL mode, versioned migrations) holds:
 //! - **subjects**: an id, a display name and metadata; never a face image;
-//! - **templates**: embeddings (512-d for the default recogniser), each encrypted with AES-256-GCM under the store key and bound to
-//!   its subject, with the model that made it and a quality score;
+//! - **templates**: embeddings (512-d for the default recogniser), each encrypted with AES-256-GCM
+//!   under the store key and bound to its subject, with the model that made it and a quality score;
 //! - **consent records**: purpose, legal basis, evidence reference, granted / expires / revoked;
 //! - an **audit log**: every read and write of biometric data, hash-chained with an HMAC so that an
 //!   edited, inserted or deleted entry is found by [`Store::verify_audit`].
