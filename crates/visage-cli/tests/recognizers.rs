@@ -7,8 +7,13 @@ use std::path::{Path, PathBuf};
 use visage_testkit::{lfw_dir, path_str, run, Run, Sandbox};
 
 fn visage(sandbox: &Sandbox, args: &[&str]) -> Run {
+    visage_in(sandbox, &[], args)
+}
+
+/// `visage` in the gallery `env` names (`VISAGE_STORE`), else in `sandbox`'s.
+fn visage_in(sandbox: &Sandbox, env: &[(&str, &str)], args: &[&str]) -> Run {
     let mut cmd = sandbox.command(env!("CARGO_BIN_EXE_visage"));
-    cmd.env_remove("VISAGE_BACKEND").env("VISAGE_DATA_DIR", sandbox.data());
+    cmd.env_remove("VISAGE_BACKEND").env("VISAGE_DATA_DIR", sandbox.data()).envs(env.iter().copied());
     run(cmd, args)
 }
 
@@ -108,9 +113,7 @@ fn enrol_in(sandbox: &Sandbox, env: &[(&str, &str)], recognizer: &str, subject: 
         ["enroll", "--subject", subject, "--purpose", "test", "--evidence", "form-1", "--recognizer", recognizer];
     let mut args = args.to_vec();
     args.push(path_str(photo));
-    let mut cmd = sandbox.command(env!("CARGO_BIN_EXE_visage"));
-    cmd.env_remove("VISAGE_BACKEND").env("VISAGE_DATA_DIR", sandbox.data()).envs(env.iter().copied());
-    run(cmd, &args)
+    visage_in(sandbox, env, &args)
 }
 
 #[test]
@@ -164,10 +167,8 @@ fn postgres_keeps_sface_templates_encrypted_and_refuses_them_in_its_512_d_plain_
     let env = [("VISAGE_STORE", encrypted.as_str()), ("VISAGE_PG_TEMPLATES", "encrypted")];
     let enrolled = enrol_in(&sandbox, &env, "sface", "cp", &photo);
     assert_eq!(enrolled.code, 0, "{}", enrolled.stderr);
-    let mut cmd = sandbox.command(env!("CARGO_BIN_EXE_visage"));
-    cmd.env_remove("VISAGE_BACKEND").env("VISAGE_DATA_DIR", sandbox.data()).envs(env);
     let probe = lfw_photo(&lfw, "Colin_Powell", 2);
-    let identified = run(cmd, &["identify", "--json", "--recognizer", "sface", path_str(&probe)]);
+    let identified = visage_in(&sandbox, &env, &["identify", "--json", "--recognizer", "sface", path_str(&probe)]);
     assert_eq!(identified.code, 0, "{}", identified.stderr);
     assert_eq!(json(&identified)["faces"][0]["match"], "cp", "{}", identified.stdout);
 }
