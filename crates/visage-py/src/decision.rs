@@ -6,7 +6,7 @@ use crate::errors::Failure;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use visage::models::{Manifest, ModelHome};
-use visage::recognize::calibration::{load_active, Calibration};
+use visage::recognize::calibration::{default_path_in, load_active, Calibration};
 use visage::recognize::{RecognizerKind, RecognizerSpec};
 use visage::{Decision, Threshold};
 
@@ -46,7 +46,6 @@ pub fn load_calibration(
     let spec = RecognizerSpec::resolve(recognizer, Manifest::default_pack(), &home)
         .map_err(|e| Failure::invalid(format!("recognizer: {e}")))?;
     let sha = spec.sha256;
-    let default_file = || home.root().join("calibration").join(format!("{sha}.json"));
     let path: PathBuf = match file {
         Some(f) if !f.is_file() => {
             return Err(Failure::no_calibration(format!(
@@ -55,7 +54,7 @@ pub fn load_calibration(
             )))
         }
         Some(f) => f.to_path_buf(),
-        None => match default_file() {
+        None => match default_path_in(&home, sha) {
             f if f.is_file() => f,
             _ => return Ok(None),
         },

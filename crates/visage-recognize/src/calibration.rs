@@ -260,7 +260,12 @@ impl Calibration {
 /// `visage calibrate` writes there by default, and `--target-far` reads it unless `--calibration`
 /// names another file; each model thus has its own.
 pub fn default_path(model_sha256: &str) -> PathBuf {
-    visage_models::ModelHome::from_env().root().join("calibration").join(format!("{model_sha256}.json"))
+    default_path_in(&visage_models::ModelHome::from_env(), model_sha256)
+}
+
+/// [`default_path`] under the model home `home` (a caller that names its own, as Python's `home=`).
+pub fn default_path_in(home: &visage_models::ModelHome, model_sha256: &str) -> PathBuf {
+    home.root().join("calibration").join(format!("{model_sha256}.json"))
 }
 
 /// The active calibration of a model: `path` if given, else [`default_path`]; checked against the
