@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use visage::models::{ids, Manifest};
 use visage::recognize::calibration::{Calibration, CalibrationSource};
-use visage_testkit::{models_home, path_str, run, sample_photos, Run, Sandbox};
+use visage_testkit::{models_home, path_str, run, sample_photos, Run, Sandbox, USER_SETTINGS};
 
 const BIN: &str = env!("CARGO_BIN_EXE_visage");
 
@@ -90,7 +90,9 @@ fn the_sandbox_ignores_a_calibration_and_a_gallery_in_the_users_default_dirs() {
     let as_user = || {
         let mut cmd = Command::new(BIN);
         cmd.env("HOME", user.path());
-        for v in ["VISAGE_HOME", "VISAGE_DATA_DIR", "XDG_CACHE_HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME"] {
+        // The default dirs only: settings from the environment running the tests stay out of it.
+        let dirs = ["VISAGE_HOME", "VISAGE_DATA_DIR", "XDG_CACHE_HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME"];
+        for v in dirs.into_iter().chain(USER_SETTINGS) {
             cmd.env_remove(v);
         }
         cmd

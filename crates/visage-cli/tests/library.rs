@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use visage_testkit::{lfw_dir, models_home, path_str, run, Run};
+use visage_testkit::{lfw_dir, models_home, path_str, run, Run, USER_SETTINGS};
 
 /// A scratch library: its own data dir, library file and caches.
 struct Scratch {
@@ -32,8 +32,10 @@ impl Scratch {
         cmd.env("VISAGE_HOME", models_home().root())
             .env("VISAGE_DATA_DIR", self.dir.path().join("data"))
             .env("VISAGE_CACHE_DIR", self.dir.path().join("cache"))
-            .env_remove("VISAGE_LIBRARY")
-            .env_remove("VISAGE_BACKEND");
+            .env_remove("VISAGE_LIBRARY");
+        for name in USER_SETTINGS {
+            cmd.env_remove(name);
+        }
         cmd
     }
 

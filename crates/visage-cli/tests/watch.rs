@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
-use visage_testkit::{models_home, path_str, run, shared_data, Run};
+use visage_testkit::{models_home, path_str, run, shared_data, Run, USER_SETTINGS};
 
 const A: &str = "nuaa-0001";
 
@@ -24,11 +24,10 @@ fn s(p: &Path) -> &str {
 
 fn visage(data: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_visage"));
-    cmd.env("VISAGE_HOME", models_home().root())
-        .env("VISAGE_DATA_DIR", data)
-        .env_remove("VISAGE_KEY")
-        .env_remove("VISAGE_STORE")
-        .env_remove("VISAGE_BACKEND");
+    cmd.env("VISAGE_HOME", models_home().root()).env("VISAGE_DATA_DIR", data);
+    for name in USER_SETTINGS {
+        cmd.env_remove(name);
+    }
     cmd
 }
 

@@ -107,7 +107,7 @@ pub mod onnx_graphs;
 mod postgres;
 mod sandbox;
 pub use postgres::{postgres_server, PostgresServer, EMBEDDED_POSTGRES, PG_SYSTEM_USER};
-pub use sandbox::Sandbox;
+pub use sandbox::{Sandbox, USER_SETTINGS};
 
 /// What a finished command printed and how it exited.
 #[derive(Debug)]

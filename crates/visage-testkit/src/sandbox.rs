@@ -12,11 +12,12 @@ use std::sync::OnceLock;
 const PRIVATE: [&str; 2] = ["calibration", "imported"];
 
 /// Environment variables a user may have set that would change what the binary does.
-pub const USER_SETTINGS: [&str; 7] = [
+pub const USER_SETTINGS: [&str; 8] = [
     "VISAGE_STORE",
     "VISAGE_INDEX",
     "VISAGE_PG_TEMPLATES",
     "VISAGE_BACKEND",
+    "VISAGE_RECOGNIZER",
     "VISAGE_KEY",
     "VISAGE_API_KEY",
     "VISAGE_LOG",
